@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "gate.h"
 #include "schedule.h"
@@ -59,5 +60,70 @@ moba_status moba_schedule_tiles(const moba_problem *pb, int32_t tile_rows,
     }
     qsort(t, (size_t)n, sizeof *t, cmp_cost_desc);
     *tiles = t;
+    return MOBA_OK;
+}
+
+void moba_kv_lists_free(moba_kv_lists *l)
+{
+    if (!l) return;
+    free(l->offsets);
+    free(l->token);
+    free(l->head);
+    free(l->slot);
+    l->offsets = NULL;
+    l->token = l->head = l->slot = NULL;
+}
+
+moba_status moba_schedule_kv_lists(const moba_problem *pb, const int32_t *sel,
+                                   moba_kv_lists *l)
+{
+    const int32_t Hq = pb->p.num_q_heads, Hk = pb->p.num_kv_heads;
+    const int32_t K = pb->p.top_k;
+    const int64_t nlists = pb->total_blocks * Hk;
+    memset(l, 0, sizeof *l);
+    l->nlists = nlists;
+    l->offsets = calloc((size_t)nlists + 1, sizeof *l->offsets);
+    if (!l->offsets) return MOBA_ERR_OUT_OF_MEMORY;
+    /* Pass 1: count entries per list. */
+    int64_t total = 0;
+    for (int32_t s = 0; s < pb->batch; s++) {
+        const moba_seq *sq = &pb->seqs[s];
+        for (int32_t r = 0; r < sq->len; r++)
+            for (int32_t h = 0; h < Hq; h++) {
+                const int32_t *row = sel + ((size_t)(sq->start + r) * Hq + h) * K;
+                for (int32_t i = 0; i < K && row[i] >= 0; i++) {
+                    l->offsets[(sq->block_offset + row[i]) * Hk + h / pb->group + 1]++;
+                    total++;
+                }
+            }
+    }
+    for (int64_t i = 0; i < nlists; i++) l->offsets[i + 1] += l->offsets[i];
+    size_t n = total ? (size_t)total : 1;
+    l->token = malloc(n * sizeof *l->token);
+    l->head = malloc(n * sizeof *l->head);
+    l->slot = malloc(n * sizeof *l->slot);
+    int64_t *fill = malloc(((size_t)nlists + 1) * sizeof *fill);
+    if (!l->token || !l->head || !l->slot || !fill) {
+        free(fill);
+        moba_kv_lists_free(l);
+        return MOBA_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(fill, l->offsets, ((size_t)nlists + 1) * sizeof *fill);
+    /* Pass 2: fill in (token, head) order, which makes each list sorted. */
+    for (int32_t s = 0; s < pb->batch; s++) {
+        const moba_seq *sq = &pb->seqs[s];
+        for (int32_t r = 0; r < sq->len; r++)
+            for (int32_t h = 0; h < Hq; h++) {
+                int64_t tok = sq->start + r;
+                const int32_t *row = sel + ((size_t)tok * Hq + h) * K;
+                for (int32_t i = 0; i < K && row[i] >= 0; i++) {
+                    int64_t e = fill[(sq->block_offset + row[i]) * Hk + h / pb->group]++;
+                    l->token[e] = (int32_t)tok;
+                    l->head[e] = h;
+                    l->slot[e] = i;
+                }
+            }
+    }
+    free(fill);
     return MOBA_OK;
 }
