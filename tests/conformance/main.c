@@ -6,7 +6,8 @@
  * names an ISA this CPU lacks).  An absent backend never passes.
  *
  * MOBA_TEST_SCALE (default 1, or 0.25 for OpenCL on a CPU device such as
- * PoCL) shrinks the larger cases.
+ * PoCL) shrinks the larger cases.  MOBA_TEST_FILTER / MOBA_TEST_SKIP (cmocka
+ * patterns with * and ?, e.g. "test_bad_*") run or skip some tests only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_backend),
         cmocka_unit_test(test_golden),
     };
+    const char *filter = getenv("MOBA_TEST_FILTER"), *skip = getenv("MOBA_TEST_SKIP");
+    if (filter && *filter) cmocka_set_test_filter(filter);
+    if (skip && *skip) cmocka_set_skip_filter(skip);
     int failed = cmocka_run_group_tests_name(g_backend, tests, NULL, NULL);
     printf("summary for %s: %d failed test(s); %d feature(s) unsupported%s\n",
            g_backend, failed, num_notes, num_notes ? ":" : "");
