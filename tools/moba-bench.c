@@ -168,9 +168,13 @@ static int parse_args(int argc, char **argv, options *o)
             continue;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
-        if (strncmp(a, "--", 2) || i + 1 >= argc) {
-            fprintf(stderr, "moba-bench: %s %s\n", a,
-                    strncmp(a, "--", 2) ? "is not an option" : "needs a value or is unknown");
+        static const char *const valued[] = {
+            "--backend", "--seqlen", "--batch", "--q-heads", "--kv-heads", "--head-dim",
+            "--block-size", "--top-k", "--dtype", "--warmup", "--iters", "--threads"};
+        int known = 0;
+        for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known |= !strcmp(a, valued[j]);
+        if (!known || i + 1 >= argc) {
+            fprintf(stderr, "moba-bench: %s: %s\n", a, known ? "needs a value" : "unknown option");
             return -1;
         }
         const char *v = argv[++i];
@@ -190,9 +194,6 @@ static int parse_args(int argc, char **argv, options *o)
             bad = parse_long(v, iters ? 1 : 0, 100000, &n);
             if (bad) fprintf(stderr, "moba-bench: %s: bad value '%s'\n", a, v);
             else *(iters ? &o->iters : !strcmp(a, "--warmup") ? &o->warmup : &o->threads) = (int)n;
-        } else {
-            fprintf(stderr, "moba-bench: unknown option %s\n", a);
-            return -1;
         }
         if (bad) return -1;
     }
