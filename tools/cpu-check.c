@@ -72,8 +72,10 @@ done:
     return st;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* --quick: smaller sequences, for emulators (qemu-user) */
+    int quick = argc > 1 && !strcmp(argv[1], "--quick");
     moba_context *ctx;
     moba_status st = moba_context_create(&ctx, "cpu");
     if (st == MOBA_ERR_UNSUPPORTED) {
@@ -102,7 +104,7 @@ int main(void)
         p.causal = 1;
         int32_t B = 1 + ci % 4, cu[8] = {0};
         int maxlen = p.block_size == 1 ? 90 : p.block_size * 3 + 37;
-        if (maxlen > 1200) maxlen = 1200;
+        if (maxlen > (quick ? 300 : 1200)) maxlen = quick ? 300 : 1200;
         for (int b = 0; b < B; b++) {
             int len = (b == 1) ? 0 : (int)(urand() * maxlen) + 1;
             cu[b + 1] = cu[b] + len;
