@@ -45,7 +45,7 @@ size_t moba_cpu_attend_scratch(const moba_problem *pb, int32_t tile_rows)
     size_t rg = (size_t)tile_rows * pb->group, D = (size_t)p->head_dim;
     size_t K = (size_t)p->top_k, al = 16;
     size_t attend = 2 * (rg * D + al) + 2 * (rg + al) + 2 * (CHUNK * (D + 16) + al) +
-                    (rg * CHUNK + al) + (2 * rg * K + al) + 4 * (rg + al);
+                    (rg * CHUNK + al) + (2 * rg * K + al) + 6 * (rg + al);
     size_t R = (size_t)tile_rows;
     size_t gate = (R * D + al) + (R * CHUNK + al) + (R * K + al) +
                   (2 * R * K + al) + (R + al) + 2 * (R + al) +
@@ -117,6 +117,11 @@ static void attend_task(void *arg, int64_t task, int thread)
     uint64_t *pairs = carve(&cur, (size_t)RG * K, sizeof(uint64_t));
     const float **qp = carve(&cur, (size_t)RG, sizeof(float *));
     float **ap = carve(&cur, (size_t)RG, sizeof(float *));
+    /* bf16 storage with a bf16 dot-product kernel: scores straight from
+     * the stored q rows and a compact bf16 copy of the key chunk. */
+    const int bfdot = p->dtype == MOBA_BF16 && kern->qk_bf16;
+    const uint16_t **qb = carve(&cur, (size_t)RG, sizeof(uint16_t *));
+    uint16_t *kb = (uint16_t *)kc; /* kc is unused then */
 
     /* Row i of the task is query row r = i / G of the tile, head kh*G + i%G. */
     int32_t npairs = 0;
@@ -143,17 +148,12 @@ static void attend_task(void *arg, int64_t task, int thread)
         int32_t pe = pi;
         while (pe < npairs && (int32_t)(pairs[pe] >> 32) == blk) pe++;
         int32_t nact = 0;
-        if (blk == b) {
-            for (int32_t i = 0; i < RG; i++) {
-                qp[nact] = qf + (size_t)i * D;
-                ap[nact++] = acc + (size_t)i * D;
-            }
-        } else {
-            for (int32_t x = pi; x < pe; x++) {
-                uint32_t i = (uint32_t)pairs[x];
-                qp[nact] = qf + (size_t)i * D;
-                ap[nact++] = acc + (size_t)i * D;
-            }
+        for (int32_t x = blk == b ? 0 : pi; x < (blk == b ? RG : pe); x++) {
+            uint32_t i = blk == b ? (uint32_t)x : (uint32_t)pairs[x];
+            size_t tok = (size_t)(sq->start + tile->row0 + (int32_t)i / G);
+            qp[nact] = qf + (size_t)i * D;
+            qb[nact] = (const uint16_t *)j->q + (tok * Hq + kh * G + i % G) * D;
+            ap[nact++] = acc + (size_t)i * D;
         }
         pi = pe;
 
@@ -173,7 +173,12 @@ static void attend_task(void *arg, int64_t task, int thread)
              * L1 sets. */
             size_t base = ((size_t)(sq->start + c0) * Hk + kh) * D;
             for (int32_t u = 0; u < nk; u++) {
-                kern->to_f32(kc + (size_t)u * ld,
+                if (bfdot)
+                    memcpy(kb + (size_t)u * ld,
+                           (const uint16_t *)j->k + base + u * kvstride,
+                           sizeof(uint16_t) * (size_t)D);
+                else
+                    kern->to_f32(kc + (size_t)u * ld,
                              (const char *)j->k + (base + u * kvstride) * es,
                              p->dtype, D);
                 kern->to_f32(vc + (size_t)u * ld,
@@ -181,7 +186,10 @@ static void attend_task(void *arg, int64_t task, int thread)
                              p->dtype, D);
             }
             const float *kp = kc, *vp = vc;
-            kern->qk(na, nk, D, qp + first, kp, ld, sc, CHUNK);
+            if (bfdot)
+                kern->qk_bf16(na, nk, D, qb + first, kb, ld, sc, CHUNK);
+            else
+                kern->qk(na, nk, D, qp + first, kp, ld, sc, CHUNK);
             for (int32_t a = 0; a < na; a++) {
                 int32_t i = (int32_t)((ap[first + a] - acc) / D);
                 int32_t valid = nk;

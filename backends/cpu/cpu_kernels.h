@@ -10,6 +10,7 @@
 #define MOBA_CPU_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "moba/moba.h"
 
@@ -33,7 +34,13 @@ typedef struct moba_cpu_kernels {
     float (*scale_max)(float *s, int n, float scale);
     /* s[u] = exp(s[u] - mx) for u < n; returns their sum. */
     float (*exp_sum)(float *s, int n, float mx);
+    /* Optional (NULL if absent): qk on bf16 storage, f32 results. */
+    void (*qk_bf16)(int m, int n, int d, const uint16_t *const *a,
+                    const uint16_t *b, size_t ldb, float *s, int lds);
 } moba_cpu_kernels;
+
+void moba_cpu_qk_bf16_avx512bf16(int m, int n, int d, const uint16_t *const *a,
+                                 const uint16_t *b, size_t ldb, float *s, int lds);
 
 /* The variants compiled in; NULL entries were not built for this target. */
 extern const moba_cpu_kernels moba_cpu_kernels_generic;

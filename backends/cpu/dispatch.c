@@ -22,10 +22,10 @@ static unsigned long long xgetbv0(void)
     return ((unsigned long long)edx << 32) | eax;
 }
 
-static void x86_features(int *avx2, int *avx512)
+static void x86_features(int *avx2, int *avx512, int *bf16)
 {
     unsigned a, b, c, d;
-    *avx2 = *avx512 = 0;
+    *avx2 = *avx512 = *bf16 = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
     if (!osxsave) return;
@@ -36,6 +36,8 @@ static void x86_features(int *avx2, int *avx512)
     int has_avx2 = (b >> 5) & 1, has_avx512f = (b >> 16) & 1;
     *avx2 = os_avx && has_avx2 && fma && f16c;
     *avx512 = *avx2 && os_avx512 && has_avx512f;
+    if (*avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+        *bf16 = (a >> 5) & 1; /* AVX512_BF16 */
 }
 #endif
 
@@ -50,13 +52,17 @@ static int nvariants;
 static const moba_cpu_kernels *chosen;
 static char reason[160];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+#if MOBA_CPU_HAVE_AVX512BF16
+static moba_cpu_kernels avx512bf16; /* avx512 + the bf16 dot-product qk */
+#endif
 
 static void choose(void)
 {
-    int avx2 = 0, avx512 = 0;
+    int avx2 = 0, avx512 = 0, bf16 = 0;
 #if defined(__x86_64__) || defined(__i386__)
-    x86_features(&avx2, &avx512);
+    x86_features(&avx2, &avx512, &bf16);
 #endif
+    (void)bf16;
     variant v[] = {
         {"generic", &moba_cpu_kernels_generic, 1},
 #if MOBA_CPU_HAVE_AVX2
@@ -64,7 +70,9 @@ static void choose(void)
 #else
         {"avx2", NULL, avx2},
 #endif
-#if MOBA_CPU_HAVE_AVX512
+#if MOBA_CPU_HAVE_AVX512 && MOBA_CPU_HAVE_AVX512BF16
+        {"avx512", bf16 ? &avx512bf16 : &moba_cpu_kernels_avx512, avx512},
+#elif MOBA_CPU_HAVE_AVX512
         {"avx512", &moba_cpu_kernels_avx512, avx512},
 #else
         {"avx512", NULL, avx512},
@@ -75,6 +83,11 @@ static void choose(void)
         {"neon", NULL, 0},
 #endif
     };
+#if MOBA_CPU_HAVE_AVX512 && MOBA_CPU_HAVE_AVX512BF16
+    avx512bf16 = moba_cpu_kernels_avx512;
+    avx512bf16.name = "avx512+bf16";
+    avx512bf16.qk_bf16 = moba_cpu_qk_bf16_avx512bf16;
+#endif
     nvariants = (int)(sizeof v / sizeof v[0]);
     memcpy(variants, v, sizeof v);
     for (int i = 0; i < nvariants; i++)
