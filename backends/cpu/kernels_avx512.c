@@ -4,6 +4,8 @@
  * support it. */
 #include <immintrin.h>
 
+#include "avx512_util.h"
+
 #define V __m512
 #define VL 16
 #define vzero() _mm512_setzero_ps()
@@ -20,12 +22,6 @@
 #define vload_bf16(p)                                                        \
     _mm512_castsi512_ps(_mm512_slli_epi32(                                   \
         _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
-
-static inline __m256 lo256(__m512 x) { return _mm512_castps512_ps256(x); }
-static inline __m256 hi256(__m512 x)
-{
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-}
 
 static inline float vhsum(__m512 x)
 {
@@ -45,17 +41,7 @@ static inline float vhmax(__m512 x)
     return _mm_cvtss_f32(s);
 }
 
-/* Halves first (2 ops per vector), then the AVX2 hadd tree. */
-static inline void vreduce4(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
-{
-    __m256 a2 = _mm256_add_ps(lo256(a), hi256(a));
-    __m256 b2 = _mm256_add_ps(lo256(b), hi256(b));
-    __m256 c2 = _mm256_add_ps(lo256(c), hi256(c));
-    __m256 d2 = _mm256_add_ps(lo256(d), hi256(d));
-    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a2, b2), _mm256_hadd_ps(c2, d2));
-    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd),
-                                  _mm256_extractf128_ps(abcd, 1)));
-}
+#define vreduce4 reduce4_512
 
 /* The expf of kernels_avx2.c, 16 lanes. */
 static inline __m512 vexp(__m512 x)

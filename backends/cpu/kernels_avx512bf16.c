@@ -6,26 +6,10 @@
 #include <stdint.h>
 
 #include "../../core/dtype.h"
+#include "avx512_util.h"
 #include "cpu_kernels.h"
 
 #define INLINE static inline __attribute__((always_inline))
-
-static inline __m256 lo256(__m512 x) { return _mm512_castps512_ps256(x); }
-static inline __m256 hi256(__m512 x)
-{
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-}
-
-static inline void reduce4(__m512 a, __m512 b, __m512 c, __m512 d, float *out)
-{
-    __m256 a2 = _mm256_add_ps(lo256(a), hi256(a));
-    __m256 b2 = _mm256_add_ps(lo256(b), hi256(b));
-    __m256 c2 = _mm256_add_ps(lo256(c), hi256(c));
-    __m256 d2 = _mm256_add_ps(lo256(d), hi256(d));
-    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a2, b2), _mm256_hadd_ps(c2, d2));
-    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd),
-                                  _mm256_extractf128_ps(abcd, 1)));
-}
 
 INLINE void tile(const int mr, const int nr, int d, const uint16_t *const *a,
                  const uint16_t *b, size_t ldb, float *s, int lds)
@@ -52,7 +36,7 @@ INLINE void tile(const int mr, const int nr, int d, const uint16_t *const *a,
     for (int i = 0; i < mr; i++) {
         float r[4];
         __m512 z = _mm512_setzero_ps();
-        reduce4(acc[i][0], nr > 1 ? acc[i][1] : z, nr > 2 ? acc[i][2] : z,
+        reduce4_512(acc[i][0], nr > 1 ? acc[i][1] : z, nr > 2 ? acc[i][2] : z,
                 nr > 3 ? acc[i][3] : z, r);
         for (int j = 0; j < nr; j++) {
             float t = r[j];
