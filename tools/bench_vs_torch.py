@@ -64,6 +64,11 @@ class Moba:
         self.ck(self.lib.moba_plan_attend(pl, bq, bk, bv, bo, None))
 
 
+def reps(n, short):
+    """Fewer repetitions for the long points (seconds each)."""
+    return short if n <= 32768 else 3 if n <= 131072 else 1
+
+
 def timed(fn, reps, budget_s=20.0):
     """Median ms of reps runs after one warm-up (fewer if slow)."""
     fn()
@@ -153,6 +158,10 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--quick", action="store_true", help="8K and 32K only")
     ap.add_argument("--only", default="cudnn,flash,flex,moba")
+    ap.add_argument("--flash-max-n", type=int, default=131072,
+                    help="longest sequence timed with the flash backend")
+    ap.add_argument("--no-flex-above", type=int, default=1 << 19,
+                    help="skip FlexAttention MoBA above this length")
     ap.add_argument("--max-dense-s", type=float, default=12.0,
                     help="skip a dense point predicted above this")
     args = ap.parse_args()
@@ -173,8 +182,8 @@ def main():
     if not args.quick:
         pts.append((1, 16, 1 << 20, (1 << 20) // 64, 3))
     D = 128
-    print("%-26s %10s %10s %10s %10s %10s %9s %9s %10s" % (
-        "shape", "cudnn ms", "flash ms", "flex ms", "moba ms", "moba GB",
+    print("%-26s %10s %10s %10s %10s %10s %10s %9s %9s %10s" % (
+        "shape", "cudnn ms", "flash ms", "flex ms", "moba ms", "(gate ms)", "moba GB",
         "x cudnn", "x flex", "%floor"), flush=True)
     dense_ms = {}
     for B, H, n, S, K in pts:
@@ -193,20 +202,22 @@ def main():
             if be not in which:
                 continue
             key = (be, B, n)
+            if be == "flash" and n > args.flash_max_n:
+                dense_ms[key] = None
             if key not in dense_ms:
                 pred = 0.25e3 * (n / 131072) ** 2 * B / 2 * (1.8 if be == "flash" else 1)
                 if pred > args.max_dense_s * 1e3:
                     dense_ms[key] = None
                 else:
                     try:
-                        dense_ms[key] = timed(sdpa(q, k, v, be), 5 if n <= 32768 else 2)
+                        dense_ms[key] = timed(sdpa(q, k, v, be), reps(n, 5))
                     except Exception as e:  # noqa: BLE001
                         print("  %s %s failed: %s" % (name, be, str(e)[:100]), flush=True)
                         dense_ms[key] = None
             res[be] = dense_ms[key]
-        if "flex" in which:
+        if "flex" in which and n <= args.no_flex_above:
             try:
-                res["flex"] = timed(flex_moba(q, k, v, S, K), 5 if n <= 32768 else 2)
+                res["flex"] = timed(flex_moba(q, k, v, S, K), reps(n, 5))
             except Exception as e:  # noqa: BLE001
                 print("  %s flex failed: %s" % (name, str(e).split("\n")[0][:120]), flush=True)
             torch.cuda.empty_cache()
@@ -216,7 +227,8 @@ def main():
                 pl, nbytes = m.plan(H, D, S, K, [n] * B)
                 gb = nbytes / 1e9
                 bq, bk, bv, bo = (m.wrap(x) for x in (q, k, v, o))
-                res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), 10 if n <= 131072 else 3)
+                res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), reps(n, 10))
+                res["gate"] = timed(lambda: m.ck(m.lib.moba_plan_gate(pl, bq, bk)), reps(n, 10))
                 for b in (bq, bk, bv, bo):
                     m.lib.moba_buffer_free(b)
                 m.lib.moba_plan_destroy(pl)
@@ -234,8 +246,9 @@ def main():
         mo = res.get("moba")
         xc = res["cudnn"] / mo if mo and res.get("cudnn") else None
         xf = res["flex"] / mo if mo and res.get("flex") else None
-        print("%-26s %s %s %s %s %s %s %s %s" % (
+        print("%-26s %s %s %s %s %s %s %s %s %s" % (
             name, f(res.get("cudnn")), f(res.get("flash")), f(res.get("flex")), f(mo),
+            f(res.get("gate")),
             f(gb), ("%9.1f" % xc) if xc else "%9s" % "-",
             ("%9.1f" % xf) if xf else "%9s" % "-",
             ("%9.1f%%" % (100 * floor_ms / mo)) if mo else "-"), flush=True)
