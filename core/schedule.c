@@ -22,8 +22,9 @@ static int cmp_cost_desc(const void *a, const void *b)
     return x->row0 < y->row0 ? -1 : (x->row0 > y->row0);
 }
 
-moba_status moba_schedule_tiles(const moba_problem *pb, int32_t tile_rows,
-                                moba_tile **tiles, int64_t *count)
+/* Cuts every sequence into tiles; counts them, and fills `out` unless NULL. */
+static int64_t cut_tiles(const moba_problem *pb, int32_t tile_rows,
+                         moba_tile *out)
 {
     const int32_t S = pb->p.block_size;
     int64_t n = 0;
@@ -33,31 +34,31 @@ moba_status moba_schedule_tiles(const moba_problem *pb, int32_t tile_rows,
             int32_t end = (r / S + 1) * S;
             if (end > len) end = len;
             int32_t rows = end - r < tile_rows ? end - r : tile_rows;
-            r += rows;
+            if (out) {
+                out[n].seq = s;
+                out[n].row0 = r;
+                out[n].rows = rows;
+                out[n].block = r / S;
+                out[n].cost = (int64_t)rows *
+                              moba_schedule_row_cost(pb, s, r + rows - 1);
+            }
             n++;
+            r += rows;
         }
     }
+    return n;
+}
+
+moba_status moba_schedule_tiles(const moba_problem *pb, int32_t tile_rows,
+                                moba_tile **tiles, int64_t *count)
+{
+    int64_t n = cut_tiles(pb, tile_rows, NULL);
     *tiles = NULL;
     *count = n;
     if (n == 0) return MOBA_OK;
     moba_tile *t = malloc(sizeof *t * (size_t)n);
     if (!t) return MOBA_ERR_OUT_OF_MEMORY;
-    int64_t i = 0;
-    for (int32_t s = 0; s < pb->batch; s++) {
-        int32_t len = pb->seqs[s].len;
-        for (int32_t r = 0; r < len;) {
-            int32_t end = (r / S + 1) * S;
-            if (end > len) end = len;
-            int32_t rows = end - r < tile_rows ? end - r : tile_rows;
-            t[i].seq = s;
-            t[i].row0 = r;
-            t[i].rows = rows;
-            t[i].block = r / S;
-            t[i].cost = (int64_t)rows * moba_schedule_row_cost(pb, s, r + rows - 1);
-            i++;
-            r += rows;
-        }
-    }
+    cut_tiles(pb, tile_rows, t);
     qsort(t, (size_t)n, sizeof *t, cmp_cost_desc);
     *tiles = t;
     return MOBA_OK;
