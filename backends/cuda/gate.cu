@@ -13,8 +13,8 @@
 #define GATE_BC 64 /* candidate blocks per score tile */
 #define GATE_TPR 4 /* threads per query row when ranking */
 
-/* Each thread owns one dimension and adds the block's keys in order, the
- * same summation as the CPU backend, so centroids agree bit for bit. */
+/* Each thread owns one dimension and adds the block's keys in order in f32
+ * (sequential, as the CPU backend does), then rounds the mean. */
 template <int DT>
 __global__ void k_centroid(const typename gpu_store<DT>::type *k, float *cent,
                            const gpu_block *blocks, int Hk, int D)
