@@ -25,10 +25,12 @@ typedef struct ocl_plan {
 
 #define SET(k, i, v) OCL_TRY(clSetKernelArg((k), (i), sizeof(v), &(v)), "clSetKernelArg(" #v ")")
 
-static int pow2_at_least(int x)
+/* Private top-k capacity: a few buckets rather than one per top_k, so
+ * that most problems share one program (compiles take seconds on PoCL). */
+static int ksel_cap(int ksel)
 {
-    int p = 1;
-    while (p < x) p *= 2;
+    int p = 8;
+    while (p < ksel) p *= 4;
     return p;
 }
 
@@ -79,7 +81,7 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
     const moba_params *p = &pb->p;
     size_t cap = (size_t)-1;
     int ksel = p->top_k - 1 < pb->max_blocks - 1 ? p->top_k - 1 : pb->max_blocks - 1;
-    pl->ksel = ksel > 0 ? ksel : 1;
+    pl->ksel = ksel > 0 ? ksel : 0; /* 0: top_k = 1, nothing to rank */
     for (int attempt = 0; attempt < 4; attempt++) {
         choose_sizes(c->dev, p->head_dim, cap, pl);
         char opt[512];
@@ -87,7 +89,7 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
                  "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
                  "-DGR=%d -DCB=%d -DKSEL_CAP=%d -DQT=%d -DKT=%d -DSCAN_WG=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
-                 p->causal ? 1 : 0, pl->gr, pl->cb, pow2_at_least(pl->ksel),
+                 p->causal ? 1 : 0, pl->gr, pl->cb, ksel_cap(pl->ksel),
                  pl->qt, pl->kt, pl->scan_wg);
         moba_status st = moba_ocl_program_get(c, opt, &pl->prog);
         if (st) return st;

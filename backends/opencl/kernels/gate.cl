@@ -55,7 +55,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     int idx[KSEL_CAP];
     float val[KSEL_CAP];
     int n = 0;
-    if (!everything) {
+    if (!everything && ksel > 0) {
         for (int i = lid; i < rows * D; i += GR) {
             int r = i / D, d = i - r * D;
             qs[r * (D + 1) + d] = LD(q, ((long)(tok0 + r) * hq + h) * D + d);
