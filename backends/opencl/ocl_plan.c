@@ -44,7 +44,7 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
     int maxwg = wg > 64 ? 64 : (int)wg;
     if (maxwg < 1) maxwg = 1;
     int gr = maxwg, cb = 32;
-    while ((size_t)gr * (D + 1) * 4 + (size_t)cb * D * 4 > lmem) {
+    while ((size_t)gr * (D + 4) * 4 + (size_t)cb * D * 4 > lmem) {
         if (cb > 8) cb /= 2;
         else if (gr > 8) gr /= 2;
         else if (cb > 1) cb /= 2;
@@ -52,7 +52,7 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
         else break;
     }
     int qt = maxwg, kt = 16;
-    while ((size_t)qt * (D + 1) * 4 + 2 * (size_t)kt * D * 4 + (size_t)qt * 4 > lmem) {
+    while ((size_t)qt * (D + 4) * 4 + 2 * (size_t)kt * D * 4 + (size_t)qt * 4 > lmem) {
         if (kt > 8) kt /= 2;
         else if (qt > 32) qt /= 2;
         else if (kt > 2) kt /= 2;

@@ -71,7 +71,12 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 }
 
 /* One work-group per (global block g, head of the chunk); blocks[g] = {first
- * key token, keys}. */
+ * key token, keys}.  Rows of q/k/v move through local memory as float4 (D is
+ * a multiple of 16); the q rows are padded by one float4 so that the
+ * items' row reads fall in different banks.  Each item scores KT keys per
+ * step with fully unrolled loops, so the scores and the accumulator stay in
+ * registers; keys past the end of the block are zero rows, masked out. */
+#define D4 (D / 4)
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -79,9 +84,9 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               int hq, int hk, int group, int hc, int h0,
                               int top_k, float scale)
 {
-    local float qs[QT * (D + 1)];
-    local float ks[KT * D];
-    local float vs[KT * D];
+    local float4 qs[QT * (D4 + 1)];
+    local float4 ks[KT * D4];
+    local float4 vs[KT * D4];
     local int ent[QT];
     const int lid = get_local_id(0);
     const long bucket = get_group_id(0);
@@ -95,26 +100,35 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         barrier(CLK_LOCAL_MEM_FENCE);
         if (lid < ne) ent[lid] = list[first + e0 + lid];
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int i = lid; i < ne * D; i += QT) {
-            int r = i / D, d = i - r * D;
+        for (int i = lid; i < ne * D4; i += QT) {
+            int r = i / D4, d = i - r * D4;
             long t = ent[r] / ((long)hc * top_k);
-            qs[r * (D + 1) + d] = LD(q, (t * hq + h) * D + d);
+            long base = (t * hq + h) * D + 4 * d;
+            qs[r * (D4 + 1) + d] = (float4)(LD(q, base), LD(q, base + 1),
+                                            LD(q, base + 2), LD(q, base + 3));
         }
         const int e = lid < ne ? ent[lid] : 0;
         const long t = e / ((long)hc * top_k);
-        float acc[D];
-        for (int d = 0; d < D; d++) acc[d] = 0.0f;
+        float4 acc[D4];
+        for (int d = 0; d < D4; d++) acc[d] = (float4)(0.0f);
         float m = -INFINITY, l = 0.0f;
-        const local float *qr = qs + lid * (D + 1);
+        const local float4 *qr = qs + lid * (D4 + 1);
 
         for (int u0 = 0; u0 < blk.y; u0 += KT) {
             const int nk = min(KT, blk.y - u0);
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int i = lid; i < nk * D; i += QT) {
-                int u = i / D, d = i - u * D;
-                long src = ((long)(blk.x + u0 + u) * hk + kh) * D + d;
-                ks[i] = LD(k, src);
-                vs[i] = LD(v, src);
+            for (int i = lid; i < KT * D4; i += QT) {
+                int u = i / D4, d = i - u * D4;
+                float4 kk = (float4)(0.0f), vv = (float4)(0.0f);
+                if (u < nk) {
+                    long src = ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d;
+                    kk = (float4)(LD(k, src), LD(k, src + 1), LD(k, src + 2),
+                                  LD(k, src + 3));
+                    vv = (float4)(LD(v, src), LD(v, src + 1), LD(v, src + 2),
+                                  LD(v, src + 3));
+                }
+                ks[i] = kk;
+                vs[i] = vv;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid >= ne) continue;
@@ -123,31 +137,39 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             if (CAUSAL) lim = (int)min((long)nk, t - (blk.x + u0) + 1);
             if (lim <= 0) continue;
             float s[KT];
+            for (int u = 0; u < KT; u++) s[u] = 0.0f;
+            for (int d = 0; d < D4; d++) {
+                float4 qv = qr[d];
+                for (int u = 0; u < KT; u++) {
+                    float4 kv = ks[u * D4 + d];
+                    s[u] = fma(qv.x, kv.x, s[u]);
+                    s[u] = fma(qv.y, kv.y, s[u]);
+                    s[u] = fma(qv.z, kv.z, s[u]);
+                    s[u] = fma(qv.w, kv.w, s[u]);
+                }
+            }
             float mx = -INFINITY;
             for (int u = 0; u < KT; u++) {
-                if (u >= lim) break;
-                float dot = 0.0f;
-                for (int d = 0; d < D; d++) dot = fma(qr[d], ks[u * D + d], dot);
-                s[u] = scale * dot;
+                s[u] = u < lim ? scale * s[u] : -INFINITY;
                 mx = fmax(mx, s[u]);
             }
             float mnew = fmax(m, mx);
             if (mnew == -INFINITY) continue;
             if (m != mnew) {
                 float corr = exp(m - mnew);
-                for (int d = 0; d < D; d++) acc[d] *= corr;
+                for (int d = 0; d < D4; d++) acc[d] *= corr;
                 l *= corr;
                 m = mnew;
             }
             for (int u = 0; u < KT; u++) {
-                if (u >= lim) break;
-                float p = exp(s[u] - m);
+                float p = exp(s[u] - m); /* 0 for masked keys (zero rows) */
                 l += p;
-                for (int d = 0; d < D; d++) acc[d] = fma(p, vs[u * D + d], acc[d]);
+                for (int d = 0; d < D4; d++) acc[d] = fma((float4)(p), vs[u * D4 + d], acc[d]);
             }
         }
         if (lid < ne) {
-            for (int d = 0; d < D; d++) pacc[(long)e * D + d] = acc[d];
+            global float4 *dst = (global float4 *)(pacc + (long)e * D);
+            for (int d = 0; d < D4; d++) dst[d] = acc[d];
             pml[e] = (float2)(m, l);
         }
     }

@@ -38,12 +38,13 @@ inline int gate_better(float sa, int ia, float sb, int ib)
  * the sequence, first global block of the sequence}. */
 #define TILE_INTS 5
 
+#define D4 (D / 4)
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
                       const global int *tiles, global int *sel, int hq,
                       int hk, int group, int top_k, int ksel)
 {
-    local float qs[GR * (D + 1)];
-    local float cs[CB * D];
+    local float4 qs[GR * (D4 + 1)]; /* +1: rows in different banks */
+    local float4 cs[CB * D4];
     const int lid = get_local_id(0);
     const int h = get_group_id(1), kh = h / group;
     const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
@@ -56,25 +57,40 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     float val[KSEL_CAP];
     int n = 0;
     if (!everything && ksel > 0) {
-        for (int i = lid; i < rows * D; i += GR) {
-            int r = i / D, d = i - r * D;
-            qs[r * (D + 1) + d] = LD(q, ((long)(tok0 + r) * hq + h) * D + d);
+        for (int i = lid; i < rows * D4; i += GR) {
+            int r = i / D4, d = i - r * D4;
+            long base = ((long)(tok0 + r) * hq + h) * D + 4 * d;
+            qs[r * (D4 + 1) + d] = (float4)(LD(q, base), LD(q, base + 1),
+                                            LD(q, base + 2), LD(q, base + 3));
         }
+        const local float4 *qr = qs + lid * (D4 + 1);
         for (int c0 = 0; c0 < nelig; c0 += CB) {
             int nc = min(CB, nelig - c0);
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int i = lid; i < nc * D; i += GR) {
-                int c = i / D, d = i - c * D;
-                cs[i] = LD(cent, ((boff + c0 + c) * hk + kh) * D + d);
+            for (int i = lid; i < nc * D4; i += GR) {
+                int c = i / D4, d = i - c * D4;
+                long base = ((boff + c0 + c) * hk + kh) * D + 4 * d;
+                cs[i] = (float4)(LD(cent, base), LD(cent, base + 1),
+                                 LD(cent, base + 2), LD(cent, base + 3));
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid >= rows) continue;
-            const local float *qr = qs + lid * (D + 1);
+            float sc[CB];
+            for (int c = 0; c < CB; c++) sc[c] = 0.0f;
+            for (int d = 0; d < D4; d++) {
+                float4 qv = qr[d];
+                for (int c = 0; c < CB; c++) {
+                    float4 cv = cs[c * D4 + d];
+                    sc[c] = fma(qv.x, cv.x, sc[c]);
+                    sc[c] = fma(qv.y, cv.y, sc[c]);
+                    sc[c] = fma(qv.z, cv.z, sc[c]);
+                    sc[c] = fma(qv.w, cv.w, sc[c]);
+                }
+            }
             for (int c = 0; c < nc; c++) {
                 int j = c0 + c;
+                float s = sc[c];
                 if (j == b) continue;
-                float s = 0.0f;
-                for (int d = 0; d < D; d++) s = fma(qr[d], cs[c * D + d], s);
                 if (n == ksel) {
                     if (!gate_better(s, j, val[n - 1], idx[n - 1])) continue;
                     n--;
