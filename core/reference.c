@@ -126,13 +126,19 @@ static moba_status check_row(const moba_problem *pb, const int32_t *row,
     int32_t want = moba_gate_count(p, b, nb), have = 0, own = 0;
     for (int32_t i = 0; i < p->top_k; i++) {
         int32_t j = row[i];
+        /* any bad entry, including one past `want`, rejects the row */
         if (j < 0) {
-            if (j != -1 || i < want) break;
+            if (j != -1 || i < want) {
+                have = -1;
+                break;
+            }
             continue;
         }
         if (i >= want || j >= nb || (p->causal && j > b) ||
-            (i > 0 && row[i - 1] >= j))
+            (i > 0 && row[i - 1] >= j)) {
+            have = -1;
             break;
+        }
         own |= j == b;
         have++;
     }

@@ -1,0 +1,179 @@
+/* Spec §3 / §7.1: top-k selection against the reference, exact ties
+ * (larger block index wins, no tolerance) and NaN scores (never preferred
+ * to a number). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conformance.h"
+
+void test_selection_random(void **state)
+{
+    (void)state;
+    /* many blocks per sequence, so the top-k has real competition */
+    static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
+    int32_t cu[3] = {0, conf_scaled(400, 120), 0};
+    cu[2] = cu[1] + conf_scaled(161, 50);
+    int bad = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "selection S=4 top_k=8 %s", moba_dtype_name(dts[i]));
+        conf_case c = {0};
+        c.name = name;
+        c.p = conf_params(4, 2, 32, 4, 8, dts[i]);
+        c.batch = 2;
+        c.cu = cu;
+        c.seed = 200 + i;
+        bad += conf_run(&c);
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* ---- exact ties ---- */
+
+/* One sequence of NB full blocks; the blocks marked here get bitwise equal
+ * keys (so equal centroids and scores), above every other block. */
+#define TIE_NB 12
+static const unsigned char tied[TIE_NB] = {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0};
+
+static void ties_prepare(const conf_case *c, float *q, float *k, float *v)
+{
+    (void)v;
+    const moba_params *p = &c->p;
+    const int32_t S = p->block_size, row = p->num_kv_heads * p->head_dim;
+    const int32_t T = c->cu[c->batch];
+    conf_rng r = {c->seed ^ 0xabcdefu};
+    /* positive queries, positive tied keys, negative other keys */
+    conf_rng_fill(&r, q, (size_t)T * p->num_q_heads * p->head_dim, 0.5f, 1.0f);
+    conf_rng_fill(&r, k, (size_t)T * row, -1.0f, -0.5f);
+    conf_rng_fill(&r, k + (size_t)S * row, (size_t)S * row, 0.5f, 1.0f);
+    for (int32_t j = 0; j < TIE_NB; j++)
+        if (tied[j] && j != 1)
+            memcpy(k + (size_t)j * S * row, k + (size_t)S * row,
+                   sizeof *k * (size_t)S * row);
+}
+
+static int ties_check(const conf_case *c, const int32_t *sel)
+{
+    const moba_params *p = &c->p;
+    const int32_t S = p->block_size, K = p->top_k, Hq = p->num_q_heads;
+    int bad = 0;
+    for (int32_t t = 0; t < c->cu[1]; t++) {
+        int32_t b = t / S;
+        for (int32_t h = 0; h < Hq; h++) {
+            const int32_t *row = sel + ((size_t)t * Hq + h) * K;
+            /* the K-1 largest tied past blocks must be in, larger first */
+            int32_t need = K - 1;
+            for (int32_t j = b - 1; j >= 0 && need > 0; j--) {
+                if (!tied[j]) continue;
+                need--;
+                int found = 0;
+                for (int32_t i = 0; i < K; i++) found |= row[i] == j;
+                if (!found && bad++ < 5)
+                    fprintf(stderr, "  [%s] token %d head %d: tied block %d "
+                            "(a larger index among equal scores) not selected\n",
+                            c->name, (int)t, (int)h, (int)j);
+            }
+        }
+    }
+    return bad;
+}
+
+void test_selection_ties(void **state)
+{
+    (void)state;
+    static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
+    static const int32_t topk[] = {2, 3, 5};
+    int32_t cu[2] = {0, TIE_NB * 8};
+    int bad = 0;
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 3; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "exact ties top_k=%d %s", (int)topk[j],
+                     moba_dtype_name(dts[i]));
+            conf_case c = {0};
+            c.name = name;
+            c.p = conf_params(4, 2, 32, 8, topk[j], dts[i]);
+            c.batch = 1;
+            c.cu = cu;
+            c.seed = 300 + 3 * i + j;
+            c.flags = CASE_STRICT_SELECT;
+            c.prepare = ties_prepare;
+            c.check_sel = ties_check;
+            bad += conf_run(&c);
+        }
+    assert_int_equal(bad, 0);
+}
+
+/* ---- NaN scores ---- */
+
+#define NAN_NB 10
+static const unsigned char nan_block[NAN_NB] = {1, 0, 1, 0, 0, 1, 0, 1, 1, 0};
+
+/* A NaN in one key of a block makes that block's centroid, hence every
+ * score against it, NaN (kv head 0 only; kv head 1 stays finite). */
+static void nan_prepare(const conf_case *c, float *q, float *k, float *v)
+{
+    (void)q;
+    (void)v;
+    const moba_params *p = &c->p;
+    const int32_t S = p->block_size, D = p->head_dim, Hk = p->num_kv_heads;
+    for (int32_t j = 0; j < NAN_NB; j++)
+        if (nan_block[j])
+            k[((size_t)(j * S + j % S) * Hk + 0) * D + (size_t)j % D] = NAN;
+}
+
+static int nan_check(const conf_case *c, const int32_t *sel)
+{
+    const moba_params *p = &c->p;
+    const int32_t S = p->block_size, K = p->top_k, Hq = p->num_q_heads;
+    const int32_t group = Hq / p->num_kv_heads;
+    int bad = 0;
+    for (int32_t t = 0; t < c->cu[1]; t++) {
+        int32_t b = t / S, finite = 0;
+        for (int32_t j = 0; j < b; j++) finite += !nan_block[j];
+        int32_t past = K - 1 < b ? K - 1 : b;
+        int32_t want = past < finite ? past : finite;
+        for (int32_t h = 0; h < group; h++) { /* kv head 0 */
+            const int32_t *row = sel + ((size_t)t * Hq + h) * K;
+            int32_t got = 0;
+            for (int32_t i = 0; i < K; i++)
+                got += row[i] >= 0 && row[i] != b && !nan_block[row[i]];
+            if (got != want && bad++ < 5)
+                fprintf(stderr, "  [%s] token %d head %d: %d finite-score past "
+                        "blocks selected, %d expected (NaN was preferred to a "
+                        "number)\n", c->name, (int)t, (int)h, (int)got, (int)want);
+        }
+    }
+    return bad;
+}
+
+void test_selection_nan(void **state)
+{
+    (void)state;
+    static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
+    int32_t cu[2] = {0, NAN_NB * 8 - 3};
+    int bad = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "NaN scores %s", moba_dtype_name(dts[i]));
+        conf_case c = {0};
+        c.name = name;
+        c.p = conf_params(4, 2, 32, 8, 4, dts[i]);
+        c.batch = 1;
+        c.cu = cu;
+        c.seed = 400 + i;
+        c.flags = CASE_SELECT_ONLY;
+        c.prepare = nan_prepare;
+        c.check_sel = nan_check;
+        bad += conf_run(&c);
+    }
+    assert_int_equal(bad, 0);
+}

@@ -1,0 +1,199 @@
+/* Spec §7.5: the shapes every backend must get right. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "conformance.h"
+
+static int run1(const char *name, moba_params p, int32_t batch,
+                const int32_t *cu, uint64_t seed, unsigned flags)
+{
+    conf_case c = {0};
+    c.name = name;
+    c.p = p;
+    c.batch = batch;
+    c.cu = cu;
+    c.seed = seed;
+    c.flags = flags;
+    return conf_run(&c);
+}
+
+/* cu_seqlens from lengths. */
+static void cumulate(const int32_t *len, int32_t batch, int32_t *cu)
+{
+    cu[0] = 0;
+    for (int32_t i = 0; i < batch; i++) cu[i + 1] = cu[i] + len[i];
+}
+
+void test_shapes_short(void **state)
+{
+    (void)state;
+    /* every sequence shorter than one block */
+    int32_t len[3] = {1, 5, 63}, cu[4];
+    cumulate(len, 3, cu);
+    int bad = run1("short f32", conf_params(2, 1, 32, 64, 3, MOBA_F32), 3, cu, 11, 0);
+    bad += run1("short bf16", conf_params(2, 2, 64, 64, 2, MOBA_BF16), 3, cu, 12, 0);
+    int32_t one[2] = {0, 1};
+    bad += run1("single token", conf_params(1, 1, 32, 4, 3, MOBA_F32), 1, one, 13, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_unaligned(void **state)
+{
+    (void)state;
+    /* lengths that are not multiples of S, and an S that is no power of 2 */
+    int32_t len[3] = {100, 37, 129}, cu[4];
+    cumulate(len, 3, cu);
+    int bad = run1("unaligned S=16", conf_params(2, 2, 64, 16, 3, MOBA_F32), 3, cu, 21, 0);
+    bad += run1("unaligned S=13", conf_params(2, 1, 32, 13, 4, MOBA_F16), 3, cu, 22, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_block1(void **state)
+{
+    (void)state;
+    int32_t len[2] = {40, 7}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = run1("S=1", conf_params(2, 1, 32, 1, 4, MOBA_F32), 2, cu, 31, 0);
+    bad += run1("S=1 top_k=1", conf_params(1, 1, 32, 1, 1, MOBA_F32), 2, cu, 32, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_topk1(void **state)
+{
+    (void)state;
+    int32_t len[2] = {100, 20}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = run1("top_k=1 f32", conf_params(2, 1, 64, 8, 1, MOBA_F32), 2, cu, 41, 0);
+    bad += run1("top_k=1 f16", conf_params(2, 2, 32, 16, 1, MOBA_F16), 2, cu, 42, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_dense(void **state)
+{
+    (void)state;
+    /* top_k >= nb: exactly dense causal attention */
+    int32_t len[2] = {100, 50}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = run1("top_k=nb", conf_params(2, 1, 32, 16, 7, MOBA_F32), 2, cu, 51, CASE_DENSE);
+    bad += run1("top_k>nb", conf_params(2, 2, 64, 16, 20, MOBA_F32), 2, cu, 52, CASE_DENSE);
+    bad += run1("top_k>nb bf16", conf_params(4, 1, 32, 8, 64, MOBA_BF16), 2, cu, 53, CASE_DENSE);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_empty_seqs(void **state)
+{
+    (void)state;
+    /* empty sequences first, in the middle (several in a row) and last */
+    int32_t cu[7] = {0, 0, 30, 30, 30, 95, 95};
+    int bad = run1("empty sequences", conf_params(2, 1, 32, 8, 3, MOBA_F32), 6, cu, 61, 0);
+    int32_t none[3] = {0, 0, 0};
+    bad += run1("all sequences empty", conf_params(2, 1, 32, 8, 3, MOBA_F32), 2, none, 62, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_many_seqs(void **state)
+{
+    (void)state;
+    int32_t batch = conf_scaled(2000, 300);
+    int32_t *len = malloc(sizeof *len * (size_t)batch);
+    int32_t *cu = malloc(sizeof *cu * ((size_t)batch + 1));
+    assert_non_null(len);
+    assert_non_null(cu);
+    conf_rng r = {71};
+    for (int32_t i = 0; i < batch; i++) len[i] = (int32_t)(conf_rng_next(&r) % 25);
+    cumulate(len, batch, cu);
+    char name[64];
+    snprintf(name, sizeof name, "B=%d short sequences", (int)batch);
+    int bad = run1(name, conf_params(2, 1, 32, 4, 3, MOBA_F32), batch, cu, 72,
+                   CASE_REPEAT);
+    free(len);
+    free(cu);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_head_dims(void **state)
+{
+    (void)state;
+    static const int32_t dims[] = {32, 64, 96, 128, 256};
+    static const moba_dtype dts[] = {MOBA_F32, MOBA_BF16};
+    int32_t len[2] = {conf_scaled(200, 48), conf_scaled(77, 20)}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (size_t j = 0; j < sizeof dts / sizeof dts[0]; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "head_dim %d %s", (int)dims[i],
+                     moba_dtype_name(dts[j]));
+            bad += run1(name, conf_params(2, 1, dims[i], 32, 3, dts[j]), 2, cu,
+                        80 + i * 2 + j, 0);
+        }
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_gqa(void **state)
+{
+    (void)state;
+    static const int32_t heads[][2] = {{2, 2}, {4, 2}, {8, 2}, {16, 2}, {4, 1}, {8, 1}};
+    int32_t len[2] = {conf_scaled(150, 40), 33}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "GQA Hq=%d Hk=%d%s", (int)heads[i][0],
+                 (int)heads[i][1], heads[i][1] == 1 ? " (MQA)" : "");
+        bad += run1(name, conf_params(heads[i][0], heads[i][1], 64, 16, 3, MOBA_F32),
+                    2, cu, 90 + i, 0);
+    }
+    bad += run1("GQA Hq=8 Hk=2 f16", conf_params(8, 2, 32, 16, 3, MOBA_F16), 2, cu, 99, 0);
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_dtypes(void **state)
+{
+    (void)state;
+    static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
+    int32_t len[2] = {conf_scaled(300, 64), conf_scaled(130, 30)}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = 0;
+    for (size_t i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "dtype %s", moba_dtype_name(dts[i]));
+        bad += run1(name, conf_params(4, 2, 64, 32, 4, dts[i]), 2, cu, 100 + i, 0);
+    }
+    assert_int_equal(bad, 0);
+}
+
+void test_shapes_noncausal(void **state)
+{
+    (void)state;
+    int32_t len[2] = {70, 33}, cu[3];
+    cumulate(len, 2, cu);
+    moba_params p = conf_params(2, 1, 32, 16, 3, MOBA_F32);
+    p.causal = 0;
+    int bad = run1("non-causal f32", p, 2, cu, 111, CASE_ALLOW_UNSUPPORTED);
+    p.dtype = MOBA_F16;
+    bad += run1("non-causal f16", p, 2, cu, 112, CASE_ALLOW_UNSUPPORTED);
+    p.dtype = MOBA_F32;
+    p.top_k = 5; /* nb = 5 and 3: every block, no mask */
+    bad += run1("non-causal top_k>=nb", p, 2, cu, 113,
+                CASE_ALLOW_UNSUPPORTED | CASE_DENSE);
+    assert_int_equal(bad, 0);
+}
+
+void test_deterministic(void **state)
+{
+    (void)state;
+    int32_t len[3] = {conf_scaled(257, 64), 3, conf_scaled(120, 30)}, cu[4];
+    cumulate(len, 3, cu);
+    int bad = run1("repeat f32", conf_params(4, 1, 64, 16, 4, MOBA_F32), 3, cu, 121,
+                   CASE_REPEAT);
+    bad += run1("repeat bf16", conf_params(4, 2, 128, 32, 3, MOBA_BF16), 3, cu, 122,
+                CASE_REPEAT);
+    assert_int_equal(bad, 0);
+}
