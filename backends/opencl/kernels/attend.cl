@@ -104,8 +104,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             int r = i / D4, d = i - r * D4;
             long t = ent[r] / ((long)hc * top_k);
             long base = (t * hq + h) * D + 4 * d;
-            qs[r * (D4 + 1) + d] = (float4)(LD(q, base), LD(q, base + 1),
-                                            LD(q, base + 2), LD(q, base + 3));
+            qs[r * (D4 + 1) + d] = LD4(q, base);
         }
         const int e = lid < ne ? ent[lid] : 0;
         const long t = e / ((long)hc * top_k);
@@ -122,10 +121,8 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                 float4 kk = (float4)(0.0f), vv = (float4)(0.0f);
                 if (u < nk) {
                     long src = ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d;
-                    kk = (float4)(LD(k, src), LD(k, src + 1), LD(k, src + 2),
-                                  LD(k, src + 3));
-                    vv = (float4)(LD(v, src), LD(v, src + 1), LD(v, src + 2),
-                                  LD(v, src + 3));
+                    kk = LD4(k, src);
+                    vv = LD4(v, src);
                 }
                 ks[i] = kk;
                 vs[i] = vv;

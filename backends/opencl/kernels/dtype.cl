@@ -32,3 +32,6 @@ inline ushort f32_to_bf16(float f)
     return (ushort)(u >> 16);
 }
 #endif
+
+/* Four consecutive elements as a float4 (rows are multiples of 16 long). */
+#define LD4(p, i) ((float4)(LD(p, (i)), LD(p, (i) + 1), LD(p, (i) + 2), LD(p, (i) + 3)))

@@ -60,8 +60,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
         for (int i = lid; i < rows * D4; i += GR) {
             int r = i / D4, d = i - r * D4;
             long base = ((long)(tok0 + r) * hq + h) * D + 4 * d;
-            qs[r * (D4 + 1) + d] = (float4)(LD(q, base), LD(q, base + 1),
-                                            LD(q, base + 2), LD(q, base + 3));
+            qs[r * (D4 + 1) + d] = LD4(q, base);
         }
         const local float4 *qr = qs + lid * (D4 + 1);
         for (int c0 = 0; c0 < nelig; c0 += CB) {
@@ -70,8 +69,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
             for (int i = lid; i < nc * D4; i += GR) {
                 int c = i / D4, d = i - c * D4;
                 long base = ((boff + c0 + c) * hk + kh) * D + 4 * d;
-                cs[i] = (float4)(LD(cent, base), LD(cent, base + 1),
-                                 LD(cent, base + 2), LD(cent, base + 3));
+                cs[i] = LD4(cent, base);
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid >= rows) continue;
