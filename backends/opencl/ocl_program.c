@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,10 @@ static void cache_store(const char *key, cl_program prog)
         free(bin);
         return;
     }
-    static unsigned counter;
-    snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++);
+    /* unique per process and per call, also across threads */
+    static atomic_uint counter;
+    snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(),
+             atomic_fetch_add(&counter, 1u));
     FILE *f = fopen(tmp, "wb");
     uint64_t klen = strlen(key), blen = size;
     int ok = f && fwrite(CACHE_MAGIC, 1, 8, f) == 8 &&
