@@ -8,6 +8,7 @@ int main(void)
         cmocka_unit_test(test_gate_write_row),
         cmocka_unit_test(test_gate_count),
         cmocka_unit_test(test_schedule_tiles),
+        cmocka_unit_test(test_schedule_kv_lists),
         cmocka_unit_test(test_f16_exhaustive),
         cmocka_unit_test(test_f16_rounding),
         cmocka_unit_test(test_bf16_rounding),

@@ -14,6 +14,7 @@ void test_topk_push(void **state);
 void test_gate_write_row(void **state);
 void test_gate_count(void **state);
 void test_schedule_tiles(void **state);
+void test_schedule_kv_lists(void **state);
 void test_f16_exhaustive(void **state);
 void test_f16_rounding(void **state);
 void test_bf16_rounding(void **state);
