@@ -76,7 +76,6 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
  * items' row reads fall in different banks.  Each item scores KT keys per
  * step with fully unrolled loops, so the scores and the accumulator stay in
  * registers; keys past the end of the block are zero rows, masked out. */
-#define D4 (D / 4)
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -134,17 +133,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             if (CAUSAL) lim = (int)min((long)nk, t - (blk.x + u0) + 1);
             if (lim <= 0) continue;
             float s[KT];
-            for (int u = 0; u < KT; u++) s[u] = 0.0f;
-            for (int d = 0; d < D4; d++) {
-                float4 qv = qr[d];
-                for (int u = 0; u < KT; u++) {
-                    float4 kv = ks[u * D4 + d];
-                    s[u] = fma(qv.x, kv.x, s[u]);
-                    s[u] = fma(qv.y, kv.y, s[u]);
-                    s[u] = fma(qv.z, kv.z, s[u]);
-                    s[u] = fma(qv.w, kv.w, s[u]);
-                }
-            }
+            dot_rows(qr, ks, s, KT);
             float mx = -INFINITY;
             for (int u = 0; u < KT; u++) {
                 s[u] = u < lim ? scale * s[u] : -INFINITY;

@@ -38,7 +38,6 @@ inline int gate_better(float sa, int ia, float sb, int ib)
  * the sequence, first global block of the sequence}. */
 #define TILE_INTS 5
 
-#define D4 (D / 4)
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
                       const global int *tiles, global int *sel, int hq,
                       int hk, int group, int top_k, int ksel)
@@ -74,17 +73,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid >= rows) continue;
             float sc[CB];
-            for (int c = 0; c < CB; c++) sc[c] = 0.0f;
-            for (int d = 0; d < D4; d++) {
-                float4 qv = qr[d];
-                for (int c = 0; c < CB; c++) {
-                    float4 cv = cs[c * D4 + d];
-                    sc[c] = fma(qv.x, cv.x, sc[c]);
-                    sc[c] = fma(qv.y, cv.y, sc[c]);
-                    sc[c] = fma(qv.z, cv.z, sc[c]);
-                    sc[c] = fma(qv.w, cv.w, sc[c]);
-                }
-            }
+            dot_rows(qr, cs, sc, CB);
             for (int c = 0; c < nc; c++) {
                 int j = c0 + c;
                 float s = sc[c];
