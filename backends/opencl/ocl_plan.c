@@ -51,15 +51,12 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
         else if (gr > 1) gr /= 2;
         else break;
     }
-    /* attend: items work in pairs, so QT is even */
-    int qt = maxwg & ~1, kt = 16;
-    if (qt < 2) qt = 2;
-    while ((size_t)qt * (D + 4) * 4 + 2 * (size_t)kt * D * 4 +
-               (size_t)qt * 2 * kt * 4 + (size_t)qt * 4 > lmem) {
+    int qt = maxwg, kt = 16;
+    while ((size_t)qt * (D + 4) * 4 + 2 * (size_t)kt * D * 4 + (size_t)qt * 4 > lmem) {
         if (kt > 8) kt /= 2;
         else if (qt > 32) qt /= 2;
         else if (kt > 2) kt /= 2;
-        else if (qt > 2) qt /= 2;
+        else if (qt > 1) qt /= 2;
         else break;
     }
     pl->gr = gr;

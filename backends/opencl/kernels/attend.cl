@@ -72,14 +72,10 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 
 /* One work-group per (global block g, head of the chunk); blocks[g] = {first
  * key token, keys}.  Rows of q/k/v move through local memory as float4 (D is
- * a multiple of 16; q rows padded by one float4 against bank conflicts).
- * Register tiling: the QT items work in pairs on two entries each, one item
- * of a pair on each half of the head dim, so every K or V float4 read from
- * local memory feeds 8 FMAs.  The half dot products are exchanged through
- * local memory and added in the same order by both items (half 0 + half 1),
- * so both hold identical scores and softmax state.  KT keys per step, fully
- * unrolled; keys past the end of the block are zero rows, masked out. */
-#define H4 (D4 / 2)
+ * a multiple of 16); the q rows are padded by one float4 so that the
+ * items' row reads fall in different banks.  Each item scores KT keys per
+ * step with fully unrolled loops, so the scores and the accumulator stay in
+ * registers; keys past the end of the block are zero rows, masked out. */
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -90,16 +86,13 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
     local float4 qs[QT * (D4 + 1)];
     local float4 ks[KT * D4];
     local float4 vs[KT * D4];
-    local float xs[QT * 2 * KT];
     local int ent[QT];
     const int lid = get_local_id(0);
-    const int hf = lid & 1, ra = lid & ~1, rb = ra + 1;
     const long bucket = get_group_id(0);
     const long g = bucket / hc;
     const int hl = (int)(bucket - g * hc), h = h0 + hl, kh = h / group;
     const int2 blk = blocks[g];
     const int first = offs[bucket], count = offs[bucket + 1] - first;
-    const long per_t = (long)hc * top_k;
 
     for (int e0 = 0; e0 < count; e0 += QT) {
         const int ne = min(QT, count - e0);
@@ -108,16 +101,16 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int i = lid; i < ne * D4; i += QT) {
             int r = i / D4, d = i - r * D4;
-            long t = ent[r] / per_t;
-            qs[r * (D4 + 1) + d] = LD4(q, (t * hq + h) * D + 4 * d);
+            long t = ent[r] / ((long)hc * top_k);
+            long base = (t * hq + h) * D + 4 * d;
+            qs[r * (D4 + 1) + d] = LD4(q, base);
         }
-        const int ea = ra < ne ? ent[ra] : 0, eb = rb < ne ? ent[rb] : 0;
-        const long ta = ea / per_t, tb = eb / per_t;
-        float4 acc_a[H4], acc_b[H4];
-        for (int d = 0; d < H4; d++) acc_a[d] = acc_b[d] = (float4)(0.0f);
-        float ma = -INFINITY, la = 0.0f, mb = -INFINITY, lb = 0.0f;
-        const local float4 *qa = qs + ra * (D4 + 1) + hf * H4;
-        const local float4 *qb = qs + rb * (D4 + 1) + hf * H4;
+        const int e = lid < ne ? ent[lid] : 0;
+        const long t = e / ((long)hc * top_k);
+        float4 acc[D4];
+        for (int d = 0; d < D4; d++) acc[d] = (float4)(0.0f);
+        float m = -INFINITY, l = 0.0f;
+        const local float4 *qr = qs + lid * (D4 + 1);
 
         for (int u0 = 0; u0 < blk.y; u0 += KT) {
             const int nk = min(KT, blk.y - u0);
@@ -134,82 +127,36 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                 vs[i] = vv;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            float sa[KT], sb[KT];
-            for (int u = 0; u < KT; u++) sa[u] = sb[u] = 0.0f;
-            for (int d = 0; d < H4; d++) {
-                float4 xa = qa[d], xb = qb[d];
-                for (int u = 0; u < KT; u++) {
-                    float4 kv = ks[u * D4 + hf * H4 + d];
-                    sa[u] = fma(xa.x, kv.x, sa[u]);
-                    sa[u] = fma(xa.y, kv.y, sa[u]);
-                    sa[u] = fma(xa.z, kv.z, sa[u]);
-                    sa[u] = fma(xa.w, kv.w, sa[u]);
-                    sb[u] = fma(xb.x, kv.x, sb[u]);
-                    sb[u] = fma(xb.y, kv.y, sb[u]);
-                    sb[u] = fma(xb.z, kv.z, sb[u]);
-                    sb[u] = fma(xb.w, kv.w, sb[u]);
-                }
+            if (lid >= ne) continue;
+            /* keys of this step the row may see (causal: token <= t) */
+            int lim = nk;
+            if (CAUSAL) lim = (int)min((long)nk, t - (blk.x + u0) + 1);
+            if (lim <= 0) continue;
+            float s[KT];
+            dot_rows(qr, ks, s, KT);
+            float mx = -INFINITY;
+            for (int u = 0; u < KT; u++) {
+                s[u] = u < lim ? scale * s[u] : -INFINITY;
+                mx = fmax(mx, s[u]);
+            }
+            float mnew = fmax(m, mx);
+            if (mnew == -INFINITY) continue;
+            if (m != mnew) {
+                float corr = exp(m - mnew);
+                for (int d = 0; d < D4; d++) acc[d] *= corr;
+                l *= corr;
+                m = mnew;
             }
             for (int u = 0; u < KT; u++) {
-                xs[(lid * 2) * KT + u] = sa[u];
-                xs[(lid * 2 + 1) * KT + u] = sb[u];
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            const int other = lid ^ 1;
-            for (int u = 0; u < KT; u++) {
-                float oa = xs[(other * 2) * KT + u], ob = xs[(other * 2 + 1) * KT + u];
-                sa[u] = hf ? oa + sa[u] : sa[u] + oa;
-                sb[u] = hf ? ob + sb[u] : sb[u] + ob;
-            }
-            /* keys of this step each row may see (causal: token <= t) */
-            const long k0 = blk.x + u0;
-            int lima = ra < ne ? nk : 0, limb = rb < ne ? nk : 0;
-            if (CAUSAL) {
-                lima = (int)min((long)lima, ta - k0 + 1);
-                limb = (int)min((long)limb, tb - k0 + 1);
-            }
-            float mxa = -INFINITY, mxb = -INFINITY;
-            for (int u = 0; u < KT; u++) {
-                sa[u] = u < lima ? scale * sa[u] : -INFINITY;
-                sb[u] = u < limb ? scale * sb[u] : -INFINITY;
-                mxa = fmax(mxa, sa[u]);
-                mxb = fmax(mxb, sb[u]);
-            }
-            float na = fmax(ma, mxa), nb = fmax(mb, mxb);
-            /* a row that sees nothing yet keeps p = 0 for every key */
-            float ca = na == -INFINITY ? 1.0f : exp(ma - na);
-            float cb = nb == -INFINITY ? 1.0f : exp(mb - nb);
-            if (ca != 1.0f) {
-                for (int d = 0; d < H4; d++) acc_a[d] *= ca;
-                la *= ca;
-            }
-            if (cb != 1.0f) {
-                for (int d = 0; d < H4; d++) acc_b[d] *= cb;
-                lb *= cb;
-            }
-            ma = na;
-            mb = nb;
-            for (int u = 0; u < KT; u++) {
-                float pa = na == -INFINITY ? 0.0f : exp(sa[u] - na);
-                float pb = nb == -INFINITY ? 0.0f : exp(sb[u] - nb);
-                la += pa;
-                lb += pb;
-                for (int d = 0; d < H4; d++) {
-                    float4 vv = vs[u * D4 + hf * H4 + d];
-                    acc_a[d] = fma((float4)(pa), vv, acc_a[d]);
-                    acc_b[d] = fma((float4)(pb), vv, acc_b[d]);
-                }
+                float p = exp(s[u] - m); /* 0 for masked keys (zero rows) */
+                l += p;
+                for (int d = 0; d < D4; d++) acc[d] = fma((float4)(p), vs[u * D4 + d], acc[d]);
             }
         }
-        if (ra < ne) {
-            global float4 *dst = (global float4 *)(pacc + (long)ea * D) + hf * H4;
-            for (int d = 0; d < H4; d++) dst[d] = acc_a[d];
-            if (!hf) pml[ea] = (float2)(ma, la);
-        }
-        if (rb < ne) {
-            global float4 *dst = (global float4 *)(pacc + (long)eb * D) + hf * H4;
-            for (int d = 0; d < H4; d++) dst[d] = acc_b[d];
-            if (!hf) pml[eb] = (float2)(mb, lb);
+        if (lid < ne) {
+            global float4 *dst = (global float4 *)(pacc + (long)e * D);
+            for (int d = 0; d < D4; d++) dst[d] = acc[d];
+            pml[e] = (float2)(m, l);
         }
     }
 }
