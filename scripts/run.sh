@@ -74,6 +74,16 @@ test)
     build build-san -Db_sanitize=address,undefined -Db_lundef=false \
         -Dbuildtype=debugoptimized -Dcuda=disabled -Dhip=disabled
     meson test -C build-san --print-errorlogs --num-processes 2
+    # One closing line over both runs, from meson's machine-readable logs.
+    python3 - build/meson-logs/testlog.json build-san/meson-logs/testlog.json <<'PY'
+import json, sys
+n = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line).get("result", "FAIL")
+        n["OK" if r == "OK" else "SKIP" if r == "SKIP" else "FAIL"] += 1
+print("tests: %d passed, %d failed, %d skipped" % (n["OK"], n["FAIL"], n["SKIP"]))
+PY
     ;;
 *)
     echo "usage: sh scripts/run.sh bench|test|setup [moba-bench flags]" >&2

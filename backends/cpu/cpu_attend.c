@@ -1,12 +1,16 @@
 /*
  * Block-sparse attention on the CPU.  One task = one query tile (rows of one
- * block of one sequence) x one kv head, covering the kv group's query heads,
- * so each key/value chunk is converted to f32 once and serves every row of
- * the task that selected its block.  Each row keeps an online softmax
- * (running max m, sum l, accumulator) and visits its blocks in ascending
- * order in chunks of CHUNK keys; that order does not depend on the tile or
- * the thread, so results are bitwise reproducible.  No score matrix larger
- * than one chunk per row exists.
+ * block of one sequence) x one kv head, covering the kv group's query heads.
+ * The tile's selections are sorted by block, so each selected block is read
+ * once per task (converted to f32 in chunks of CHUNK keys if stored in 16
+ * bits) and serves all the rows that chose it at once: scores for those rows
+ * x the chunk's keys in one register-blocked kernel call, an online-softmax
+ * update per row, then one kernel call for p.v.
+ *
+ * Each row visits its blocks in ascending order and each block in the same
+ * chunks whatever the tile, and the kernels compute every element with a
+ * fixed operation order, so results are bitwise reproducible and do not
+ * depend on tiling or thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -26,23 +30,64 @@ typedef struct attend_job {
     float *lse;
 } attend_job;
 
+/* Carves n elements of `size` bytes from a float region, 64-byte aligned
+ * (regions start aligned), so per-thread arrays never share a line. */
+static void *carve(float **cur, size_t n, size_t size)
+{
+    void *p = *cur;
+    *cur += (n * size + 63) / 64 * 16;
+    return p;
+}
+
 size_t moba_cpu_attend_scratch(const moba_problem *pb, int32_t tile_rows)
 {
     const moba_params *p = &pb->p;
     size_t rg = (size_t)tile_rows * pb->group, D = (size_t)p->head_dim;
-    size_t K = (size_t)p->top_k;
-    size_t attend = 2 * rg * D + 2 * rg + 2 * CHUNK * D + CHUNK +
-                    rg * K + rg + 16;
-    size_t gate = D + 2 + 3 * K + 16;
-    size_t cent = (size_t)p->num_kv_heads * D;
+    size_t K = (size_t)p->top_k, al = 16;
+    size_t attend = 2 * (rg * D + al) + 2 * (rg + al) + 2 * (CHUNK * (D + 16) + al) +
+                    (rg * CHUNK + al) + (2 * rg * K + al) + 6 * (rg + al);
+    size_t R = (size_t)tile_rows;
+    size_t gate = (R * D + al) + (R * CHUNK + al) + (R * K + al) +
+                  (2 * R * K + al) + (R + al) + 2 * (R + al) +
+                  (CHUNK * (D + 16) + al);
+    size_t cent = (size_t)p->num_kv_heads * D + al;
     size_t n = attend > gate ? attend : gate;
     return n > cent ? n : cent;
 }
 
-static int cmp_i32(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
+}
+
+/* One online-softmax step for the chunk's scores of one row: s holds n
+ * raw scores (CHUNK wide); `valid` of them are visible (causal).  Leaves the
+ * weights in s (zero past `valid`) and rescales the row's accumulator. */
+static void softmax_step(const moba_cpu_kernels *kern, float *s, int n,
+                         int valid, float scale, float *m, float *l,
+                         float *acc, int D)
+{
+    if (valid <= 0) {
+        memset(s, 0, sizeof(float) * (size_t)n);
+        return;
+    }
+    float mx = kern->scale_max(s, valid, scale);
+    if (valid < n) memset(s + valid, 0, sizeof(float) * (size_t)(n - valid));
+    float mnew = mx > *m || isnan(mx) ? mx : *m;
+    if (mnew == -INFINITY) { /* nothing finite yet: weights are all 0 */
+        memset(s, 0, sizeof(float) * (size_t)n);
+        return;
+    }
+    if (*m != mnew) {
+        if (*m != -INFINITY) {
+            float corr = expf(*m - mnew);
+            kern->scale(acc, corr, D);
+            *l *= corr;
+        }
+        *m = mnew;
+    }
+    *l += kern->exp_sum(s, valid, mnew);
 }
 
 static void attend_task(void *arg, int64_t task, int thread)
@@ -59,19 +104,27 @@ static void attend_task(void *arg, int64_t task, int thread)
     const int32_t kh = (int32_t)(task % Hk);
     const moba_seq *sq = &pb->seqs[tile->seq];
     const int32_t R = tile->rows, RG = R * G, b = tile->block;
+    const int causal = p->causal;
 
-    /* scratch layout (floats) */
-    float *qf = j->pl->scratch[thread];
-    float *acc = qf + (size_t)RG * D;
-    float *m = acc + (size_t)RG * D;
-    float *l = m + RG;
-    float *kc = l + RG;
-    float *vc = kc + (size_t)CHUNK * D;
-    float *sc = vc + (size_t)CHUNK * D;
-    int32_t *uni = (int32_t *)(sc + CHUNK);
-    int32_t *cur = uni + (size_t)RG * K;
+    float *cur = j->pl->scratch[thread];
+    float *qf = carve(&cur, (size_t)RG * D, sizeof(float));
+    float *acc = carve(&cur, (size_t)RG * D, sizeof(float));
+    float *m = carve(&cur, (size_t)RG, sizeof(float));
+    float *l = carve(&cur, (size_t)RG, sizeof(float));
+    float *kc = carve(&cur, (size_t)CHUNK * (D + 16), sizeof(float));
+    float *vc = carve(&cur, (size_t)CHUNK * (D + 16), sizeof(float));
+    float *sc = carve(&cur, (size_t)RG * CHUNK, sizeof(float));
+    uint64_t *pairs = carve(&cur, (size_t)RG * K, sizeof(uint64_t));
+    const float **qp = carve(&cur, (size_t)RG, sizeof(float *));
+    float **ap = carve(&cur, (size_t)RG, sizeof(float *));
+    /* bf16 storage with a bf16 dot-product kernel: scores straight from
+     * the stored q rows and a compact bf16 copy of the key chunk. */
+    const int bfdot = p->dtype == MOBA_BF16 && kern->qk_bf16;
+    const uint16_t **qb = carve(&cur, (size_t)RG, sizeof(uint16_t *));
+    uint16_t *kb = (uint16_t *)kc; /* kc is unused then */
 
-    int32_t nuni = 0;
+    /* Row i of the task is query row r = i / G of the tile, head kh*G + i%G. */
+    int32_t npairs = 0;
     for (int32_t i = 0; i < RG; i++) {
         int32_t r = i / G, h = kh * G + i % G;
         size_t tok = (size_t)(sq->start + tile->row0 + r);
@@ -80,80 +133,74 @@ static void attend_task(void *arg, int64_t task, int thread)
         memset(acc + (size_t)i * D, 0, sizeof(float) * (size_t)D);
         m[i] = -INFINITY;
         l[i] = 0.0f;
-        cur[i] = 0;
         const int32_t *row = j->pl->sel + (tok * Hq + h) * K;
-        for (int32_t x = 0; x < K && row[x] >= 0; x++) uni[nuni++] = row[x];
+        for (int32_t x = 0; x < K && row[x] >= 0; x++)
+            if (row[x] != b) pairs[npairs++] = (uint64_t)row[x] << 32 | (uint32_t)i;
     }
-    qsort(uni, (size_t)nuni, sizeof *uni, cmp_i32);
+    /* Every row selects its own block b; the others are grouped by block. */
+    pairs[npairs++] = (uint64_t)b << 32 | 0xffffffffu;
+    qsort(pairs, (size_t)npairs, sizeof *pairs, cmp_u64);
 
     const size_t kvstride = (size_t)Hk * D; /* elements between key rows */
-    for (int32_t ui = 0; ui < nuni; ui++) {
-        int32_t blk = uni[ui];
-        if (ui > 0 && uni[ui - 1] == blk) continue;
-        int32_t u0 = blk * S, u1 = u0 + S < sq->len ? u0 + S : sq->len;
-        if (p->causal && blk == b && u1 > tile->row0 + R) u1 = tile->row0 + R;
-        for (int32_t c0 = u0; c0 < u1; c0 += CHUNK) {
-            int32_t nk = u1 - c0 < CHUNK ? u1 - c0 : CHUNK;
-            const float *kp, *vp;
-            size_t ks;
-            size_t base = ((size_t)(sq->start + c0) * Hk + kh) * D;
-            if (p->dtype == MOBA_F32) {
-                kp = (const float *)j->k + base;
-                vp = (const float *)j->v + base;
-                ks = kvstride;
-            } else {
-                for (int32_t u = 0; u < nk; u++) {
-                    kern->to_f32(kc + (size_t)u * D,
-                                 (const char *)j->k + (base + u * kvstride) * es,
-                                 p->dtype, D);
-                    kern->to_f32(vc + (size_t)u * D,
-                                 (const char *)j->v + (base + u * kvstride) * es,
-                                 p->dtype, D);
-                }
-                kp = kc;
-                vp = vc;
-                ks = (size_t)D;
-            }
-            for (int32_t i = 0; i < RG; i++) {
-                int32_t r = i / G, h = kh * G + i % G;
-                size_t tok = (size_t)(sq->start + tile->row0 + r);
-                const int32_t *row = j->pl->sel + (tok * Hq + h) * K;
-                if (cur[i] >= K || row[cur[i]] != blk) continue;
-                int32_t n = nk;
-                if (p->causal && blk == b) {
-                    int32_t lim = tile->row0 + r + 1 - c0;
-                    if (lim < n) n = lim;
-                }
-                if (n <= 0) continue;
-                const float *qi = qf + (size_t)i * D;
-                float mx = -INFINITY;
-                for (int32_t u = 0; u < n; u++) {
-                    sc[u] = scale * kern->dot(qi, kp + (size_t)u * ks, D);
-                    if (sc[u] > mx) mx = sc[u];
-                }
-                float mnew = mx > m[i] ? mx : m[i];
-                if (mnew == -INFINITY) continue;
-                float *ai = acc + (size_t)i * D;
-                if (m[i] != mnew) {
-                    float corr = expf(m[i] - mnew);
-                    kern->scale(ai, corr, D);
-                    l[i] *= corr;
-                    m[i] = mnew;
-                }
-                float sum = 0.0f;
-                for (int32_t u = 0; u < n; u++) {
-                    float w = expf(sc[u] - mnew);
-                    sum += w;
-                    kern->axpy(ai, w, vp + (size_t)u * ks, D);
-                }
-                l[i] += sum;
-            }
+    const size_t ld = (size_t)D + 16;
+    for (int32_t pi = 0; pi < npairs;) {
+        const int32_t blk = (int32_t)(pairs[pi] >> 32);
+        int32_t pe = pi;
+        while (pe < npairs && (int32_t)(pairs[pe] >> 32) == blk) pe++;
+        int32_t nact = 0;
+        for (int32_t x = blk == b ? 0 : pi; x < (blk == b ? RG : pe); x++) {
+            uint32_t i = blk == b ? (uint32_t)x : (uint32_t)pairs[x];
+            size_t tok = (size_t)(sq->start + tile->row0 + (int32_t)i / G);
+            qp[nact] = qf + (size_t)i * D;
+            qb[nact] = (const uint16_t *)j->q + (tok * Hq + kh * G + i % G) * D;
+            ap[nact++] = acc + (size_t)i * D;
         }
-        for (int32_t i = 0; i < RG; i++) {
-            int32_t r = i / G, h = kh * G + i % G;
-            size_t tok = (size_t)(sq->start + tile->row0 + r);
-            const int32_t *row = j->pl->sel + (tok * Hq + h) * K;
-            if (cur[i] < K && row[cur[i]] == blk) cur[i]++;
+        pi = pe;
+
+        int32_t u0 = blk * S, u1 = u0 + S < sq->len ? u0 + S : sq->len;
+        const int own_causal = causal && blk == b;
+        if (own_causal && u1 > tile->row0 + R) u1 = tile->row0 + R;
+        for (int32_t c0 = u0; c0 < u1; c0 += CHUNK) {
+            const int32_t nk = u1 - c0 < CHUNK ? u1 - c0 : CHUNK;
+            /* Causal own block: rows before c0 see none of this chunk, and
+             * they are a prefix of the tile's rows. */
+            int32_t first = 0;
+            if (own_causal && c0 > tile->row0) first = (c0 - tile->row0) * G;
+            const int32_t na = nact - first;
+            /* Always copied (and converted) into a compact chunk whose row
+             * pitch is D + 16 floats: K/V rows in the tensors are Hk*D apart,
+             * often a multiple of 4 KB, which maps a whole chunk onto a few
+             * L1 sets. */
+            size_t base = ((size_t)(sq->start + c0) * Hk + kh) * D;
+            for (int32_t u = 0; u < nk; u++) {
+                if (bfdot)
+                    memcpy(kb + (size_t)u * ld,
+                           (const uint16_t *)j->k + base + u * kvstride,
+                           sizeof(uint16_t) * (size_t)D);
+                else
+                    kern->to_f32(kc + (size_t)u * ld,
+                             (const char *)j->k + (base + u * kvstride) * es,
+                             p->dtype, D);
+                kern->to_f32(vc + (size_t)u * ld,
+                             (const char *)j->v + (base + u * kvstride) * es,
+                             p->dtype, D);
+            }
+            const float *kp = kc, *vp = vc;
+            if (bfdot)
+                kern->qk_bf16(na, nk, D, qb + first, kb, ld, sc, CHUNK);
+            else
+                kern->qk(na, nk, D, qp + first, kp, ld, sc, CHUNK);
+            for (int32_t a = 0; a < na; a++) {
+                int32_t i = (int32_t)((ap[first + a] - acc) / D);
+                int32_t valid = nk;
+                if (own_causal) {
+                    int32_t lim = tile->row0 + i / G + 1 - c0;
+                    if (lim < valid) valid = lim;
+                }
+                softmax_step(kern, sc + (size_t)a * CHUNK, nk, valid, scale,
+                             &m[i], &l[i], ap[first + a], D);
+            }
+            kern->pv(na, nk, D, sc, CHUNK, vp, ld, ap + first);
         }
     }
 

@@ -62,8 +62,12 @@ static moba_status cpu_device_info(int device, moba_device_info *info)
     (void)device;
     read_cpuinfo(info->name, sizeof info->name, info->vendor,
                  sizeof info->vendor);
-    snprintf(info->driver, sizeof info->driver, "kernels: %s",
-             moba_cpu_kernels_get()->name);
+    const char *why;
+    const moba_cpu_kernels *k = moba_cpu_kernels_get(&why);
+    if (k)
+        snprintf(info->driver, sizeof info->driver, "kernels: %s", k->name);
+    else
+        snprintf(info->driver, sizeof info->driver, "kernels: none (%.100s)", why);
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     info->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -79,9 +83,12 @@ static moba_status cpu_device_info(int device, moba_device_info *info)
 static moba_status cpu_context_create(int device, void **bctx)
 {
     (void)device;
+    const char *why;
+    const moba_cpu_kernels *k = moba_cpu_kernels_get(&why);
+    if (!k) return moba_cpu_host->set_error(MOBA_ERR_UNSUPPORTED, "cpu: %s", why);
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return moba_cpu_host->set_error(MOBA_ERR_OUT_OF_MEMORY, "cpu: out of memory");
-    c->kern = moba_cpu_kernels_get();
+    c->kern = k;
     int n = default_threads();
     c->pool = moba_pool_create(n);
     if (!c->pool) {
@@ -215,6 +222,26 @@ oom:
                                     nthreads);
 }
 
+/* Query rows per tile.  A selected block is read once per tile and serves
+ * every row of the tile that chose it, so reuse grows with the tile: aim at
+ * 512 rows x kv group (up to a whole block), while the tile's f32 queries
+ * and accumulators (8*D bytes a row) stay within about 512 KB of L2, and
+ * keep at least 64 tasks for the threads.  Depends on the problem only, not
+ * on the thread count. */
+static int32_t cpu_tile_rows(const moba_problem *pb)
+{
+    const moba_params *p = &pb->p;
+    int32_t rg = 65536 / p->head_dim;
+    if (rg > 512) rg = 512;
+    if (rg < 16) rg = 16;
+    int32_t rows = rg / pb->group;
+    if (rows < 1) rows = 1;
+    while (rows > 8 &&
+           (pb->total_tokens / rows + pb->batch) * p->num_kv_heads < 64)
+        rows /= 2;
+    return rows;
+}
+
 static moba_status cpu_plan_create(void *bctx, const moba_problem *pb,
                                    void **bplan, size_t *bytes)
 {
@@ -227,10 +254,7 @@ static moba_status cpu_plan_create(void *bctx, const moba_problem *pb,
     pl->cent = malloc(sizeof(float) * (ncent ? ncent : 1));
     pl->sel = malloc(sizeof(int32_t) * (nsel ? nsel : 1));
     if (!pl->cent || !pl->sel) goto oom;
-    /* About 64 query rows per task across the kv group, so K/V chunks
-     * converted once serve many rows. */
-    int32_t rows = 64 / pb->group;
-    pl->tile_rows = rows < 4 ? 4 : rows;
+    pl->tile_rows = cpu_tile_rows(pb);
     if (moba_schedule_tiles(pb, pl->tile_rows, &pl->tiles, &pl->ntiles)) goto oom;
     pl->scratch_floats = moba_cpu_attend_scratch(pb, pl->tile_rows);
     moba_status st = moba_cpu_plan_scratch(pl, moba_pool_threads(c->pool));

@@ -54,33 +54,64 @@ static void centroid_task(void *arg, int64_t g, int thread)
         acc[i] = moba_round_to(p->dtype, acc[i] / n);
 }
 
-static void select_task(void *arg, int64_t ti, int thread)
+/* Scores of a tile's rows against the eligible blocks, CHUNK blocks at a
+ * time as one register-blocked kernel call (centroids stay row-major), then
+ * each row's running top-k.  One task = one tile x one kv head, so the kv
+ * group's query heads share the centroid rows while they are in cache. */
+#define CHUNK 64
+
+static void select_task(void *arg, int64_t task, int thread)
 {
     gate_job *j = arg;
     const moba_problem *pb = j->pb;
     const moba_params *p = &pb->p;
-    const moba_tile *tile = &j->pl->tiles[ti];
+    const moba_cpu_kernels *kern = j->c->kern;
+    const int32_t Hk = p->num_kv_heads;
+    const moba_tile *tile = &j->pl->tiles[task / Hk];
+    const int32_t kh = (int32_t)(task % Hk);
     const moba_seq *sq = &pb->seqs[tile->seq];
-    const int32_t Hq = p->num_q_heads, Hk = p->num_kv_heads, D = p->head_dim;
+    const int32_t Hq = p->num_q_heads, D = p->head_dim, R = tile->rows;
     const int32_t K = p->top_k, b = tile->block;
     const int32_t nelig = p->causal ? b : sq->nb;
-    float *qrow = j->pl->scratch[thread];
-    double *val = (double *)(qrow + ((D + 1) & ~1));
-    int32_t *idx = (int32_t *)(val + K);
-    for (int32_t r = tile->row0; r < tile->row0 + tile->rows; r++) {
-        size_t tok = (size_t)(sq->start + r);
-        for (int32_t h = 0; h < Hq; h++) {
-            const char *qsrc = (const char *)j->q + (tok * Hq + h) * D * pb->elem_size;
-            j->c->kern->to_f32(qrow, qsrc, p->dtype, D);
-            const float *cent = j->pl->cent +
-                                ((size_t)sq->block_offset * Hk + h / pb->group) * D;
-            int32_t n = 0;
-            for (int32_t blk = 0; blk < nelig; blk++) {
-                if (blk == b) continue;
-                float sc = j->c->kern->dot(qrow, cent + (size_t)blk * Hk * D, D);
-                moba_topk_push(idx, val, &n, K - 1, blk, (double)sc);
-            }
-            moba_gate_write_row(j->pl->sel + (tok * Hq + h) * K, K, idx, n, b);
+    float *cur = j->pl->scratch[thread];
+    float *qf = cur;
+    float *sc = qf + ((size_t)R * D + 15) / 16 * 16;
+    int32_t *idx = (int32_t *)(sc + (size_t)R * CHUNK);
+    double *val = (double *)(idx + ((size_t)R * K + 15) / 16 * 16);
+    int32_t *cnt = (int32_t *)(val + ((size_t)R * K + 7) / 8 * 8);
+    const float **qp = (const float **)(cnt + ((size_t)R + 15) / 16 * 16);
+    /* Centroids of this head are Hk*D apart (often a multiple of 4 KB, one
+     * L1 set): each chunk is copied to rows D + 16 apart first. */
+    const size_t ldc = (size_t)D + 16;
+    float *cc = (float *)(qp + ((size_t)R + 7) / 8 * 8);
+    const float *cent = j->pl->cent + ((size_t)sq->block_offset * Hk + kh) * D;
+
+    for (int32_t h = kh * pb->group; h < (kh + 1) * pb->group; h++) {
+        for (int32_t r = 0; r < R; r++) {
+            size_t tok = (size_t)(sq->start + tile->row0 + r);
+            kern->to_f32(qf + (size_t)r * D,
+                         (const char *)j->q + (tok * Hq + h) * D * pb->elem_size,
+                         p->dtype, D);
+            qp[r] = qf + (size_t)r * D;
+            cnt[r] = 0;
+        }
+        for (int32_t c0 = 0; c0 < nelig; c0 += CHUNK) {
+            int32_t n = nelig - c0 < CHUNK ? nelig - c0 : CHUNK;
+            for (int32_t x = 0; x < n; x++)
+                memcpy(cc + (size_t)x * ldc, cent + (size_t)(c0 + x) * Hk * D,
+                       sizeof(float) * (size_t)D);
+            kern->qk(R, n, D, qp, cc, ldc, sc, CHUNK);
+            for (int32_t r = 0; r < R; r++)
+                for (int32_t x = 0; x < n; x++)
+                    if (c0 + x != b)
+                        moba_topk_push(idx + (size_t)r * K, val + (size_t)r * K,
+                                       &cnt[r], K - 1, c0 + x,
+                                       (double)sc[(size_t)r * CHUNK + x]);
+        }
+        for (int32_t r = 0; r < R; r++) {
+            size_t tok = (size_t)(sq->start + tile->row0 + r);
+            moba_gate_write_row(j->pl->sel + (tok * Hq + h) * K, K,
+                                idx + (size_t)r * K, cnt[r], b);
         }
     }
 }
@@ -92,6 +123,6 @@ moba_status moba_cpu_gate(cpu_ctx *c, cpu_plan *pl, const moba_problem *pb,
     if (st) return st;
     gate_job job = {c, pl, pb, q, k};
     moba_pool_run(c->pool, pb->total_blocks, centroid_task, &job);
-    moba_pool_run(c->pool, pl->ntiles, select_task, &job);
+    moba_pool_run(c->pool, pl->ntiles * pb->p.num_kv_heads, select_task, &job);
     return MOBA_OK;
 }

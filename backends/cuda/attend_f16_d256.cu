@@ -1,0 +1,2 @@
+#include "attend_inst.cuh"
+MOBA_GPU_ATTEND_INSTANCE(1, 256)

@@ -1,0 +1,403 @@
+/*
+ * The CUDA / HIP backend's vtable: devices, contexts with a stream, device
+ * buffers, plans.  Host code only; the kernels are in gate.cu and the
+ * attend_*.cu instances.  Every runtime call is checked and turned into
+ * MOBA_ERR_DEVICE with the runtime's text; nothing here aborts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_internal.h"
+
+#define NAME MOBA_GPU_BACKEND_NAME
+
+static const moba_host_api *host;
+
+typedef struct gpu_ctx {
+    int device;
+    int sm_count;
+    cudaStream_t own;    /* the library's stream                  */
+    cudaStream_t stream; /* own, or the caller's                   */
+} gpu_ctx;
+
+typedef struct gpu_plan {
+    gpu_args a;
+    void *allocs[16];
+    int nallocs;
+    size_t bytes;
+} gpu_plan;
+
+#define CU(call, what)                                                             \
+    do {                                                                           \
+        cudaError_t e_ = (call);                                                   \
+        if (e_ != cudaSuccess)                                                     \
+            return host->set_error(MOBA_ERR_DEVICE, NAME ": %s failed: %s", what,  \
+                                   cudaGetErrorString(e_));                        \
+    } while (0)
+
+static moba_status gpu_init(const moba_host_api *h, int *n)
+{
+    host = h;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count <= 0) {
+        *n = 0;
+        return host->set_error(MOBA_ERR_BACKEND_UNAVAILABLE,
+                               NAME ": no usable " MOBA_GPU_RUNTIME_NAME
+                                    " device (%s)",
+                               e != cudaSuccess ? cudaGetErrorString(e)
+                                                : "the runtime reports 0 devices");
+    }
+    *n = count;
+    return MOBA_OK;
+}
+
+static moba_status gpu_device_info(int device, moba_device_info *info)
+{
+    cudaDeviceProp prop;
+    CU(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+    int rt = 0, drv = 0;
+    CU(cudaRuntimeGetVersion(&rt), "cudaRuntimeGetVersion");
+    CU(cudaDriverGetVersion(&drv), "cudaDriverGetVersion");
+    snprintf(info->name, sizeof info->name, "%.127s", prop.name);
+    snprintf(info->vendor, sizeof info->vendor, MOBA_GPU_VENDOR_NAME);
+    snprintf(info->driver, sizeof info->driver,
+             MOBA_GPU_RUNTIME_NAME " runtime %d, driver %d, compute %d.%d", rt,
+             drv, prop.major, prop.minor);
+    info->memory_bytes = prop.totalGlobalMem;
+    info->compute_units = prop.multiProcessorCount;
+    info->dtypes = MOBA_DTYPE_BIT(MOBA_F32) | MOBA_DTYPE_BIT(MOBA_F16) |
+                   MOBA_DTYPE_BIT(MOBA_BF16);
+    info->num_head_dims = moba_gpu_head_dims(info->head_dims, MOBA_MAX_HEAD_DIMS);
+    info->head_dim_max = info->head_dims[info->num_head_dims - 1];
+    info->is_cpu = 0;
+    return MOBA_OK;
+}
+
+static moba_status gpu_context_create(int device, void **bctx)
+{
+    gpu_ctx *c = (gpu_ctx *)calloc(1, sizeof *c);
+    if (!c) return host->set_error(MOBA_ERR_OUT_OF_MEMORY, NAME ": out of memory");
+    c->device = device;
+    cudaDeviceProp prop;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->own, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        free(c);
+        return host->set_error(MOBA_ERR_DEVICE, NAME ": cannot open device %d: %s",
+                               device, cudaGetErrorString(e));
+    }
+    c->sm_count = prop.multiProcessorCount;
+    c->stream = c->own;
+    *bctx = c;
+    return MOBA_OK;
+}
+
+static void gpu_context_destroy(void *bctx)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    if (!c) return;
+    (void)cudaSetDevice(c->device);
+    (void)cudaStreamSynchronize(c->stream);
+    (void)cudaStreamDestroy(c->own);
+    free(c);
+}
+
+static moba_status gpu_set_stream(void *bctx, void *stream)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    c->stream = stream ? (cudaStream_t)stream : c->own;
+    return MOBA_OK;
+}
+
+static moba_status gpu_synchronize(void *bctx)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    return MOBA_OK;
+}
+
+static moba_status gpu_buffer_alloc(void *bctx, size_t bytes, void **native)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    cudaError_t e = cudaMalloc(native, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear the sticky-free error state */
+        return host->set_error(MOBA_ERR_OUT_OF_MEMORY,
+                               NAME ": cannot allocate %zu bytes on device %d: %s",
+                               bytes, c->device, cudaGetErrorString(e));
+    }
+    return MOBA_OK;
+}
+
+static void gpu_buffer_free(void *bctx, void *native)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    (void)cudaSetDevice(c->device);
+    (void)cudaFree(native);
+}
+
+static moba_status gpu_buffer_write(void *bctx, void *native, size_t off,
+                                    const void *src, size_t bytes)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    CU(cudaMemcpyAsync((char *)native + off, src, bytes, cudaMemcpyHostToDevice,
+                       c->stream),
+       "cudaMemcpyAsync (host to device)");
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    return MOBA_OK;
+}
+
+static moba_status gpu_buffer_read(void *bctx, void *native, size_t off,
+                                   void *dst, size_t bytes)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    CU(cudaMemcpyAsync(dst, (const char *)native + off, bytes,
+                       cudaMemcpyDeviceToHost, c->stream),
+       "cudaMemcpyAsync (device to host)");
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    return MOBA_OK;
+}
+
+static moba_status gpu_supports(void *bctx, const moba_problem *pb)
+{
+    (void)bctx;
+    const moba_params *p = &pb->p;
+    if (!moba_gpu_attend_get((int)p->dtype, p->head_dim)) {
+        int dims[MOBA_MAX_HEAD_DIMS];
+        int n = moba_gpu_head_dims(dims, MOBA_MAX_HEAD_DIMS);
+        char list[96] = "";
+        size_t used = 0;
+        for (int i = 0; i < n && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
+                                     i ? ", " : "", dims[i]);
+        return host->set_error(MOBA_ERR_UNSUPPORTED,
+                               NAME ": head_dim %d is unsupported (built for %s)",
+                               (int)p->head_dim, list);
+    }
+    /* Entries and partials are indexed with int32. */
+    if ((double)pb->total_tokens * p->num_q_heads * p->top_k >= 2147483647.0 ||
+        (double)pb->total_blocks * p->num_kv_heads >= 2147483647.0)
+        return host->set_error(MOBA_ERR_UNSUPPORTED,
+                               NAME ": T * Hq * top_k = %.0f must stay below 2^31",
+                               (double)pb->total_tokens * p->num_q_heads * p->top_k);
+    return MOBA_OK;
+}
+
+static void plan_free(gpu_plan *pl)
+{
+    for (int i = 0; i < pl->nallocs; i++) (void)cudaFree(pl->allocs[i]);
+    free(pl);
+}
+
+static cudaError_t plan_alloc(gpu_plan *pl, void **p, size_t bytes)
+{
+    bytes = bytes ? bytes : 16;
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return e;
+    }
+    pl->allocs[pl->nallocs++] = *p;
+    pl->bytes += bytes;
+    return cudaSuccess;
+}
+
+static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
+                                   void **bplan, size_t *device_bytes)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    const moba_params *p = &pb->p;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    gpu_plan *pl = (gpu_plan *)calloc(1, sizeof *pl);
+    if (!pl) return host->set_error(MOBA_ERR_OUT_OF_MEMORY, NAME ": out of memory");
+    gpu_args *a = &pl->a;
+    a->Hq = p->num_q_heads;
+    a->Hk = p->num_kv_heads;
+    a->D = p->head_dim;
+    a->S = p->block_size;
+    a->K = p->top_k;
+    a->group = pb->group;
+    a->causal = p->causal;
+    a->dtype = (int)p->dtype;
+    a->scale = p->softmax_scale;
+    a->T = pb->total_tokens;
+    a->nblocks = pb->total_blocks;
+    a->nlists = pb->total_blocks * p->num_kv_heads;
+    a->nseqs = pb->batch;
+    a->sm_count = c->sm_count;
+
+    /* Per-plan metadata, built on the host once and uploaded here. */
+    int64_t ntiles = 0;
+    for (int32_t s = 0; s < pb->batch; s++)
+        ntiles += (pb->seqs[s].len + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+    a->ntiles = ntiles;
+    gpu_block *hb = (gpu_block *)malloc(sizeof *hb * (size_t)(a->nblocks + 1));
+    gpu_qtile *ht = (gpu_qtile *)malloc(sizeof *ht * (size_t)(ntiles + 1));
+    moba_status st = MOBA_OK;
+    cudaError_t e = cudaSuccess;
+    const char *what = "cudaMalloc";
+    if (!hb || !ht) {
+        st = host->set_error(MOBA_ERR_OUT_OF_MEMORY, NAME ": out of memory");
+        goto done;
+    }
+    {
+        int64_t nt = 0;
+        for (int32_t s = 0; s < pb->batch; s++) {
+            const moba_seq *sq = &pb->seqs[s];
+            for (int32_t j = 0; j < sq->nb; j++) {
+                gpu_block *b = &hb[sq->block_offset + j];
+                b->start = sq->start + (int64_t)j * p->block_size;
+                b->len = sq->len - j * p->block_size < p->block_size
+                             ? sq->len - j * p->block_size
+                             : p->block_size;
+                b->seq = s;
+            }
+            for (int32_t r = 0; r < sq->len; r += GPU_TILE_ROWS) {
+                ht[nt].seq = s;
+                ht[nt].row0 = r;
+                ht[nt].rows = sq->len - r < GPU_TILE_ROWS ? sq->len - r : GPU_TILE_ROWS;
+                ht[nt].pad = 0;
+                nt++;
+            }
+        }
+    }
+    {
+        const size_t T = (size_t)a->T, Hq = (size_t)a->Hq, Km1 = (size_t)(a->K - 1);
+        const size_t nl = (size_t)a->nlists;
+        void *ptr;
+        if ((e = plan_alloc(pl, &ptr, sizeof(moba_seq) * (size_t)pb->batch))) goto done;
+        a->seqs = (const moba_seq *)ptr;
+        e = cudaMemcpyAsync(ptr, pb->seqs, sizeof(moba_seq) * (size_t)pb->batch,
+                            cudaMemcpyHostToDevice, c->stream);
+        what = "cudaMemcpyAsync";
+        if (e) goto done;
+        what = "cudaMalloc";
+        if ((e = plan_alloc(pl, &ptr, sizeof(gpu_block) * (size_t)a->nblocks))) goto done;
+        a->blocks = (const gpu_block *)ptr;
+        what = "cudaMemcpyAsync";
+        if ((e = cudaMemcpyAsync(ptr, hb, sizeof(gpu_block) * (size_t)a->nblocks,
+                                 cudaMemcpyHostToDevice, c->stream)))
+            goto done;
+        what = "cudaMalloc";
+        if ((e = plan_alloc(pl, &ptr, sizeof(gpu_qtile) * (size_t)ntiles))) goto done;
+        a->qtiles = (const gpu_qtile *)ptr;
+        what = "cudaMemcpyAsync";
+        if ((e = cudaMemcpyAsync(ptr, ht, sizeof(gpu_qtile) * (size_t)ntiles,
+                                 cudaMemcpyHostToDevice, c->stream)))
+            goto done;
+        what = "cudaMalloc";
+        if ((e = plan_alloc(pl, (void **)&a->cent,
+                            sizeof(float) * (size_t)a->nblocks * a->Hk * a->D)) ||
+            (e = plan_alloc(pl, (void **)&a->sel, sizeof(int32_t) * T * Hq * a->K)) ||
+            (e = plan_alloc(pl, (void **)&a->counts, sizeof(int32_t) * nl)) ||
+            (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + 1))) ||
+            (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + 1))) ||
+            (e = plan_alloc(pl, (void **)&a->cursor, sizeof(int32_t) * nl)) ||
+            (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
+            (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||
+            (e = plan_alloc(pl, (void **)&a->part_lse, sizeof(float) * T * Hq * Km1)))
+            goto done;
+        what = "cudaStreamSynchronize";
+        e = cudaStreamSynchronize(c->stream);
+    }
+done:
+    free(hb);
+    free(ht);
+    if (!st && e != cudaSuccess)
+        st = host->set_error(e == cudaErrorMemoryAllocation ? MOBA_ERR_OUT_OF_MEMORY
+                                                            : MOBA_ERR_DEVICE,
+                             NAME ": plan_create: %s failed: %s (plan needs "
+                             "about %zu bytes so far)",
+                             what, cudaGetErrorString(e), pl->bytes);
+    if (st) {
+        plan_free(pl);
+        return st;
+    }
+    *bplan = pl;
+    *device_bytes = pl->bytes;
+    return MOBA_OK;
+}
+
+static void gpu_plan_destroy(void *bctx, void *bplan)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    (void)cudaSetDevice(c->device);
+    (void)cudaStreamSynchronize(c->stream);
+    plan_free((gpu_plan *)bplan);
+}
+
+static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
+                            void *q, void *k)
+{
+    (void)pb;
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    gpu_plan *pl = (gpu_plan *)bplan;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    pl->a.stream = c->stream;
+    CU(moba_gpu_gate(&pl->a, q, k), "gating kernels");
+    return MOBA_OK;
+}
+
+static moba_status gpu_read_selection(void *bctx, void *bplan,
+                                      const moba_problem *pb, int32_t *sel)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    gpu_plan *pl = (gpu_plan *)bplan;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    CU(cudaMemcpyAsync(sel, pl->a.sel,
+                       sizeof(int32_t) * (size_t)pb->total_tokens *
+                           (size_t)pb->p.num_q_heads * (size_t)pb->p.top_k,
+                       cudaMemcpyDeviceToHost, c->stream),
+       "cudaMemcpyAsync (selection)");
+    CU(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+    return MOBA_OK;
+}
+
+static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
+                              void *q, void *k, void *v, void *out, void *lse)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    gpu_plan *pl = (gpu_plan *)bplan;
+    moba_gpu_attend_fn fn = moba_gpu_attend_get((int)pb->p.dtype, pb->p.head_dim);
+    if (!fn) return gpu_supports(bctx, pb);
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    pl->a.stream = c->stream;
+    CU(fn(&pl->a, q, k, v, out, (float *)lse), "attention kernels");
+    return MOBA_OK;
+}
+
+static const moba_backend_iface gpu_iface = {
+    MOBA_BACKEND_ABI_VERSION,
+    NAME,
+    gpu_init,
+    gpu_device_info,
+    gpu_context_create,
+    gpu_context_destroy,
+    gpu_set_stream,
+    gpu_synchronize,
+    NULL, /* set_num_threads */
+    NULL, /* get_num_threads */
+    gpu_buffer_alloc,
+    gpu_buffer_free,
+    NULL, /* buffer_wrap_check */
+    gpu_buffer_write,
+    gpu_buffer_read,
+    gpu_supports,
+    gpu_plan_create,
+    gpu_plan_destroy,
+    gpu_gate,
+    gpu_read_selection,
+    gpu_attend,
+};
+
+extern "C" MOBA_MODULE_EXPORT const moba_backend_iface *moba_backend_module(void)
+{
+    return &gpu_iface;
+}

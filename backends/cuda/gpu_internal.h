@@ -1,0 +1,77 @@
+/*
+ * Shared between the backend's host code (gpu_backend.cu) and the kernel
+ * launchers (gate.cu, attend_*.cu): the device-side view of a plan.
+ */
+#ifndef MOBA_GPU_INTERNAL_H
+#define MOBA_GPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vendor.h"
+#include "../../core/backend.h"
+
+/* Query rows per tile (gating, own-block attention) and gathered rows per
+ * tile of the key-centric attention. */
+#define GPU_TILE_ROWS 64
+
+/* One key block: its first token in the packed tensors and its length. */
+typedef struct gpu_block {
+    int64_t start;
+    int32_t len;
+    int32_t seq;
+} gpu_block;
+
+/* A run of at most GPU_TILE_ROWS rows of one sequence (may span blocks). */
+typedef struct gpu_qtile {
+    int32_t seq;
+    int32_t row0;
+    int32_t rows;
+    int32_t pad;
+} gpu_qtile;
+
+/* Everything a kernel launch needs; device pointers unless noted. */
+typedef struct gpu_args {
+    int32_t Hq, Hk, D, S, K, group, causal, dtype;
+    float scale;
+    int64_t T;
+    int64_t nblocks;  /* total blocks (host)                        */
+    int64_t nlists;   /* nblocks * Hk (host)                        */
+    int64_t ntiles;   /* query tiles (host)                         */
+    int32_t nseqs;
+    int32_t sm_count; /* for persistent grids (host)                */
+    const moba_seq *seqs;
+    const gpu_block *blocks;
+    const gpu_qtile *qtiles;
+    float *cent;      /* [nblocks, Hk, D], rounded to the dtype      */
+    int32_t *sel;     /* [T, Hq, K]                                  */
+    int32_t *counts;  /* [nlists]: entries per list                  */
+    int32_t *list_off;/* [nlists + 1]                               */
+    int32_t *tile_off;/* [nlists + 1]: key-centric tiles per list    */
+    int32_t *cursor;  /* [nlists]                                    */
+    int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
+    void *part_o;     /* [T * Hq * (K - 1), D], storage dtype        */
+    float *part_lse;  /* [T * Hq * (K - 1)]                          */
+    cudaStream_t stream;
+} gpu_args;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Centroids, fused scores + top-k, and the per-(block, kv head) lists. */
+cudaError_t moba_gpu_gate(const gpu_args *a, const void *q, const void *k);
+
+/* Attention of one (dtype, head dim) instance. */
+typedef cudaError_t (*moba_gpu_attend_fn)(const gpu_args *a, const void *q,
+                                          const void *k, const void *v,
+                                          void *out, float *lse);
+moba_gpu_attend_fn moba_gpu_attend_get(int dtype, int head_dim);
+/* Shipped head dims, ascending; returns their count. */
+int moba_gpu_head_dims(int *dims, int cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOBA_GPU_INTERNAL_H */
