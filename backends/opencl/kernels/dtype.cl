@@ -1,0 +1,37 @@
+/*
+ * Storage dtype access, selected by -DDTYPE (0 f32, 1 f16, 2 bf16).
+ * Everything is computed in f32.  f16 goes through the core OpenCL 1.2
+ * vload_half / vstore_half_rte where the device lacks cl_khr_fp16 (half
+ * may always be a pointee type for storage), so f16 works on NVIDIA's
+ * OpenCL and PoCL alike; with cl_khr_fp16 loads are plain half reads.
+ * bf16 is never native: ushort bits, widened by a shift and narrowed with round-to-nearest-even (the rule of core/dtype.h).
+ */
+#if DTYPE == 0
+typedef float store_t;
+#define LD(p, i) ((p)[i])
+#define ST(p, i, x) ((p)[i] = (x))
+#elif DTYPE == 1 && HAS_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+typedef half store_t;
+#define LD(p, i) convert_float((p)[i])
+#define ST(p, i, x) vstore_half_rte((x), (i), (p))
+#elif DTYPE == 1
+typedef half store_t;
+#define LD(p, i) vload_half((i), (p))
+#define ST(p, i, x) vstore_half_rte((x), (i), (p))
+#else
+typedef ushort store_t;
+#define LD(p, i) as_float((uint)(p)[i] << 16)
+#define ST(p, i, x) ((p)[i] = f32_to_bf16(x))
+inline ushort f32_to_bf16(float f)
+{
+    uint u = as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a quiet NaN */
+        return (ushort)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (ushort)(u >> 16);
+}
+#endif
+
+/* Four consecutive elements as a float4 (rows are multiples of 16 long). */
+#define LD4(p, i) ((float4)(LD(p, (i)), LD(p, (i) + 1), LD(p, (i) + 2), LD(p, (i) + 3)))

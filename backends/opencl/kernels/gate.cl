@@ -1,0 +1,118 @@
+/*
+ * Gating: block centroids, then each query's selection, without ever
+ * writing a [T, nb] score matrix: a work-group holds GR query rows of one
+ * tile (rows of one block of one sequence) and one query head in local
+ * memory, streams the sequence's centroids through local memory CB at a
+ * time, and keeps each row's running top-(top_k - 1) in private memory.
+ *
+ * Defines: D (head dim), DTYPE, CAUSAL, GR, CB, KSEL_CAP (>= ksel).
+ */
+
+/* Centroid of (block g, kv head, dim): f32 mean, rounded to the dtype.
+ * Keys are summed in token order, as the CPU backend does. */
+kernel void moba_centroids(const global store_t *k, global store_t *cent,
+                           const global int2 *blocks, long total, int hkd)
+{
+    long gid = get_global_id(0);
+    if (gid >= total) return;
+    long g = gid / hkd;
+    int r = (int)(gid - g * hkd);
+    int2 b = blocks[g];
+    const global store_t *src = k + (long)b.x * hkd + r;
+    float acc = 0.0f;
+    for (int u = 0; u < b.y; u++) acc += LD(src, (long)u * hkd);
+    ST(cent, gid, acc / (float)b.y);
+}
+
+/* The ranking of core/gate.h (moba_gate_better): numbers above NaN, larger
+ * score first, ties toward the larger block index. */
+inline int gate_better(float sa, int ia, float sb, int ib)
+{
+    int na = !isnan(sa), nb = !isnan(sb);
+    if (na != nb) return na > nb;
+    if (na && sa != sb) return sa > sb;
+    return ia > ib;
+}
+
+/* tiles: per tile {token of the first row (global), rows, own block, nb of
+ * the sequence, first global block of the sequence}. */
+#define TILE_INTS 5
+
+kernel void moba_gate(const global store_t *q, const global store_t *cent,
+                      const global int *tiles, global int *sel, int hq,
+                      int hk, int group, int top_k, int ksel)
+{
+    local float4 qs[GR * (D4 + 1)]; /* +1: rows in different banks */
+    local float4 cs[CB * D4];
+    const int lid = get_local_id(0);
+    const int h = get_group_id(1), kh = h / group;
+    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
+    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
+    const long boff = tl[4];
+    const int nelig = CAUSAL ? b : nb;
+    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
+
+    int idx[KSEL_CAP];
+    float val[KSEL_CAP];
+    int n = 0;
+    if (!everything && ksel > 0) {
+        for (int i = lid; i < rows * D4; i += GR) {
+            int r = i / D4, d = i - r * D4;
+            long base = ((long)(tok0 + r) * hq + h) * D + 4 * d;
+            qs[r * (D4 + 1) + d] = LD4(q, base);
+        }
+        const local float4 *qr = qs + lid * (D4 + 1);
+        for (int c0 = 0; c0 < nelig; c0 += CB) {
+            int nc = min(CB, nelig - c0);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int i = lid; i < nc * D4; i += GR) {
+                int c = i / D4, d = i - c * D4;
+                long base = ((boff + c0 + c) * hk + kh) * D + 4 * d;
+                cs[i] = LD4(cent, base);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (lid >= rows) continue;
+            float sc[CB];
+            dot_rows(qr, cs, sc, CB);
+            for (int c = 0; c < nc; c++) {
+                int j = c0 + c;
+                float s = sc[c];
+                if (j == b) continue;
+                if (n == ksel) {
+                    if (!gate_better(s, j, val[n - 1], idx[n - 1])) continue;
+                    n--;
+                }
+                int pos = n;
+                while (pos > 0 && gate_better(s, j, val[pos - 1], idx[pos - 1])) {
+                    idx[pos] = idx[pos - 1];
+                    val[pos] = val[pos - 1];
+                    pos--;
+                }
+                idx[pos] = j;
+                val[pos] = s;
+                n++;
+            }
+        }
+    }
+    if (lid >= rows) return;
+    /* The row: chosen blocks plus the own block, ascending, then -1
+     * (moba_gate_write_row).  When every eligible block is chosen there is
+     * nothing to rank. */
+    global int *row = sel + ((long)(tok0 + lid) * hq + h) * top_k;
+    int m = 0;
+    if (everything) {
+        for (int j = 0; j < (CAUSAL ? b + 1 : nb); j++) row[m++] = j;
+    } else {
+        for (int i = 0; i <= n; i++) {
+            int x = i < n ? idx[i] : b;
+            int pos = m;
+            while (pos > 0 && row[pos - 1] > x) {
+                row[pos] = row[pos - 1];
+                pos--;
+            }
+            row[pos] = x;
+            m++;
+        }
+    }
+    for (int i = m; i < top_k; i++) row[i] = -1;
+}

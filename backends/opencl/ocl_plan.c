@@ -1,0 +1,390 @@
+/*
+ * Plans on OpenCL: tile sizes from the device limits, the program for the
+ * problem's shape, the device buffers, and the kernel launches of gate and
+ * attend (see kernels/gate.cl and kernels/attend.cl for the algorithms).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/schedule.h"
+#include "ocl_internal.h"
+
+#define TILE_INTS 5
+#define LOCAL_SLACK 1024 /* bytes of local memory left to the compiler */
+
+typedef struct ocl_plan {
+    ocl_program *prog;
+    cl_mem cent, sel, tiles, blocks, tok_boff, cnt, offs, list, pacc, pml, dummy;
+    int64_t ntiles;
+    int hc; /* query heads per attend pass (bounds the partials' memory) */
+    int gr, cb, qt, kt, scan_wg, ksel;
+    size_t wg1; /* work-group size of the 1-D elementwise kernels */
+} ocl_plan;
+
+#define SET(k, i, v) OCL_TRY(clSetKernelArg((k), (i), sizeof(v), &(v)), "clSetKernelArg(" #v ")")
+
+/* Private top-k capacity: a few buckets rather than one per top_k, so
+ * that most problems share one program (compiles take seconds on PoCL). */
+static int ksel_cap(int ksel)
+{
+    int p = 8;
+    while (p < ksel) p *= 4;
+    return p;
+}
+
+/* Work-group shapes that fit the device's local memory and work-group
+ * limits (cap: a kernel's own CL_KERNEL_WORK_GROUP_SIZE, once known). */
+static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
+{
+    size_t lmem = dev->local_mem > 2 * LOCAL_SLACK ? dev->local_mem - LOCAL_SLACK
+                                                   : dev->local_mem / 2;
+    size_t wg = dev->max_wg < cap ? dev->max_wg : cap;
+    int maxwg = wg > 64 ? 64 : (int)wg;
+    if (maxwg < 1) maxwg = 1;
+    int gr = maxwg, cb = 32;
+    while ((size_t)gr * (D + 4) * 4 + (size_t)cb * D * 4 > lmem) {
+        if (cb > 8) cb /= 2;
+        else if (gr > 8) gr /= 2;
+        else if (cb > 1) cb /= 2;
+        else if (gr > 1) gr /= 2;
+        else break;
+    }
+    int qt = maxwg, kt = 16;
+    while ((size_t)qt * (D + 4) * 4 + 2 * (size_t)kt * D * 4 + (size_t)qt * 4 > lmem) {
+        if (kt > 8) kt /= 2;
+        else if (qt > 32) qt /= 2;
+        else if (kt > 2) kt /= 2;
+        else if (qt > 1) qt /= 2;
+        else break;
+    }
+    pl->gr = gr;
+    pl->cb = cb;
+    pl->qt = qt;
+    pl->kt = kt;
+    pl->scan_wg = wg >= 256 ? 256 : (int)wg;
+}
+
+static moba_status kernel_wg(ocl_ctx *c, cl_kernel k, size_t *wg)
+{
+    OCL_TRY(clGetKernelWorkGroupInfo(k, c->dev->id, CL_KERNEL_WORK_GROUP_SIZE,
+                                     sizeof *wg, wg, NULL),
+            "clGetKernelWorkGroupInfo");
+    return MOBA_OK;
+}
+
+/* Builds (or finds) the program; shrinks the work-groups when a compiled
+ * kernel allows fewer items than chosen (register pressure). */
+static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
+{
+    const moba_params *p = &pb->p;
+    size_t cap = (size_t)-1;
+    int ksel = p->top_k - 1 < pb->max_blocks - 1 ? p->top_k - 1 : pb->max_blocks - 1;
+    pl->ksel = ksel > 0 ? ksel : 0; /* 0: top_k = 1, nothing to rank */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        choose_sizes(c->dev, p->head_dim, cap, pl);
+        char opt[512];
+        snprintf(opt, sizeof opt,
+                 "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
+                 "-DGR=%d -DCB=%d -DKSEL_CAP=%d -DQT=%d -DKT=%d -DSCAN_WG=%d",
+                 (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
+                 p->causal ? 1 : 0, pl->gr, pl->cb, ksel_cap(pl->ksel),
+                 pl->qt, pl->kt, pl->scan_wg);
+        moba_status st = moba_ocl_program_get(c, opt, &pl->prog);
+        if (st) return st;
+        size_t wg_gate, wg_att, wg_scan, wg_el;
+        if ((st = kernel_wg(c, pl->prog->gate, &wg_gate)) ||
+            (st = kernel_wg(c, pl->prog->block_attend, &wg_att)) ||
+            (st = kernel_wg(c, pl->prog->scan, &wg_scan)) ||
+            (st = kernel_wg(c, pl->prog->merge, &wg_el)))
+            return st;
+        pl->wg1 = wg_el < 64 ? wg_el : 64;
+        if (wg_gate >= (size_t)pl->gr && wg_att >= (size_t)pl->qt &&
+            wg_scan >= (size_t)pl->scan_wg)
+            return MOBA_OK;
+        cap = wg_gate < wg_att ? wg_gate : wg_att;
+        if (wg_scan < cap) cap = wg_scan;
+    }
+    return moba_ocl_host->set_error(MOBA_ERR_DEVICE,
+                                    "opencl: no work-group size fits the kernels "
+                                    "on %s",
+                                    c->dev->name);
+}
+
+static void plan_free(ocl_plan *pl)
+{
+    if (!pl) return;
+    cl_mem *ms[] = {&pl->cent, &pl->sel, &pl->tiles, &pl->blocks, &pl->tok_boff,
+                    &pl->cnt, &pl->offs, &pl->list, &pl->pacc, &pl->pml, &pl->dummy};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        if (*ms[i]) clReleaseMemObject(*ms[i]);
+    free(pl);
+}
+
+/* Host tables: gate tiles, per-block key ranges, per-token block offsets. */
+static moba_status upload_tables(ocl_ctx *c, const moba_problem *pb,
+                                 ocl_plan *pl, size_t *bytes)
+{
+    moba_tile *tiles = NULL;
+    if (moba_schedule_tiles(pb, pl->gr, &tiles, &pl->ntiles))
+        return moba_ocl_host->set_error(MOBA_ERR_OUT_OF_MEMORY,
+                                        "opencl: out of host memory (schedule)");
+    size_t nt = (size_t)pl->ntiles, nb = (size_t)pb->total_blocks;
+    size_t T = (size_t)pb->total_tokens;
+    cl_int *tt = malloc(sizeof(cl_int) * TILE_INTS * (nt ? nt : 1));
+    cl_int *bk = malloc(sizeof(cl_int) * 2 * (nb ? nb : 1));
+    cl_int *tb = malloc(sizeof(cl_int) * (T ? T : 1));
+    moba_status st = MOBA_OK;
+    if (!tt || !bk || !tb) {
+        st = moba_ocl_host->set_error(MOBA_ERR_OUT_OF_MEMORY,
+                                      "opencl: out of host memory (plan tables)");
+        goto done;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const moba_seq *sq = &pb->seqs[tiles[i].seq];
+        cl_int *r = tt + i * TILE_INTS;
+        r[0] = (cl_int)(sq->start + tiles[i].row0);
+        r[1] = tiles[i].rows;
+        r[2] = tiles[i].block;
+        r[3] = sq->nb;
+        r[4] = (cl_int)sq->block_offset;
+    }
+    const int32_t S = pb->p.block_size;
+    for (int32_t s = 0; s < pb->batch; s++) {
+        const moba_seq *sq = &pb->seqs[s];
+        for (int32_t j = 0; j < sq->nb; j++) {
+            cl_int *r = bk + 2 * (size_t)(sq->block_offset + j);
+            r[0] = (cl_int)(sq->start + (int64_t)j * S);
+            r[1] = sq->len - j * S < S ? sq->len - j * S : S;
+        }
+        for (int32_t t = 0; t < sq->len; t++)
+            tb[sq->start + t] = (cl_int)sq->block_offset;
+    }
+    struct { cl_mem *m; const void *src; size_t n; const char *what; } up[] = {
+        {&pl->tiles, tt, sizeof(cl_int) * TILE_INTS * nt, "gate tiles"},
+        {&pl->blocks, bk, sizeof(cl_int) * 2 * nb, "block ranges"},
+        {&pl->tok_boff, tb, sizeof(cl_int) * T, "token block offsets"},
+    };
+    for (size_t i = 0; i < sizeof up / sizeof up[0] && !st; i++) {
+        st = moba_ocl_buffer(c, up[i].n, up[i].m, up[i].what);
+        if (!st && up[i].n) {
+            cl_int err = clEnqueueWriteBuffer(c->queue, *up[i].m, CL_TRUE, 0, up[i].n,
+                                              up[i].src, 0, NULL, NULL);
+            if (err != CL_SUCCESS) st = moba_ocl_fail(err, "clEnqueueWriteBuffer");
+        }
+        *bytes += up[i].n;
+    }
+done:
+    free(tiles);
+    free(tt);
+    free(bk);
+    free(tb);
+    return st;
+}
+
+moba_status moba_ocl_plan_create(ocl_ctx *c, const moba_problem *pb,
+                                 void **bplan, size_t *bytes)
+{
+    const moba_params *p = &pb->p;
+    ocl_plan *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return moba_ocl_host->set_error(MOBA_ERR_OUT_OF_MEMORY,
+                                        "opencl: out of host memory");
+    moba_status st = get_program(c, pb, pl);
+    size_t T = (size_t)pb->total_tokens, K = (size_t)p->top_k;
+    size_t D = (size_t)p->head_dim, Hq = (size_t)p->num_q_heads;
+    *bytes = 0;
+    if (!st) st = upload_tables(c, pb, pl, bytes);
+    /* Heads per attend pass: the partial results (D + 2 floats per entry)
+     * of one pass must fit one allocation and a quarter of the memory. */
+    size_t per_head = T * K * (D * sizeof(float));
+    cl_ulong budget = c->dev->max_alloc < c->dev->global_mem / 4
+                          ? c->dev->max_alloc
+                          : c->dev->global_mem / 4;
+    if (!st && per_head > budget)
+        st = moba_ocl_host->set_error(MOBA_ERR_OUT_OF_MEMORY,
+                                      "opencl: %zu bytes of partial results per "
+                                      "head exceed the device's budget of %llu",
+                                      per_head, (unsigned long long)budget);
+    if (!st) {
+        size_t hc = per_head ? (size_t)(budget / per_head) : Hq;
+        if (hc > Hq) hc = Hq;
+        while (hc > 1 && (double)T * hc * K >= 2147483647.0) hc--;
+        pl->hc = hc > 0 ? (int)hc : 1;
+    }
+    size_t hc = (size_t)pl->hc, nbk = (size_t)pb->total_blocks * hc + 1;
+    struct { cl_mem *m; size_t n; const char *what; } al[] = {
+        {&pl->cent, (size_t)pb->total_blocks * p->num_kv_heads * D * pb->elem_size,
+         "centroids"},
+        {&pl->sel, T * Hq * K * sizeof(cl_int), "the selection"},
+        {&pl->cnt, nbk * sizeof(cl_int), "bucket counts"},
+        {&pl->offs, nbk * sizeof(cl_int), "bucket offsets"},
+        {&pl->list, T * hc * K * sizeof(cl_int), "entry lists"},
+        {&pl->pacc, T * hc * K * D * sizeof(float), "partial outputs"},
+        {&pl->pml, T * hc * K * 2 * sizeof(float), "partial softmax stats"},
+        {&pl->dummy, sizeof(float), "a placeholder"},
+    };
+    for (size_t i = 0; i < sizeof al / sizeof al[0] && !st; i++) {
+        st = moba_ocl_buffer(c, al[i].n, al[i].m, al[i].what);
+        *bytes += al[i].n;
+    }
+    if (st) {
+        plan_free(pl);
+        return st;
+    }
+    *bplan = pl;
+    return MOBA_OK;
+}
+
+void moba_ocl_plan_destroy(ocl_ctx *c, void *bplan)
+{
+    clFinish(c->queue);
+    plan_free(bplan);
+}
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+static moba_status launch(ocl_ctx *c, cl_kernel k, cl_uint dims,
+                          const size_t *global, const size_t *local,
+                          const char *what)
+{
+    OCL_TRY(clEnqueueNDRangeKernel(c->queue, k, dims, NULL, global, local, 0, NULL,
+                                   NULL),
+            what);
+    return MOBA_OK;
+}
+
+moba_status moba_ocl_gate(ocl_ctx *c, void *bplan, const moba_problem *pb,
+                          cl_mem q, cl_mem k)
+{
+    ocl_plan *pl = bplan;
+    const moba_params *p = &pb->p;
+    cl_kernel kc = pl->prog->centroids, kg = pl->prog->gate;
+    cl_long total = pb->total_blocks * p->num_kv_heads * p->head_dim;
+    cl_int hkd = p->num_kv_heads * p->head_dim;
+    SET(kc, 0, k);
+    SET(kc, 1, pl->cent);
+    SET(kc, 2, pl->blocks);
+    SET(kc, 3, total);
+    SET(kc, 4, hkd);
+    size_t g1 = round_up((size_t)total, pl->wg1);
+    moba_status st = launch(c, kc, 1, &g1, &pl->wg1, "enqueue moba_centroids");
+    if (st) return st;
+    cl_int hq = p->num_q_heads, hk = p->num_kv_heads, group = pb->group;
+    cl_int top_k = p->top_k, ksel = pl->ksel;
+    SET(kg, 0, q);
+    SET(kg, 1, pl->cent);
+    SET(kg, 2, pl->tiles);
+    SET(kg, 3, pl->sel);
+    SET(kg, 4, hq);
+    SET(kg, 5, hk);
+    SET(kg, 6, group);
+    SET(kg, 7, top_k);
+    SET(kg, 8, ksel);
+    size_t gg[2] = {(size_t)pl->ntiles * pl->gr, (size_t)hq};
+    size_t lg[2] = {(size_t)pl->gr, 1};
+    return launch(c, kg, 2, gg, lg, "enqueue moba_gate");
+}
+
+moba_status moba_ocl_read_selection(ocl_ctx *c, void *bplan,
+                                    const moba_problem *pb, int32_t *sel)
+{
+    ocl_plan *pl = bplan;
+    size_t n = (size_t)pb->total_tokens * pb->p.num_q_heads * pb->p.top_k;
+    OCL_TRY(clEnqueueReadBuffer(c->queue, pl->sel, CL_TRUE, 0, n * sizeof(cl_int),
+                                sel, 0, NULL, NULL),
+            "clEnqueueReadBuffer(selection)");
+    return MOBA_OK;
+}
+
+/* One pass over query heads [h0, h0 + hc): bucket the entries by (key
+ * block, head), attend per bucket, merge per row. */
+static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
+                               cl_mem q, cl_mem k, cl_mem v, cl_mem out,
+                               cl_mem lse, cl_int h0, cl_int hc)
+{
+    const moba_params *p = &pb->p;
+    const ocl_program *pr = pl->prog;
+    cl_int hq = p->num_q_heads, hk = p->num_kv_heads, group = pb->group;
+    cl_int top_k = p->top_k, fill = 0, want_lse = lse != NULL;
+    cl_float scale = p->softmax_scale;
+    cl_long nbuckets = pb->total_blocks * hc;
+    cl_long entries = pb->total_tokens * hc * top_k;
+    cl_long outs = pb->total_tokens * hc * p->head_dim;
+    cl_int zero = 0;
+    moba_status st;
+    OCL_TRY(clEnqueueFillBuffer(c->queue, pl->cnt, &zero, sizeof zero, 0,
+                                (size_t)nbuckets * sizeof(cl_int), 0, NULL, NULL),
+            "clEnqueueFillBuffer");
+    SET(pr->bucket, 0, pl->sel);
+    SET(pr->bucket, 1, pl->tok_boff);
+    SET(pr->bucket, 2, pl->cnt);
+    SET(pr->bucket, 3, pl->list);
+    SET(pr->bucket, 4, entries);
+    SET(pr->bucket, 5, hq);
+    SET(pr->bucket, 6, hc);
+    SET(pr->bucket, 7, h0);
+    SET(pr->bucket, 8, top_k);
+    SET(pr->bucket, 9, fill);
+    size_t ge = round_up((size_t)entries, pl->wg1);
+    if ((st = launch(c, pr->bucket, 1, &ge, &pl->wg1, "enqueue moba_bucket")))
+        return st;
+    /* counts -> offsets; the counts become each bucket's fill cursor */
+    SET(pr->scan, 0, pl->cnt);
+    SET(pr->scan, 1, pl->offs);
+    SET(pr->scan, 2, pl->cnt);
+    SET(pr->scan, 3, nbuckets);
+    size_t gs = (size_t)pl->scan_wg;
+    if ((st = launch(c, pr->scan, 1, &gs, &gs, "enqueue moba_scan"))) return st;
+    fill = 1;
+    SET(pr->bucket, 9, fill);
+    if ((st = launch(c, pr->bucket, 1, &ge, &pl->wg1, "enqueue moba_bucket(fill)")))
+        return st;
+    cl_kernel ka = pr->block_attend;
+    SET(ka, 0, q);
+    SET(ka, 1, k);
+    SET(ka, 2, v);
+    SET(ka, 3, pl->blocks);
+    SET(ka, 4, pl->offs);
+    SET(ka, 5, pl->list);
+    SET(ka, 6, pl->pacc);
+    SET(ka, 7, pl->pml);
+    SET(ka, 8, hq);
+    SET(ka, 9, hk);
+    SET(ka, 10, group);
+    SET(ka, 11, hc);
+    SET(ka, 12, h0);
+    SET(ka, 13, top_k);
+    SET(ka, 14, scale);
+    size_t ga = (size_t)nbuckets * pl->qt, la = (size_t)pl->qt;
+    if ((st = launch(c, ka, 1, &ga, &la, "enqueue moba_block_attend"))) return st;
+    cl_kernel km = pr->merge;
+    cl_mem lse_mem = lse ? lse : pl->dummy;
+    SET(km, 0, pl->sel);
+    SET(km, 1, pl->pacc);
+    SET(km, 2, pl->pml);
+    SET(km, 3, out);
+    SET(km, 4, lse_mem);
+    SET(km, 5, want_lse);
+    SET(km, 6, outs);
+    SET(km, 7, hq);
+    SET(km, 8, hc);
+    SET(km, 9, h0);
+    SET(km, 10, top_k);
+    size_t gm = round_up((size_t)outs, pl->wg1);
+    return launch(c, km, 1, &gm, &pl->wg1, "enqueue moba_merge");
+}
+
+moba_status moba_ocl_attend(ocl_ctx *c, void *bplan, const moba_problem *pb,
+                            cl_mem q, cl_mem k, cl_mem v, cl_mem out, cl_mem lse)
+{
+    ocl_plan *pl = bplan;
+    const cl_int Hq = pb->p.num_q_heads;
+    for (cl_int h0 = 0; h0 < Hq; h0 += pl->hc) {
+        cl_int hc = Hq - h0 < pl->hc ? Hq - h0 : pl->hc;
+        moba_status st = attend_pass(c, pl, pb, q, k, v, out, lse, h0, hc);
+        if (st) return st;
+    }
+    return MOBA_OK;
+}
