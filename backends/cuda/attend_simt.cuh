@@ -238,6 +238,18 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
     if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
 }
 
+/* The own-block kernel (with the merge), shared by the SIMT and mma paths. */
+template <int DT, int D>
+static cudaError_t simt_own_launch(const gpu_args *a, const void *q, const void *k,
+                                   const void *v, void *out, float *lse)
+{
+    typedef typename gpu_store<DT>::type T;
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
+                                                         (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
+}
+
 template <int DT, int D>
 static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
                                const void *v, void *out, float *lse)
@@ -249,10 +261,7 @@ static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
-                                                         (const T *)v, (T *)out, lse, *a);
-    return cudaGetLastError();
+    return simt_own_launch<DT, D>(a, q, k, v, out, lse);
 }
 
 #endif /* MOBA_GPU_ATTEND_SIMT_CUH */
