@@ -1,8 +1,9 @@
 /*
  * Tensor-core (mma.sync) key-centric attention for f16/bf16 on sm_80+.
- * It writes exactly the partials of k_simt_kv (O / l in the storage dtype,
- * lse in f32, addressed by partial index), so k_simt_own merges them
- * unchanged.  HIP, f32 and other head dims keep the SIMT kernels.
+ * k_mma_kv writes exactly the partials of k_simt_kv (O / l in the storage
+ * dtype, lse in f32, addressed by partial index); k_mma_own is k_simt_own
+ * (causal own block, then gpu_merge_row in slot order) with the attention
+ * on tensor cores.  HIP, f32 and other head dims keep the SIMT kernels.
  *
  * mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}, per warp, with
  * g = lane / 4 and t = lane % 4 (PTX ISA, "Matrix Fragments for
@@ -129,12 +130,121 @@ __device__ __forceinline__ float mma_rescale(float mx, float &m, float &l)
     return alpha;
 }
 
+/* A thread's two rows (g and g+8 of its warp's 16) in registers: Q's A
+ * fragments, O's C fragments, running max and (per-thread partial) sum. */
+template <int D> struct mma_rows {
+    uint32_t qf[D / 16][4];
+    float o[D / 8][4];
+    float m0, m1, l0, l1;
+};
+
+/* Q fragments of rows q0 / q1 (row pointers; null rows load zeros) and an
+ * empty softmax state. */
+template <int D>
+__device__ __forceinline__ void mma_rows_init(mma_rows<D> &R, const unsigned short *q0,
+                                              const unsigned short *q1, int t)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        const int c = kk * 16 + 2 * t;
+        R.qf[kk][0] = q0 ? *(const uint32_t *)(q0 + c) : 0u;
+        R.qf[kk][1] = q1 ? *(const uint32_t *)(q1 + c) : 0u;
+        R.qf[kk][2] = q0 ? *(const uint32_t *)(q0 + c + 8) : 0u;
+        R.qf[kk][3] = q1 ? *(const uint32_t *)(q1 + c + 8) : 0u;
+    }
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) R.o[n][0] = R.o[n][1] = R.o[n][2] = R.o[n][3] = 0.0f;
+    R.m0 = R.m1 = -INFINITY;
+    R.l0 = R.l1 = 0.0f;
+}
+
+/* One chunk of MMA_KC keys in ks/vs for the warp's 16 rows; row g sees the
+ * chunk-relative keys [lo0, hi0), row g+8 [lo1, hi1). */
+template <int DT, int D>
+__device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *ks,
+                                          const unsigned short *vs, float scale, int lo0,
+                                          int hi0, int lo1, int hi1, int lane)
+{
+    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = MMA_KC / 8;
+    const int g = lane / 4, t = lane % 4;
+    float s[NS][4];
+#pragma unroll
+    for (int n = 0; n < NS; n++) {
+        s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+        const unsigned short *kr = ks + (n * 8 + g) * LD + 2 * t;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++)
+            mma16816<DT>(s[n], R.qf[kk], *(const uint32_t *)(kr + kk * 16),
+                         *(const uint32_t *)(kr + kk * 16 + 8));
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < NS; n++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int key = n * 8 + 2 * t + i;
+            s[n][i] = key >= lo0 && key < hi0 ? s[n][i] * scale : -INFINITY;
+            s[n][2 + i] = key >= lo1 && key < hi1 ? s[n][2 + i] * scale : -INFINITY;
+            mx0 = fmaxf(mx0, s[n][i]);
+            mx1 = fmaxf(mx1, s[n][2 + i]);
+        }
+    const float al0 = mma_rescale(mx0, R.m0, R.l0);
+    const float al1 = mma_rescale(mx1, R.m1, R.l1);
+    const float sub0 = R.m0 == -INFINITY ? 0.0f : R.m0;
+    const float sub1 = R.m1 == -INFINITY ? 0.0f : R.m1;
+#pragma unroll
+    for (int n = 0; n < ND; n++) {
+        R.o[n][0] *= al0;
+        R.o[n][1] *= al0;
+        R.o[n][2] *= al1;
+        R.o[n][3] *= al1;
+    }
+#pragma unroll
+    for (int n = 0; n < NS; n++) {
+        s[n][0] = __expf(s[n][0] - sub0);
+        s[n][1] = __expf(s[n][1] - sub0);
+        s[n][2] = __expf(s[n][2] - sub1);
+        s[n][3] = __expf(s[n][3] - sub1);
+        R.l0 += s[n][0] + s[n][1];
+        R.l1 += s[n][2] + s[n][3];
+    }
+    /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
+     * tiles: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
+    const int mi = lane / 8;
+#pragma unroll
+    for (int j = 0; j < MMA_KC / 16; j++) {
+        uint32_t pa[4];
+        pa[0] = mma_pack<DT>(s[2 * j][0], s[2 * j][1]);
+        pa[1] = mma_pack<DT>(s[2 * j][2], s[2 * j][3]);
+        pa[2] = mma_pack<DT>(s[2 * j + 1][0], s[2 * j + 1][1]);
+        pa[3] = mma_pack<DT>(s[2 * j + 1][2], s[2 * j + 1][3]);
+        const unsigned short *vr = vs + (j * 16 + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+            uint32_t b[4];
+            ldsm_x4_trans(b, vr + dp * 16);
+            mma16816<DT>(R.o[2 * dp], pa, b[0], b[1]);
+            mma16816<DT>(R.o[2 * dp + 1], pa, b[2], b[3]);
+        }
+    }
+}
+
+/* Full row sums (the 4 lanes of a row hold partial sums). */
+template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
+{
+    R.l0 += MOBA_SHFL_XOR(R.l0, 1, 4);
+    R.l0 += MOBA_SHFL_XOR(R.l0, 2, 4);
+    R.l1 += MOBA_SHFL_XOR(R.l1, 1, 4);
+    R.l1 += MOBA_SHFL_XOR(R.l1, 2, 4);
+}
+
+/* Key-centric partials, the twin of k_simt_kv. */
 template <int DT, int D>
 __global__ void __launch_bounds__(MMA_THREADS)
 k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
          gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = MMA_KC / 8;
+    const int LD = mma_cfg<D>::LD, ND = D / 8;
     __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
     __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -153,105 +263,94 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
         const bool live0 = r0 < nrows, live1 = r1 < nrows;
         const int p0 = live0 ? a.entries[e0 + r0] : 0;
         const int p1 = live1 ? a.entries[e0 + r1] : 0;
-        const unsigned short *q0 = q + (size_t)(p0 / Km1) * D;
-        const unsigned short *q1 = q + (size_t)(p1 / Km1) * D;
-        uint32_t qf[KD][4];
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            const int c = kk * 16 + 2 * t;
-            qf[kk][0] = live0 ? *(const uint32_t *)(q0 + c) : 0u;
-            qf[kk][1] = live1 ? *(const uint32_t *)(q1 + c) : 0u;
-            qf[kk][2] = live0 ? *(const uint32_t *)(q0 + c + 8) : 0u;
-            qf[kk][3] = live1 ? *(const uint32_t *)(q1 + c + 8) : 0u;
-        }
-        float o[ND][4];
-#pragma unroll
-        for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-        float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+        mma_rows<D> R;
+        mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
+                         live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
         for (int u0 = 0; u0 < blk.len; u0 += MMA_KC) {
             const int nk = min(MMA_KC, blk.len - u0);
             __syncthreads();
             mma_load_kv<D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
             __syncthreads();
-            float s[NS][4];
-#pragma unroll
-            for (int n = 0; n < NS; n++) {
-                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-                const unsigned short *kr = ks + (n * 8 + g) * LD + 2 * t;
-#pragma unroll
-                for (int kk = 0; kk < KD; kk++)
-                    mma16816<DT>(s[n], qf[kk], *(const uint32_t *)(kr + kk * 16),
-                                 *(const uint32_t *)(kr + kk * 16 + 8));
-            }
-            float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-            for (int n = 0; n < NS; n++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int key = n * 8 + 2 * t + (i & 1);
-                    s[n][i] = key < nk ? s[n][i] * a.scale : -INFINITY;
-                    if (i < 2)
-                        mx0 = fmaxf(mx0, s[n][i]);
-                    else
-                        mx1 = fmaxf(mx1, s[n][i]);
-                }
-            const float al0 = mma_rescale(mx0, m0, l0);
-            const float al1 = mma_rescale(mx1, m1, l1);
-            const float sub0 = m0 == -INFINITY ? 0.0f : m0;
-            const float sub1 = m1 == -INFINITY ? 0.0f : m1;
-#pragma unroll
-            for (int n = 0; n < ND; n++) {
-                o[n][0] *= al0;
-                o[n][1] *= al0;
-                o[n][2] *= al1;
-                o[n][3] *= al1;
-            }
-#pragma unroll
-            for (int n = 0; n < NS; n++) {
-                s[n][0] = __expf(s[n][0] - sub0);
-                s[n][1] = __expf(s[n][1] - sub0);
-                s[n][2] = __expf(s[n][2] - sub1);
-                s[n][3] = __expf(s[n][3] - sub1);
-                l0 += s[n][0] + s[n][1];
-                l1 += s[n][2] + s[n][3];
-            }
-            /* O += P V, 16 keys per step; P's A fragment is S's C layout. */
-#pragma unroll
-            for (int j = 0; j < MMA_KC / 16; j++) {
-                uint32_t pa[4];
-                pa[0] = mma_pack<DT>(s[2 * j][0], s[2 * j][1]);
-                pa[1] = mma_pack<DT>(s[2 * j][2], s[2 * j][3]);
-                pa[2] = mma_pack<DT>(s[2 * j + 1][0], s[2 * j + 1][1]);
-                pa[3] = mma_pack<DT>(s[2 * j + 1][2], s[2 * j + 1][3]);
-                /* Tiles: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
-                const int mi = lane / 8;
-                const unsigned short *vr =
-                    vs + (j * 16 + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
-#pragma unroll
-                for (int dp = 0; dp < D / 16; dp++) {
-                    uint32_t b[4];
-                    ldsm_x4_trans(b, vr + dp * 16);
-                    mma16816<DT>(o[2 * dp], pa, b[0], b[1]);
-                    mma16816<DT>(o[2 * dp + 1], pa, b[2], b[3]);
-                }
-            }
+            mma_chunk<DT, D>(R, ks, vs, a.scale, 0, nk, 0, nk, lane);
         }
-        l0 += MOBA_SHFL_XOR(l0, 1, 4);
-        l0 += MOBA_SHFL_XOR(l0, 2, 4);
-        l1 += MOBA_SHFL_XOR(l1, 1, 4);
-        l1 += MOBA_SHFL_XOR(l1, 2, 4);
-        const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
+        mma_rows_finish<D>(R);
+        const float inv0 = 1.0f / R.l0, inv1 = 1.0f / R.l1;
         uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p0 * D);
         uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p1 * D);
 #pragma unroll
         for (int n = 0; n < ND; n++) {
-            if (live0) po0[n * 4 + t] = mma_pack<DT>(o[n][0] * inv0, o[n][1] * inv0);
-            if (live1) po1[n * 4 + t] = mma_pack<DT>(o[n][2] * inv1, o[n][3] * inv1);
+            if (live0) po0[n * 4 + t] = mma_pack<DT>(R.o[n][0] * inv0, R.o[n][1] * inv0);
+            if (live1) po1[n * 4 + t] = mma_pack<DT>(R.o[n][2] * inv1, R.o[n][3] * inv1);
         }
         if (t == 0) {
-            if (live0) a.part_lse[p0] = m0 + __logf(l0);
-            if (live1) a.part_lse[p1] = m1 + __logf(l1);
+            if (live0) a.part_lse[p0] = R.m0 + __logf(R.l0);
+            if (live1) a.part_lse[p1] = R.m1 + __logf(R.l1);
         }
+    }
+}
+
+/* mma C fragment columns for gpu_merge_row: value x = 2n + i is
+ * o[n][i] (or o[n][2 + i] for row g+8), head dim 8n + 2 sub + i. */
+struct mma_cols {
+    static __device__ __forceinline__ int col(int x, int sub) { return (x / 2) * 8 + 2 * sub + x % 2; }
+};
+
+/* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
+ * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
+ * when causal), then merges its partials in slot order exactly as the SIMT
+ * kernel does. */
+template <int DT, int D>
+__global__ void __launch_bounds__(MMA_THREADS)
+k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+          unsigned short *out, float *lse, gpu_args a)
+{
+    const int LD = mma_cfg<D>::LD, ND = D / 8;
+    __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
+    __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
+    const gpu_qtile tile = a.qtiles[blockIdx.x];
+    const int h = blockIdx.y, kh = h / a.group;
+    const moba_seq sq = a.seqs[tile.seq];
+    const int S = a.S;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int r0 = warp * 16 + g, r1 = r0 + 8;
+    const bool live0 = r0 < tile.rows, live1 = r1 < tile.rows;
+    const int t0 = tile.row0 + (live0 ? r0 : 0), t1 = tile.row0 + (live1 ? r1 : 0);
+    const int b0 = t0 / S, b1 = t1 / S;
+    const int last = tile.row0 + tile.rows - 1;
+    const int klo = (tile.row0 / S) * S;
+    const int khi = a.causal ? last + 1 : min((last / S + 1) * S, sq.len);
+    /* Each row's keys, sequence relative: its own block, causal. */
+    const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
+    const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
+    const int64_t qrow0 = (sq.start + t0) * a.Hq + h, qrow1 = (sq.start + t1) * a.Hq + h;
+    mma_rows<D> R;
+    mma_rows_init<D>(R, live0 ? q + (size_t)qrow0 * D : NULL,
+                     live1 ? q + (size_t)qrow1 * D : NULL, t);
+    for (int u0 = klo; u0 < khi; u0 += MMA_KC) {
+        const int nk = min(MMA_KC, khi - u0);
+        __syncthreads();
+        mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, ks, vs);
+        __syncthreads();
+        mma_chunk<DT, D>(R, ks, vs, a.scale, lo0 - u0, hi0 - u0, lo1 - u0, hi1 - u0, lane);
+    }
+    mma_rows_finish<D>(R);
+    float acc[D / 4];
+    if (live0) {
+#pragma unroll
+        for (int n = 0; n < ND; n++) {
+            acc[2 * n] = R.o[n][0];
+            acc[2 * n + 1] = R.o[n][1];
+        }
+        gpu_merge_row<DT, D, mma_cols>(a, qrow0, b0, acc, R.m0, R.l0, t, out, lse);
+    }
+    if (live1) {
+#pragma unroll
+        for (int n = 0; n < ND; n++) {
+            acc[2 * n] = R.o[n][2];
+            acc[2 * n + 1] = R.o[n][3];
+        }
+        gpu_merge_row<DT, D, mma_cols>(a, qrow1, b1, acc, R.m1, R.l1, t, out, lse);
     }
 }
 
@@ -266,7 +365,10 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    return simt_own_launch<DT, D>(a, q, k, v, out, lse);
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_mma_own<DT, D><<<g, MMA_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
+                                                       (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

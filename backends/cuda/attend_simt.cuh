@@ -150,10 +150,16 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     }
 }
 
+/* Which head dimension a thread's x-th value of a row holds: SIMT rows
+ * own d = 4x + sub; mma C fragments own d = 8(x/2) + 2 sub + x%2. */
+struct simt_cols {
+    static __device__ __forceinline__ int col(int x, int sub) { return x * SIMT_TPR + sub; }
+};
+
 /* Merges the row's own-block result (acc/l, m) with its partials in
  * ascending slot order, writes out and lse.  Called by the 4 threads of a
- * live row. */
-template <int DT, int D>
+ * live row (sub 0..3), each holding D/4 values laid out as Cols says. */
+template <int DT, int D, class Cols>
 __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, int b,
                                               const float *acc, float m, float l,
                                               int sub, typename gpu_store<DT>::type *out,
@@ -193,11 +199,11 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
         const T *po = (const T *)a.part_o + (size_t)pidx * D;
         L += w;
 #pragma unroll
-        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[x * SIMT_TPR + sub]), o[x]);
+        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[Cols::col(x, sub)]), o[x]);
     }
     const float inv = 1.0f / L;
 #pragma unroll
-    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + x * SIMT_TPR + sub, o[x] * inv);
+    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + Cols::col(x, sub), o[x] * inv);
     if (lse && sub == 0) lse[qrow] = M + __logf(L);
 }
 
@@ -235,7 +241,7 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
         __syncthreads();
         simt_chunk<D>(ks, vs, lo - u0, hi - u0, qr, acc, m, l, sub);
     }
-    if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
+    if (live) gpu_merge_row<DT, D, simt_cols>(a, qrow, b, acc, m, l, sub, out, lse);
 }
 
 /* The own-block kernel (with the merge), shared by the SIMT and mma paths. */
