@@ -252,24 +252,20 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
     const int total = a.tile_off[a.nlists];
     const int Km1 = a.K - 1;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-        const int64_t gb = lst / a.Hk;
-        const int kh = (int)(lst % a.Hk);
-        const gpu_block blk = a.blocks[gb];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
+        const gpu_block blk = w.blk;
         /* This thread's two rows: r0 = 16 warp + g and r1 = r0 + 8. */
         const int r0 = warp * 16 + g, r1 = r0 + 8;
-        const bool live0 = r0 < nrows, live1 = r1 < nrows;
-        const int p0 = live0 ? a.entries[e0 + r0] : 0;
-        const int p1 = live1 ? a.entries[e0 + r1] : 0;
+        const bool live0 = r0 < w.nrows, live1 = r1 < w.nrows;
+        const int p0 = live0 ? a.entries[w.e0 + r0] : 0;
+        const int p1 = live1 ? a.entries[w.e0 + r1] : 0;
         mma_rows<D> R;
         mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
                          live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
         for (int u0 = 0; u0 < blk.len; u0 += MMA_KC) {
             const int nk = min(MMA_KC, blk.len - u0);
             __syncthreads();
-            mma_load_kv<D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
+            mma_load_kv<D>(k, v, blk.start + u0, a.Hk, w.kh, nk, ks, vs);
             __syncthreads();
             mma_chunk<DT, D>(R, ks, vs, a.scale, 0, nk, 0, nk, lane);
         }
@@ -335,22 +331,17 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         mma_chunk<DT, D>(R, ks, vs, a.scale, lo0 - u0, hi0 - u0, lo1 - u0, hi1 - u0, lane);
     }
     mma_rows_finish<D>(R);
-    float acc[D / 4];
-    if (live0) {
+    /* Row g (hr = 0) holds o[n][0..1], row g+8 (hr = 1) o[n][2..3]. */
+    for (int hr = 0; hr < 2; hr++) {
+        if (!(hr ? live1 : live0)) continue;
+        float acc[D / 4];
 #pragma unroll
         for (int n = 0; n < ND; n++) {
-            acc[2 * n] = R.o[n][0];
-            acc[2 * n + 1] = R.o[n][1];
+            acc[2 * n] = hr ? R.o[n][2] : R.o[n][0];
+            acc[2 * n + 1] = hr ? R.o[n][3] : R.o[n][1];
         }
-        gpu_merge_row<DT, D, mma_cols>(a, qrow0, b0, acc, R.m0, R.l0, t, out, lse);
-    }
-    if (live1) {
-#pragma unroll
-        for (int n = 0; n < ND; n++) {
-            acc[2 * n] = R.o[n][2];
-            acc[2 * n + 1] = R.o[n][3];
-        }
-        gpu_merge_row<DT, D, mma_cols>(a, qrow1, b1, acc, R.m1, R.l1, t, out, lse);
+        gpu_merge_row<DT, D, mma_cols>(a, hr ? qrow1 : qrow0, hr ? b1 : b0, acc,
+                                       hr ? R.m1 : R.m0, hr ? R.l1 : R.l0, t, out, lse);
     }
 }
 

@@ -106,6 +106,23 @@ __device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, 
     return lo;
 }
 
+/* Tile `tile` of the key-centric work: its (block, kv head) list, the
+ * block, its first entry and its row count (<= GPU_TILE_ROWS). */
+struct gpu_kv_tile {
+    gpu_block blk;
+    int kh, e0, nrows;
+};
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile)
+{
+    gpu_kv_tile w;
+    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+    w.kh = (int)(lst % a.Hk);
+    w.blk = a.blocks[lst / a.Hk];
+    w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
+    w.nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
+    return w;
+}
+
 template <int DT, int D>
 __global__ void __launch_bounds__(SIMT_THREADS)
 k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::type *k,
@@ -119,14 +136,10 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     const int total = a.tile_off[a.nlists];
     const int Km1 = a.K - 1;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-        const int64_t g = lst / a.Hk;
-        const int kh = (int)(lst % a.Hk);
-        const gpu_block blk = a.blocks[g];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
-        const bool live = r < nrows;
-        const int pidx = live ? a.entries[e0 + r] : 0;
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
+        const gpu_block blk = w.blk;
+        const bool live = r < w.nrows;
+        const int pidx = live ? a.entries[w.e0 + r] : 0;
         const int64_t qrow = pidx / Km1;
         float qr[NI], acc[NI];
         simt_load_q<DT, D>(q, qrow, live, a.scale, sub, qr);
@@ -136,7 +149,7 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
         for (int u0 = 0; u0 < blk.len; u0 += KC) {
             const int nk = min(KC, blk.len - u0);
             __syncthreads();
-            simt_load_kv<DT, D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
+            simt_load_kv<DT, D>(k, v, blk.start + u0, a.Hk, w.kh, nk, ks, vs);
             __syncthreads();
             simt_chunk<D>(ks, vs, 0, nk, qr, acc, m, l, sub);
         }
