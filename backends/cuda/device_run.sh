@@ -28,10 +28,11 @@ start=$(date +%s)
 ninja -C $b > $OUT/build.log 2>&1 || { grep -v '^\[' $OUT/build.log | tail -40; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda
+check_s=300
 if [ "$what" = mma ]; then
     if [ $tests = true ]; then
         for kern in mma simt; do
-            MOBA_CUDA_KERNEL=$kern timeout 150 meson test -C $b conformance-cuda \
+            MOBA_CUDA_KERNEL=$kern timeout 100 meson test -C $b conformance-cuda \
                 --logbase conformance-$kern > $OUT/conformance-$kern.log 2>&1
             echo "conformance-cuda ($kern) rc=$?"; grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):' $OUT/conformance-$kern.log
             cp $b/meson-logs/conformance-$kern.txt $OUT/ 2>/dev/null
@@ -41,10 +42,11 @@ if [ "$what" = mma ]; then
         echo "conformance-cuda: not built (no cmocka on this machine)"
     fi
     what=all
+    check_s=120 # stay inside one 10-minute device call
     [ $# -eq 0 ] && set -- --only cudnn,moba --lens 32k,128k --blocks 128x8 --kernels mma,simt
 fi
 if [ "$what" != bench ]; then
-    timeout 300 ./$b/backends/cuda/moba-gpu-check cuda > $OUT/check.log 2>&1
+    timeout $check_s ./$b/backends/cuda/moba-gpu-check cuda > $OUT/check.log 2>&1
     echo "moba-gpu-check rc=$?"; grep -v '^ok' $OUT/check.log | tail -30
     for g in g1 g4; do
         ./$b/tools/moba-run --backend cuda --out $OUT/$g.npy tests/vectors/$g &&
@@ -52,5 +54,5 @@ if [ "$what" != bench ]; then
     done
 fi
 if [ "$what" != check ]; then
-    PYTHONUNBUFFERED=1 timeout 300 python3 tools/bench_vs_torch.py --lib $b/libmoba.so "$@" 2>&1 | tee $OUT/bench.log | grep -v Warning
+    PYTHONUNBUFFERED=1 timeout 240 python3 tools/bench_vs_torch.py --lib $b/libmoba.so "$@" 2>&1 | tee $OUT/bench.log | grep -v Warning
 fi
