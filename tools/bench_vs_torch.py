@@ -9,6 +9,7 @@ Times are CUDA-event medians; a point that would run too long or runs out
 of memory is skipped and says so.  A tool, never a test.
 
 usage: bench_vs_torch.py --lib build/libmoba.so [--quick] [--only moba,cudnn,...]
+           [--lens 32k,128k] [--blocks 128x8] [--kernels mma,simt]
 """
 import argparse
 import ctypes as C
@@ -153,6 +154,47 @@ def flex_moba(q, k, v, S, K):
     return run
 
 
+def time_moba(m, which, H, D, S, K, B, n, q, k, v, o, res):
+    """Times libmoba into res; returns its plan GB (None if not run)."""
+    name = "B%d H%d N%dK S%d k%d" % (B, H, n // 1024, S, K)
+    gb = None
+    if "moba" in which:
+        try:
+            pl, nbytes = m.plan(H, D, S, K, [n] * B)
+            gb = nbytes / 1e9
+            bq, bk, bv, bo = (m.wrap(x) for x in (q, k, v, o))
+            res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), reps(n, 10))
+            res["gate"] = timed(lambda: m.ck(m.lib.moba_plan_gate(pl, bq, bk)), reps(n, 10))
+            for b in (bq, bk, bv, bo):
+                m.lib.moba_buffer_free(b)
+            m.lib.moba_plan_destroy(pl)
+        except Exception as e:  # noqa: BLE001
+            print("  %s moba failed: %s" % (name, e), flush=True)
+    return gb
+
+
+def report(name, B, H, n, S, K, D, res, gb):
+    """One table row."""
+    # FLOP floor: selected attention (QK and PV, causal own block
+    # half) + gating over past blocks, at 785 TFLOP/s.
+    T = B * n
+    att = 4.0 * T * H * D * S * (K - 0.5)
+    gate = 2.0 * T * H * D * (n / S) / 2
+    floor_ms = (att + gate) / 785e12 * 1e3
+
+    def f(x):
+        return "%10.2f" % x if x is not None else "%10s" % "-"
+    mo = res.get("moba")
+    xc = res["cudnn"] / mo if mo and res.get("cudnn") else None
+    xf = res["flex"] / mo if mo and res.get("flex") else None
+    print("%-32s %s %s %s %s %s %s %s %s %s" % (
+        name, f(res.get("cudnn")), f(res.get("flash")), f(res.get("flex")), f(mo),
+        f(res.get("gate")),
+        f(gb), ("%9.1f" % xc) if xc else "%9s" % "-",
+        ("%9.1f" % xf) if xf else "%9s" % "-",
+        ("%9.1f%%" % (100 * floor_ms / mo)) if mo else "-"), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
@@ -162,6 +204,13 @@ def main():
                     help="longest sequence timed with the flash backend")
     ap.add_argument("--no-flex-above", type=int, default=1 << 19,
                     help="skip FlexAttention MoBA above this length")
+    ap.add_argument("--lens", default="",
+                    help="sequence lengths to run, e.g. 32k,128k (default: all)")
+    ap.add_argument("--blocks", default="",
+                    help="block_size x top_k configs, e.g. 128x8 (default: 128x8,512x3)")
+    ap.add_argument("--kernels", default="",
+                    help="libmoba CUDA kernels to time, one row each, e.g. mma,simt "
+                    "(sets MOBA_CUDA_KERNEL per run; default: the library's choice)")
     ap.add_argument("--max-dense-s", type=float, default=12.0,
                     help="skip a dense point predicted above this")
     args = ap.parse_args()
@@ -176,13 +225,19 @@ def main():
     m = Moba(os.path.abspath(args.lib))
     pts = []
     lens = [8192, 32768] if args.quick else [8192, 32768, 131072, 524288]
-    for S, K in ((128, 8), (512, 3)):
+    if args.lens:
+        lens = [int(x.lower().rstrip("k")) * 1024 for x in args.lens.split(",")]
+    cfgs = ((128, 8), (512, 3))
+    if args.blocks:
+        cfgs = [tuple(int(y) for y in x.split("x")) for x in args.blocks.split(",")]
+    for S, K in cfgs:
         for n in lens:
             pts.append((2, 16, n, S, K))
-    if not args.quick:
+    if not args.quick and not args.lens and not args.blocks:
         pts.append((1, 16, 1 << 20, (1 << 20) // 64, 3))
+    kernels = args.kernels.split(",") if args.kernels else [None]
     D = 128
-    print("%-26s %10s %10s %10s %10s %10s %10s %9s %9s %10s" % (
+    print("%-32s %10s %10s %10s %10s %10s %10s %9s %9s %10s" % (
         "shape", "cudnn ms", "flash ms", "flex ms", "moba ms", "(gate ms)", "moba GB",
         "x cudnn", "x flex", "%floor"), flush=True)
     dense_ms = {}
@@ -221,37 +276,15 @@ def main():
             except Exception as e:  # noqa: BLE001
                 print("  %s flex failed: %s" % (name, str(e).split("\n")[0][:120]), flush=True)
             torch.cuda.empty_cache()
-        gb = None
-        if "moba" in which:
-            try:
-                pl, nbytes = m.plan(H, D, S, K, [n] * B)
-                gb = nbytes / 1e9
-                bq, bk, bv, bo = (m.wrap(x) for x in (q, k, v, o))
-                res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), reps(n, 10))
-                res["gate"] = timed(lambda: m.ck(m.lib.moba_plan_gate(pl, bq, bk)), reps(n, 10))
-                for b in (bq, bk, bv, bo):
-                    m.lib.moba_buffer_free(b)
-                m.lib.moba_plan_destroy(pl)
-            except Exception as e:  # noqa: BLE001
-                print("  %s moba failed: %s" % (name, e), flush=True)
-        # FLOP floor: selected attention (QK and PV, causal own block
-        # half) + gating over past blocks, at 785 TFLOP/s.
-        T = B * n
-        att = 4.0 * T * H * D * S * (K - 0.5)
-        gate = 2.0 * T * H * D * (n / S) / 2
-        floor_ms = (att + gate) / 785e12 * 1e3
-
-        def f(x):
-            return "%10.2f" % x if x is not None else "%10s" % "-"
-        mo = res.get("moba")
-        xc = res["cudnn"] / mo if mo and res.get("cudnn") else None
-        xf = res["flex"] / mo if mo and res.get("flex") else None
-        print("%-26s %s %s %s %s %s %s %s %s %s" % (
-            name, f(res.get("cudnn")), f(res.get("flash")), f(res.get("flex")), f(mo),
-            f(res.get("gate")),
-            f(gb), ("%9.1f" % xc) if xc else "%9s" % "-",
-            ("%9.1f" % xf) if xf else "%9s" % "-",
-            ("%9.1f%%" % (100 * floor_ms / mo)) if mo else "-"), flush=True)
+        for kern in kernels:
+            if kern:
+                os.environ["MOBA_CUDA_KERNEL"] = kern
+            else:
+                os.environ.pop("MOBA_CUDA_KERNEL", None)
+            res.pop("moba", None)
+            res.pop("gate", None)
+            report(name + (" [%s]" % kern if kern else ""), B, H, n, S, K, D, res,
+                   time_moba(m, which, H, D, S, K, B, n, q, k, v, o, res))
         del q, k, v, o
         torch.cuda.empty_cache()
     return 0

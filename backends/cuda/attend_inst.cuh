@@ -5,14 +5,30 @@
 #ifndef MOBA_GPU_ATTEND_INST_CUH
 #define MOBA_GPU_ATTEND_INST_CUH
 
-#include "attend_simt.cuh"
+#include "attend_mma.cuh"
+
+/* mma.sync where the instance has it and the host allows it (compute
+ * capability >= 8.0 and no MOBA_CUDA_KERNEL=simt), else SIMT.  Both
+ * paths write the same partials and merge them in the same order. */
+template <int DT, int D>
+static cudaError_t moba_attend_pick(const gpu_args *a, const void *q, const void *k,
+                                   const void *v, void *out, float *lse)
+{
+#if MOBA_GPU_HAVE_MMA
+    /* uint4 K/V loads and 32-bit Q loads need 16-byte aligned tensors. */
+    if constexpr (mma_ok<DT, D>::value)
+        if (a->use_mma && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) & 15) == 0)
+            return mma_attend<DT, D>(a, q, k, v, out, lse);
+#endif
+    return simt_attend<DT, D>(a, q, k, v, out, lse);
+}
 
 #define MOBA_GPU_ATTEND_INSTANCE(DT, D)                                          \
     extern "C" cudaError_t moba_gpu_attend_##DT##_##D(                           \
         const gpu_args *a, const void *q, const void *k, const void *v,          \
         void *out, float *lse)                                                   \
     {                                                                            \
-        return simt_attend<DT, D>(a, q, k, v, out, lse);                         \
+        return moba_attend_pick<DT, D>(a, q, k, v, out, lse);                    \
     }
 
 #endif /* MOBA_GPU_ATTEND_INST_CUH */

@@ -1,0 +1,367 @@
+/*
+ * Tensor-core (mma.sync) key-centric attention for f16/bf16 on sm_80+.
+ * k_mma_kv writes exactly the partials of k_simt_kv (O / l in the storage
+ * dtype, lse in f32, addressed by partial index); k_mma_own is k_simt_own
+ * (causal own block, then gpu_merge_row in slot order) with the attention
+ * on tensor cores.  HIP, f32 and other head dims keep the SIMT kernels.
+ *
+ * mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}, per warp, with
+ * g = lane / 4 and t = lane % 4 (PTX ISA, "Matrix Fragments for
+ * mma.m16n8k16 with floating point type"):
+ *   A 16x16 row-major, 4 x b32: a[0] = (row g,   cols 2t, 2t+1)
+ *                               a[1] = (row g+8, cols 2t, 2t+1)
+ *                               a[2] = (row g,   cols 2t+8, 2t+9)
+ *                               a[3] = (row g+8, cols 2t+8, 2t+9)
+ *   B 16x8 col-major, 2 x b32:  b[0] = (rows 2t, 2t+1,   col g)
+ *                               b[1] = (rows 2t+8, 2t+9, col g)
+ *   C/D 16x8 f32, 4 x f32:      c[0], c[1] = (row g,   cols 2t, 2t+1)
+ *                               c[2], c[3] = (row g+8, cols 2t, 2t+1)
+ * The lower-numbered element sits in the low 16 bits of a b32.
+ *
+ * S = Q K^T: A = Q rows (registers, loaded once per tile), B = K^T, whose
+ * column n is key n's row in shared memory, so b[0]/b[1] are single 32-bit
+ * loads.  The C fragment of S over 16 keys is the A fragment of P for
+ * P V (FlashAttention-2's register reuse).  V is row-major [key][d] in
+ * shared memory; ldmatrix .trans turns its 8x8 tiles into B fragments.
+ *
+ * Determinism: row r's result depends only on row r of Q and on the keys
+ * taken in a fixed order (chunks ascending, the same mma sequence), and
+ * its max/sum reductions run over the 4 lanes that hold that row, so it
+ * does not depend on which rows share the CTA.
+ */
+#ifndef MOBA_GPU_ATTEND_MMA_CUH
+#define MOBA_GPU_ATTEND_MMA_CUH
+
+#include "attend_simt.cuh"
+
+#define MMA_WARPS 4
+#define MMA_THREADS (32 * MMA_WARPS) /* 16 rows per warp: GPU_TILE_ROWS */
+#define MMA_KC 64                    /* keys per shared-memory chunk     */
+
+/* Which (dtype, head dim) instances have the mma path. */
+template <int DT, int D> struct mma_ok {
+    enum { value = MOBA_GPU_HAVE_MMA && DT != 0 && (D == 64 || D == 128) };
+};
+
+#if MOBA_GPU_HAVE_MMA
+
+/* Shared-memory rows are padded by 8 halves (16 bytes): row strides of
+ * 36 or 68 words put the 8 rows a fragment load touches in distinct banks
+ * and keep every row 16-byte aligned for uint4 stores and ldmatrix. */
+template <int D> struct mma_cfg {
+    enum { LD = D + 8 };
+};
+
+template <int DT>
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0,
+                                         uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if (DT == 1)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    (void)c; (void)a; (void)b0; (void)b1;
+    __trap(); /* the host never picks this path below compute 8.0 */
+#endif
+}
+
+/* Four 8x8 b16 tiles, transposed: lanes 8i..8i+7 give the row addresses of
+ * tile i; each lane receives (rows 2t, 2t+1; col g) of every tile, i.e. a
+ * B fragment half when the tile is [key][d]. */
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short *p)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+#else
+    (void)p;
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __trap();
+#endif
+}
+
+template <int DT> __device__ __forceinline__ uint32_t mma_pack(float lo, float hi)
+{
+    return (uint32_t)gpu_f32_to_16<DT>(lo) | ((uint32_t)gpu_f32_to_16<DT>(hi) << 16);
+}
+
+/* Keys [0, nk) of a chunk into ks/vs ([MMA_KC][LD]); rows past nk are zero
+ * so masked weights never meet NaN garbage. */
+template <int D>
+__device__ __forceinline__ void mma_load_kv(const unsigned short *k, const unsigned short *v,
+                                            int64_t tok0, int Hk, int kh, int nk,
+                                            unsigned short *ks, unsigned short *vs)
+{
+    const int LD = mma_cfg<D>::LD, V8 = D / 8;
+    for (int e = threadIdx.x; e < MMA_KC * V8; e += MMA_THREADS) {
+        const int u = e / V8, c = e % V8;
+        uint4 x = make_uint4(0, 0, 0, 0), y = x;
+        if (u < nk) {
+            const size_t o = ((size_t)(tok0 + u) * Hk + kh) * D + c * 8;
+            x = *(const uint4 *)(k + o);
+            y = *(const uint4 *)(v + o);
+        }
+        *(uint4 *)(ks + u * LD + c * 8) = x;
+        *(uint4 *)(vs + u * LD + c * 8) = y;
+    }
+}
+
+/* Online softmax step of one row: mx is this thread's max over its keys of
+ * the chunk, reduced over the row's 4 lanes; updates m, rescales l and
+ * returns the factor for the row's O (1 while nothing was seen yet). */
+__device__ __forceinline__ float mma_rescale(float mx, float &m, float &l)
+{
+    mx = fmaxf(mx, MOBA_SHFL_XOR(mx, 1, 4));
+    mx = fmaxf(mx, MOBA_SHFL_XOR(mx, 2, 4));
+    const float mn = fmaxf(m, mx);
+    const float alpha = (m == -INFINITY || mn == -INFINITY) ? 1.0f : __expf(m - mn);
+    l *= alpha;
+    m = mn;
+    return alpha;
+}
+
+/* A thread's two rows (g and g+8 of its warp's 16) in registers: Q's A
+ * fragments, O's C fragments, running max and (per-thread partial) sum. */
+template <int D> struct mma_rows {
+    uint32_t qf[D / 16][4];
+    float o[D / 8][4];
+    float m0, m1, l0, l1;
+};
+
+/* Q fragments of rows q0 / q1 (row pointers; null rows load zeros) and an
+ * empty softmax state. */
+template <int D>
+__device__ __forceinline__ void mma_rows_init(mma_rows<D> &R, const unsigned short *q0,
+                                              const unsigned short *q1, int t)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        const int c = kk * 16 + 2 * t;
+        R.qf[kk][0] = q0 ? *(const uint32_t *)(q0 + c) : 0u;
+        R.qf[kk][1] = q1 ? *(const uint32_t *)(q1 + c) : 0u;
+        R.qf[kk][2] = q0 ? *(const uint32_t *)(q0 + c + 8) : 0u;
+        R.qf[kk][3] = q1 ? *(const uint32_t *)(q1 + c + 8) : 0u;
+    }
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) R.o[n][0] = R.o[n][1] = R.o[n][2] = R.o[n][3] = 0.0f;
+    R.m0 = R.m1 = -INFINITY;
+    R.l0 = R.l1 = 0.0f;
+}
+
+/* One chunk of MMA_KC keys in ks/vs for the warp's 16 rows; row g sees the
+ * chunk-relative keys [lo0, hi0), row g+8 [lo1, hi1). */
+template <int DT, int D>
+__device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *ks,
+                                          const unsigned short *vs, float scale, int lo0,
+                                          int hi0, int lo1, int hi1, int lane)
+{
+    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = MMA_KC / 8;
+    const int g = lane / 4, t = lane % 4;
+    float s[NS][4];
+#pragma unroll
+    for (int n = 0; n < NS; n++) {
+        s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+        const unsigned short *kr = ks + (n * 8 + g) * LD + 2 * t;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++)
+            mma16816<DT>(s[n], R.qf[kk], *(const uint32_t *)(kr + kk * 16),
+                         *(const uint32_t *)(kr + kk * 16 + 8));
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < NS; n++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int key = n * 8 + 2 * t + i;
+            s[n][i] = key >= lo0 && key < hi0 ? s[n][i] * scale : -INFINITY;
+            s[n][2 + i] = key >= lo1 && key < hi1 ? s[n][2 + i] * scale : -INFINITY;
+            mx0 = fmaxf(mx0, s[n][i]);
+            mx1 = fmaxf(mx1, s[n][2 + i]);
+        }
+    const float al0 = mma_rescale(mx0, R.m0, R.l0);
+    const float al1 = mma_rescale(mx1, R.m1, R.l1);
+    const float sub0 = R.m0 == -INFINITY ? 0.0f : R.m0;
+    const float sub1 = R.m1 == -INFINITY ? 0.0f : R.m1;
+#pragma unroll
+    for (int n = 0; n < ND; n++) {
+        R.o[n][0] *= al0;
+        R.o[n][1] *= al0;
+        R.o[n][2] *= al1;
+        R.o[n][3] *= al1;
+    }
+#pragma unroll
+    for (int n = 0; n < NS; n++) {
+        s[n][0] = __expf(s[n][0] - sub0);
+        s[n][1] = __expf(s[n][1] - sub0);
+        s[n][2] = __expf(s[n][2] - sub1);
+        s[n][3] = __expf(s[n][3] - sub1);
+        R.l0 += s[n][0] + s[n][1];
+        R.l1 += s[n][2] + s[n][3];
+    }
+    /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
+     * tiles: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
+    const int mi = lane / 8;
+#pragma unroll
+    for (int j = 0; j < MMA_KC / 16; j++) {
+        uint32_t pa[4];
+        pa[0] = mma_pack<DT>(s[2 * j][0], s[2 * j][1]);
+        pa[1] = mma_pack<DT>(s[2 * j][2], s[2 * j][3]);
+        pa[2] = mma_pack<DT>(s[2 * j + 1][0], s[2 * j + 1][1]);
+        pa[3] = mma_pack<DT>(s[2 * j + 1][2], s[2 * j + 1][3]);
+        const unsigned short *vr = vs + (j * 16 + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+            uint32_t b[4];
+            ldsm_x4_trans(b, vr + dp * 16);
+            mma16816<DT>(R.o[2 * dp], pa, b[0], b[1]);
+            mma16816<DT>(R.o[2 * dp + 1], pa, b[2], b[3]);
+        }
+    }
+}
+
+/* Full row sums (the 4 lanes of a row hold partial sums). */
+template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
+{
+    R.l0 += MOBA_SHFL_XOR(R.l0, 1, 4);
+    R.l0 += MOBA_SHFL_XOR(R.l0, 2, 4);
+    R.l1 += MOBA_SHFL_XOR(R.l1, 1, 4);
+    R.l1 += MOBA_SHFL_XOR(R.l1, 2, 4);
+}
+
+/* Key-centric partials, the twin of k_simt_kv. */
+template <int DT, int D>
+__global__ void __launch_bounds__(MMA_THREADS)
+k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+         gpu_args a)
+{
+    const int LD = mma_cfg<D>::LD, ND = D / 8;
+    __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
+    __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int total = a.tile_off[a.nlists];
+    const int Km1 = a.K - 1;
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
+        const gpu_block blk = w.blk;
+        /* This thread's two rows: r0 = 16 warp + g and r1 = r0 + 8. */
+        const int r0 = warp * 16 + g, r1 = r0 + 8;
+        const bool live0 = r0 < w.nrows, live1 = r1 < w.nrows;
+        const int p0 = live0 ? a.entries[w.e0 + r0] : 0;
+        const int p1 = live1 ? a.entries[w.e0 + r1] : 0;
+        mma_rows<D> R;
+        mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
+                         live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
+        for (int u0 = 0; u0 < blk.len; u0 += MMA_KC) {
+            const int nk = min(MMA_KC, blk.len - u0);
+            __syncthreads();
+            mma_load_kv<D>(k, v, blk.start + u0, a.Hk, w.kh, nk, ks, vs);
+            __syncthreads();
+            mma_chunk<DT, D>(R, ks, vs, a.scale, 0, nk, 0, nk, lane);
+        }
+        mma_rows_finish<D>(R);
+        const float inv0 = 1.0f / R.l0, inv1 = 1.0f / R.l1;
+        uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p0 * D);
+        uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p1 * D);
+#pragma unroll
+        for (int n = 0; n < ND; n++) {
+            if (live0) po0[n * 4 + t] = mma_pack<DT>(R.o[n][0] * inv0, R.o[n][1] * inv0);
+            if (live1) po1[n * 4 + t] = mma_pack<DT>(R.o[n][2] * inv1, R.o[n][3] * inv1);
+        }
+        if (t == 0) {
+            if (live0) a.part_lse[p0] = R.m0 + __logf(R.l0);
+            if (live1) a.part_lse[p1] = R.m1 + __logf(R.l1);
+        }
+    }
+}
+
+/* mma C fragment columns for gpu_merge_row: value x = 2n + i is
+ * o[n][i] (or o[n][2 + i] for row g+8), head dim 8n + 2 sub + i. */
+struct mma_cols {
+    static __device__ __forceinline__ int col(int x, int sub) { return (x / 2) * 8 + 2 * sub + x % 2; }
+};
+
+/* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
+ * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
+ * when causal), then merges its partials in slot order exactly as the SIMT
+ * kernel does. */
+template <int DT, int D>
+__global__ void __launch_bounds__(MMA_THREADS)
+k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+          unsigned short *out, float *lse, gpu_args a)
+{
+    const int LD = mma_cfg<D>::LD, ND = D / 8;
+    __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
+    __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
+    const gpu_qtile tile = a.qtiles[blockIdx.x];
+    const int h = blockIdx.y, kh = h / a.group;
+    const moba_seq sq = a.seqs[tile.seq];
+    const int S = a.S;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int r0 = warp * 16 + g, r1 = r0 + 8;
+    const bool live0 = r0 < tile.rows, live1 = r1 < tile.rows;
+    const int t0 = tile.row0 + (live0 ? r0 : 0), t1 = tile.row0 + (live1 ? r1 : 0);
+    const int b0 = t0 / S, b1 = t1 / S;
+    const int last = tile.row0 + tile.rows - 1;
+    const int klo = (tile.row0 / S) * S;
+    const int khi = a.causal ? last + 1 : min((last / S + 1) * S, sq.len);
+    /* Each row's keys, sequence relative: its own block, causal. */
+    const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
+    const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
+    const int64_t qrow0 = (sq.start + t0) * a.Hq + h, qrow1 = (sq.start + t1) * a.Hq + h;
+    mma_rows<D> R;
+    mma_rows_init<D>(R, live0 ? q + (size_t)qrow0 * D : NULL,
+                     live1 ? q + (size_t)qrow1 * D : NULL, t);
+    for (int u0 = klo; u0 < khi; u0 += MMA_KC) {
+        const int nk = min(MMA_KC, khi - u0);
+        __syncthreads();
+        mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, ks, vs);
+        __syncthreads();
+        mma_chunk<DT, D>(R, ks, vs, a.scale, lo0 - u0, hi0 - u0, lo1 - u0, hi1 - u0, lane);
+    }
+    mma_rows_finish<D>(R);
+    /* Row g (hr = 0) holds o[n][0..1], row g+8 (hr = 1) o[n][2..3]. */
+    for (int hr = 0; hr < 2; hr++) {
+        if (!(hr ? live1 : live0)) continue;
+        float acc[D / 4];
+#pragma unroll
+        for (int n = 0; n < ND; n++) {
+            acc[2 * n] = hr ? R.o[n][2] : R.o[n][0];
+            acc[2 * n + 1] = hr ? R.o[n][3] : R.o[n][1];
+        }
+        gpu_merge_row<DT, D, mma_cols>(a, hr ? qrow1 : qrow0, hr ? b1 : b0, acc,
+                                       hr ? R.m1 : R.m0, hr ? R.l1 : R.l0, t, out, lse);
+    }
+}
+
+template <int DT, int D>
+static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
+                              const void *v, void *out, float *lse)
+{
+    typedef unsigned short T;
+    if (a->K > 1) {
+        k_mma_kv<DT, D><<<a->sm_count * 4, MMA_THREADS, 0, a->stream>>>(
+            (const T *)q, (const T *)k, (const T *)v, *a);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_mma_own<DT, D><<<g, MMA_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
+                                                       (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
+}
+
+#endif /* MOBA_GPU_HAVE_MMA */
+
+#endif /* MOBA_GPU_ATTEND_MMA_CUH */

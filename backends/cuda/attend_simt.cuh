@@ -106,6 +106,23 @@ __device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, 
     return lo;
 }
 
+/* Tile `tile` of the key-centric work: its (block, kv head) list, the
+ * block, its first entry and its row count (<= GPU_TILE_ROWS). */
+struct gpu_kv_tile {
+    gpu_block blk;
+    int kh, e0, nrows;
+};
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile)
+{
+    gpu_kv_tile w;
+    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+    w.kh = (int)(lst % a.Hk);
+    w.blk = a.blocks[lst / a.Hk];
+    w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
+    w.nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
+    return w;
+}
+
 template <int DT, int D>
 __global__ void __launch_bounds__(SIMT_THREADS)
 k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::type *k,
@@ -119,14 +136,10 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     const int total = a.tile_off[a.nlists];
     const int Km1 = a.K - 1;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-        const int64_t g = lst / a.Hk;
-        const int kh = (int)(lst % a.Hk);
-        const gpu_block blk = a.blocks[g];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
-        const bool live = r < nrows;
-        const int pidx = live ? a.entries[e0 + r] : 0;
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
+        const gpu_block blk = w.blk;
+        const bool live = r < w.nrows;
+        const int pidx = live ? a.entries[w.e0 + r] : 0;
         const int64_t qrow = pidx / Km1;
         float qr[NI], acc[NI];
         simt_load_q<DT, D>(q, qrow, live, a.scale, sub, qr);
@@ -136,7 +149,7 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
         for (int u0 = 0; u0 < blk.len; u0 += KC) {
             const int nk = min(KC, blk.len - u0);
             __syncthreads();
-            simt_load_kv<DT, D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
+            simt_load_kv<DT, D>(k, v, blk.start + u0, a.Hk, w.kh, nk, ks, vs);
             __syncthreads();
             simt_chunk<D>(ks, vs, 0, nk, qr, acc, m, l, sub);
         }
@@ -150,10 +163,16 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     }
 }
 
+/* Which head dimension a thread's x-th value of a row holds: SIMT rows
+ * own d = 4x + sub; mma C fragments own d = 8(x/2) + 2 sub + x%2. */
+struct simt_cols {
+    static __device__ __forceinline__ int col(int x, int sub) { return x * SIMT_TPR + sub; }
+};
+
 /* Merges the row's own-block result (acc/l, m) with its partials in
  * ascending slot order, writes out and lse.  Called by the 4 threads of a
- * live row. */
-template <int DT, int D>
+ * live row (sub 0..3), each holding D/4 values laid out as Cols says. */
+template <int DT, int D, class Cols>
 __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, int b,
                                               const float *acc, float m, float l,
                                               int sub, typename gpu_store<DT>::type *out,
@@ -193,11 +212,11 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
         const T *po = (const T *)a.part_o + (size_t)pidx * D;
         L += w;
 #pragma unroll
-        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[x * SIMT_TPR + sub]), o[x]);
+        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[Cols::col(x, sub)]), o[x]);
     }
     const float inv = 1.0f / L;
 #pragma unroll
-    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + x * SIMT_TPR + sub, o[x] * inv);
+    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + Cols::col(x, sub), o[x] * inv);
     if (lse && sub == 0) lse[qrow] = M + __logf(L);
 }
 
@@ -235,7 +254,19 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
         __syncthreads();
         simt_chunk<D>(ks, vs, lo - u0, hi - u0, qr, acc, m, l, sub);
     }
-    if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
+    if (live) gpu_merge_row<DT, D, simt_cols>(a, qrow, b, acc, m, l, sub, out, lse);
+}
+
+/* The own-block kernel (with the merge), shared by the SIMT and mma paths. */
+template <int DT, int D>
+static cudaError_t simt_own_launch(const gpu_args *a, const void *q, const void *k,
+                                   const void *v, void *out, float *lse)
+{
+    typedef typename gpu_store<DT>::type T;
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
+                                                         (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
 }
 
 template <int DT, int D>
@@ -249,10 +280,7 @@ static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
-                                                         (const T *)v, (T *)out, lse, *a);
-    return cudaGetLastError();
+    return simt_own_launch<DT, D>(a, q, k, v, out, lse);
 }
 
 #endif /* MOBA_GPU_ATTEND_SIMT_CUH */

@@ -17,6 +17,7 @@ static const moba_host_api *host;
 typedef struct gpu_ctx {
     int device;
     int sm_count;
+    int cc_major;        /* compute capability: mma.sync needs 8+  */
     cudaStream_t own;    /* the library's stream                  */
     cudaStream_t stream; /* own, or the caller's                   */
 } gpu_ctx;
@@ -90,6 +91,7 @@ static moba_status gpu_context_create(int device, void **bctx)
                                device, cudaGetErrorString(e));
     }
     c->sm_count = prop.multiProcessorCount;
+    c->cc_major = prop.major;
     c->stream = c->own;
     *bctx = c;
     return MOBA_OK;
@@ -369,6 +371,10 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
     if (!fn) return gpu_supports(bctx, pb);
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
+    /* MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons). */
+    const char *kern = host->getenv("MOBA_CUDA_KERNEL");
+    pl->a.use_mma = MOBA_GPU_HAVE_MMA && c->cc_major >= 8 &&
+                    !(kern && strcmp(kern, "simt") == 0);
     CU(fn(&pl->a, q, k, v, out, (float *)lse), "attention kernels");
     return MOBA_OK;
 }

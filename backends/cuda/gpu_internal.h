@@ -40,6 +40,7 @@ typedef struct gpu_args {
     int64_t ntiles;   /* query tiles (host)                         */
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
+    int32_t use_mma;  /* tensor-core kernels allowed (host, per call) */
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
