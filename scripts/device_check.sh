@@ -1,0 +1,44 @@
+#!/bin/bash
+# One call on the lent GPU machine (the device tool), from the repository
+# root: build every backend with the tests, run the conformance suite on the
+# GPU (CUDA on both kernel paths, OpenCL through NVIDIA's driver, the CPU
+# variants on the host), the golden vectors, and a short benchmark against
+# PyTorch.  Carry .devdeps (cmocka, OpenCL loader) and .whl (meson, if the
+# machine lacks it).  Logs go to $OUT.
+set -u
+OUT=${OUT:-/tmp/moba-out}
+mkdir -p "$OUT"
+source .devdeps/env.sh
+export PATH=/usr/local/cuda/bin:$PATH
+if ! command -v meson >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/meson-*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+    mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 -m mesonbuild.mesonmain "$@"\n' > /tmp/bin/meson
+    chmod +x /tmp/bin/meson && export PATH=/tmp/bin:$PATH
+fi
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+b=build-device
+s=$(date +%s)
+meson setup $b -Dhip=disabled -Dgpu_archs=90 > "$OUT/setup.log" 2>&1 || { tail -30 "$OUT/setup.log"; exit 1; }
+ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
+echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
+export MOBA_CACHE_DIR=/tmp/moba-cache
+./$b/tools/moba-info | head -40
+s=$(date +%s)
+timeout 240 meson test -C $b --suite conformance --suite unit --num-processes 8 --print-errorlogs > "$OUT/test.log" 2>&1
+echo "meson test rc=$? in $(( $(date +%s) - s )) s"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
+MOBA_CUDA_KERNEL=simt timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-simt.log" 2>&1
+echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-simt.log"
+grep -hE 'FAILED|\[ *FAILED|max\|' "$OUT/test.log" | head -20
+for g in g1 g4; do
+    for be in cuda opencl; do
+        MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl ./$b/tools/moba-run --backend $be --out /tmp/o.npy tests/vectors/$g &&
+        python3 -c "import numpy as n; a=n.load('/tmp/o.npy'); r=n.load('tests/vectors/$g/o.npy'); print('golden $g $be max|err| %.3g' % abs(a-r).max())"
+    done
+done
+export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda
+# Torch baselines and libmoba (each CUDA kernel path named by --kernels) in
+# one process; pass e.g. --lens 32k,128k --blocks 128x8 --kernels mma,simt.
+echo "== bench_vs_torch $*"
+PYTHONUNBUFFERED=1 timeout 300 python3 tools/bench_vs_torch.py --lib $b/libmoba.so "$@" 2>&1 \
+    | tee "$OUT/bench.log" | grep -v Warning
