@@ -36,7 +36,13 @@ for g in g1 g4; do
         python3 -c "import numpy as n; a=n.load('/tmp/o.npy'); r=n.load('tests/vectors/$g/o.npy'); print('golden $g $be max|err| %.3g' % abs(a-r).max())"
     done
 done
-export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda
+export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl
+# libmoba's GPU backends against each other, same shapes, same process order.
+for be in cuda opencl; do
+    timeout 120 ./$b/tools/moba-bench --quiet --backend $be --seqlen 131072 --batch 2 --q-heads 16 \
+        --head-dim 128 --block-size 128 --top-k 8 --dtype f32,bf16 --no-dense --warmup 1 --iters 3 \
+        2>&1 | tee -a "$OUT/backends.log" | grep -E 'bf16|f32|backend'
+done
 # Torch baselines and libmoba (each CUDA kernel path named by --kernels) in
 # one process; pass e.g. --lens 32k,128k --blocks 128x8 --kernels mma,simt.
 echo "== bench_vs_torch $*"
