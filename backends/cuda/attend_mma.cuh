@@ -5,18 +5,7 @@
  * (causal own block, then gpu_merge_row in slot order) with the attention
  * on tensor cores.  HIP, f32 and other head dims keep the SIMT kernels.
  *
- * mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}, per warp, with
- * g = lane / 4 and t = lane % 4 (PTX ISA, "Matrix Fragments for
- * mma.m16n8k16 with floating point type"):
- *   A 16x16 row-major, 4 x b32: a[0] = (row g,   cols 2t, 2t+1)
- *                               a[1] = (row g+8, cols 2t, 2t+1)
- *                               a[2] = (row g,   cols 2t+8, 2t+9)
- *                               a[3] = (row g+8, cols 2t+8, 2t+9)
- *   B 16x8 col-major, 2 x b32:  b[0] = (rows 2t, 2t+1,   col g)
- *                               b[1] = (rows 2t+8, 2t+9, col g)
- *   C/D 16x8 f32, 4 x f32:      c[0], c[1] = (row g,   cols 2t, 2t+1)
- *                               c[2], c[3] = (row g+8, cols 2t, 2t+1)
- * The lower-numbered element sits in the low 16 bits of a b32.
+ * Fragment layouts and the mma/ldmatrix primitives: mma_common.cuh.
  *
  * S = Q K^T: A = Q rows (registers, loaded once per tile), B = K^T, whose
  * column n is key n's row in shared memory, so b[0]/b[1] are single 32-bit
@@ -33,6 +22,7 @@
 #define MOBA_GPU_ATTEND_MMA_CUH
 
 #include "attend_simt.cuh"
+#include "mma_common.cuh"
 
 #define MMA_WARPS 4
 #define MMA_THREADS (32 * MMA_WARPS) /* 16 rows per warp: GPU_TILE_ROWS */
@@ -44,56 +34,6 @@ template <int DT, int D> struct mma_ok {
 };
 
 #if MOBA_GPU_HAVE_MMA
-
-/* Shared-memory rows are padded by 8 halves (16 bytes): row strides of
- * 36 or 68 words put the 8 rows a fragment load touches in distinct banks
- * and keep every row 16-byte aligned for uint4 stores and ldmatrix. */
-template <int D> struct mma_cfg {
-    enum { LD = D + 8 };
-};
-
-template <int DT>
-__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0,
-                                         uint32_t b1)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if (DT == 1)
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    else
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    (void)c; (void)a; (void)b0; (void)b1;
-    __trap(); /* the host never picks this path below compute 8.0 */
-#endif
-}
-
-/* Four 8x8 b16 tiles, transposed: lanes 8i..8i+7 give the row addresses of
- * tile i; each lane receives (rows 2t, 2t+1; col g) of every tile, i.e. a
- * B fragment half when the tile is [key][d]. */
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short *p)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned s = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-#else
-    (void)p;
-    r[0] = r[1] = r[2] = r[3] = 0;
-    __trap();
-#endif
-}
-
-template <int DT> __device__ __forceinline__ uint32_t mma_pack(float lo, float hi)
-{
-    return (uint32_t)gpu_f32_to_16<DT>(lo) | ((uint32_t)gpu_f32_to_16<DT>(hi) << 16);
-}
 
 /* Keys [0, nk) of a chunk into ks/vs ([MMA_KC][LD]); rows past nk are zero
  * so masked weights never meet NaN garbage. */
@@ -138,20 +78,12 @@ template <int D> struct mma_rows {
     float m0, m1, l0, l1;
 };
 
-/* Q fragments of rows q0 / q1 (row pointers; null rows load zeros) and an
- * empty softmax state. */
+/* Q fragments of rows q0 / q1 and an empty softmax state. */
 template <int D>
 __device__ __forceinline__ void mma_rows_init(mma_rows<D> &R, const unsigned short *q0,
                                               const unsigned short *q1, int t)
 {
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-        const int c = kk * 16 + 2 * t;
-        R.qf[kk][0] = q0 ? *(const uint32_t *)(q0 + c) : 0u;
-        R.qf[kk][1] = q1 ? *(const uint32_t *)(q1 + c) : 0u;
-        R.qf[kk][2] = q0 ? *(const uint32_t *)(q0 + c + 8) : 0u;
-        R.qf[kk][3] = q1 ? *(const uint32_t *)(q1 + c + 8) : 0u;
-    }
+    mma_load_a<D>(R.qf, q0, q1, t);
 #pragma unroll
     for (int n = 0; n < D / 8; n++) R.o[n][0] = R.o[n][1] = R.o[n][2] = R.o[n][3] = 0.0f;
     R.m0 = R.m1 = -INFINITY;

@@ -4,9 +4,12 @@
  *
  * The score matrix [T, nb] never reaches global memory: a CTA scores a
  * 64-query x 64-block tile in registers, stages it in shared memory for the
- * row owners, and each query keeps its best blocks in registers.
+ * row owners, and each query keeps its best blocks in registers.  The tile
+ * is scored with f32 FMAs (any dtype, HIP) or, for f16/bf16 at D = 64 and
+ * 128 on CUDA sm_80+, with mma.sync (f32 accumulate); the ranking that
+ * follows is the same code for both.
  */
-#include "kernels_common.cuh"
+#include "mma_common.cuh"
 
 #define GATE_THREADS 256
 #define GATE_DC 32 /* head-dim chunk staged in shared memory */
@@ -32,7 +35,7 @@ __global__ void k_centroid(const typename gpu_store<DT>::type *k, float *cent,
 
 /* Score tile of 64 query rows x 64 candidate blocks into sc (shared). */
 template <int DT>
-__device__ void gate_score_tile(const typename gpu_store<DT>::type *q,
+__device__ void gate_simt_tile(const typename gpu_store<DT>::type *q,
                                 const float *cent, const gpu_args &a,
                                 int64_t tok0, int rows, int h, int64_t cbase,
                                 int j0, int jn, float (*qs)[GATE_DC + 1],
@@ -79,16 +82,101 @@ __device__ void gate_score_tile(const typename gpu_store<DT>::type *q,
     __syncthreads();
 }
 
+/* Shared staging of the score method: D = 0 is the SIMT tile (f32 chunks
+ * of queries and centroids), D > 0 the mma tile (all D of 64 centroids in
+ * the storage dtype; the queries stay in registers). */
+template <int D> struct gate_stage {
+    unsigned short cs[GATE_BC * (D + 8)];
+};
+template <> struct gate_stage<0> {
+    float qs[GPU_TILE_ROWS][GATE_DC + 1];
+    float cs[GATE_BC][GATE_DC + 1];
+};
+
+/* The mma tile's query A fragments, loaded once per CTA. */
+template <int D> struct gate_qfrag {
+    uint32_t f[D / 16][4];
+};
+template <> struct gate_qfrag<0> {
+};
+
+#if MOBA_GPU_HAVE_MMA
+/* 8 warps: warp w scores query rows 16 (w % 4) .. +16 against blocks
+ * 32 (w / 4) .. +32 (four 16x8 C tiles).  Its A fragments are rows
+ * r0 + g and r0 + g + 8 of the tile; rows past the tile load zeros. */
+template <int DT, int D>
+__device__ __forceinline__ void gate_mma_load_q(gate_qfrag<D> &qf,
+                                                const unsigned short *q,
+                                                const gpu_args &a, int64_t tok0,
+                                                int rows, int h)
+{
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int r0 = (warp % 4) * 16 + lane / 4, r1 = r0 + 8;
+    mma_load_a<D>(qf.f, r0 < rows ? q + ((size_t)(tok0 + r0) * a.Hq + h) * D : NULL,
+                  r1 < rows ? q + ((size_t)(tok0 + r1) * a.Hq + h) * D : NULL, lane % 4);
+}
+
+/* The mma twin of gate_simt_tile.  Centroids are f32 already rounded to
+ * the storage dtype, so converting them back is exact; blocks past jn
+ * stage as zeros (their columns are never ranked). */
+template <int DT, int D>
+__device__ __forceinline__ void gate_mma_tile(const gate_qfrag<D> &qf, const float *cent,
+                                              const gpu_args &a, int64_t cbase, int j0,
+                                              int jn, unsigned short *cs,
+                                              float (*sc)[GATE_BC + 1])
+{
+    const int LD = mma_cfg<D>::LD, V4 = D / 4;
+    for (int e = threadIdx.x; e < GATE_BC * V4; e += GATE_THREADS) {
+        const int r = e / V4, c = e % V4;
+        float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (r < jn)
+            x = *(const float4 *)(cent + (size_t)(cbase + (int64_t)(j0 + r) * a.Hk) * D + c * 4);
+        uint2 p;
+        p.x = mma_pack<DT>(x.x, x.y);
+        p.y = mma_pack<DT>(x.z, x.w);
+        *(uint2 *)(cs + r * LD + c * 4) = p;
+    }
+    __syncthreads();
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int r0 = (warp % 4) * 16 + g, c0 = (warp / 4) * 32 + 2 * t;
+#pragma unroll
+    for (int n = 0; n < 4; n++) {
+        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        /* B column g: centroid 32 (w / 4) + 8 n + g, one row of cs. */
+        const unsigned short *cr = cs + ((warp / 4) * 32 + n * 8 + g) * LD + 2 * t;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            mma16816<DT>(s, qf.f[kk], *(const uint32_t *)(cr + kk * 16),
+                         *(const uint32_t *)(cr + kk * 16 + 8));
+        sc[r0][c0 + 8 * n] = s[0];
+        sc[r0][c0 + 8 * n + 1] = s[1];
+        sc[r0 + 8][c0 + 8 * n] = s[2];
+        sc[r0 + 8][c0 + 8 * n + 1] = s[3];
+    }
+    __syncthreads();
+}
+#endif
+
 /* One CTA per (query tile, query head).  Selections needing more than
  * GPU_TOPK past blocks take several passes, each collecting the next
  * GPU_TOPK below the previous pass's worst (a strict bound in the total
  * order, so no block is taken twice). */
-template <int DT>
-__global__ void __launch_bounds__(GATE_THREADS)
+/* ptxas (CUDA 13) spills a few bytes in the D = 64 mma instances at 64-80
+ * registers unless told a minimum of CTAs per SM; 2 (<= 128 registers)
+ * costs the other instances nothing.  HIP's second argument means
+ * something else, so it gets none. */
+#if MOBA_GPU_HAVE_MMA
+#define GATE_BOUNDS __launch_bounds__(GATE_THREADS, 2)
+#else
+#define GATE_BOUNDS __launch_bounds__(GATE_THREADS)
+#endif
+
+template <int DT, int D>
+__global__ void GATE_BOUNDS
 k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
 {
-    __shared__ float qs[GPU_TILE_ROWS][GATE_DC + 1];
-    __shared__ float cs[GATE_BC][GATE_DC + 1];
+    __shared__ __align__(16) gate_stage<D> st;
     /* Scores while scanning, the per-thread lists while merging. */
     __shared__ union {
         float sc[GPU_TILE_ROWS][GATE_BC + 1];
@@ -123,6 +211,10 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
         bound_j[row] = -1;
         nchosen[row] = 0;
     }
+#if MOBA_GPU_HAVE_MMA
+    gate_qfrag<D> qf;
+    if constexpr (D > 0) gate_mma_load_q<DT, D>(qf, q, a, tok0, tile.rows, h);
+#endif
     const int want = K - 1 < ncand ? K - 1 : ncand;
     const int npass = (K - 1 + GPU_TOPK - 1) / GPU_TOPK;
     __syncthreads();
@@ -141,8 +233,13 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
         const int bj = bound_j[row];
         for (int j0 = 0; j0 < jend_tile; j0 += GATE_BC) {
             int jn = jend_tile - j0 < GATE_BC ? jend_tile - j0 : GATE_BC;
-            gate_score_tile<DT>(q, a.cent, a, tok0, tile.rows, h, cbase, j0, jn,
-                                qs, cs, sm.sc);
+#if MOBA_GPU_HAVE_MMA
+            if constexpr (D > 0)
+                gate_mma_tile<DT, D>(qf, a.cent, a, cbase, j0, jn, st.cs, sm.sc);
+            else
+#endif
+                gate_simt_tile<DT>(q, a.cent, a, tok0, tile.rows, h, cbase, j0, jn,
+                                   st.qs, st.cs, sm.sc);
             if (live && want > 0) {
                 for (int c = sub; c < jn; c += GATE_TPR) {
                     int j = j0 + c;
@@ -291,7 +388,20 @@ static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
     cudaError_t e = cudaMemsetAsync(a->counts, 0, sizeof(int32_t) * (size_t)a->nlists, a->stream);
     if (e != cudaSuccess) return e;
     dim3 tg((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_gate<DT><<<tg, GATE_THREADS, 0, a->stream>>>((const T *)q, *a);
+    /* mma scores under attend_inst.cuh's conditions (16-bit, D 64 / 128,
+     * the host allows it, 16-byte aligned q). */
+    bool simt = true;
+#if MOBA_GPU_HAVE_MMA
+    if constexpr (DT != 0) {
+        const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0;
+        simt = !(mma && (a->D == 128 || a->D == 64));
+        if (mma && a->D == 128)
+            k_gate<DT, 128><<<tg, GATE_THREADS, 0, a->stream>>>((const T *)q, *a);
+        else if (mma && a->D == 64)
+            k_gate<DT, 64><<<tg, GATE_THREADS, 0, a->stream>>>((const T *)q, *a);
+    }
+#endif
+    if (simt) k_gate<DT, 0><<<tg, GATE_THREADS, 0, a->stream>>>((const T *)q, *a);
     CHECK_LAUNCH();
     if (a->K == 1) return cudaSuccess;
     k_scan<<<1, SCAN_THREADS, 0, a->stream>>>(*a);

@@ -335,6 +335,14 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
     plan_free((gpu_plan *)bplan);
 }
 
+/* Tensor-core kernels (gating scores, attention) need compute 8.0+;
+ * MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons). */
+static int use_mma(const gpu_ctx *c)
+{
+    const char *kern = host->getenv("MOBA_CUDA_KERNEL");
+    return MOBA_GPU_HAVE_MMA && c->cc_major >= 8 && !(kern && strcmp(kern, "simt") == 0);
+}
+
 static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
                             void *q, void *k)
 {
@@ -343,6 +351,7 @@ static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
     gpu_plan *pl = (gpu_plan *)bplan;
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
+    pl->a.use_mma = use_mma(c);
     CU(moba_gpu_gate(&pl->a, q, k), "gating kernels");
     return MOBA_OK;
 }
@@ -371,10 +380,7 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
     if (!fn) return gpu_supports(bctx, pb);
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
-    /* MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons). */
-    const char *kern = host->getenv("MOBA_CUDA_KERNEL");
-    pl->a.use_mma = MOBA_GPU_HAVE_MMA && c->cc_major >= 8 &&
-                    !(kern && strcmp(kern, "simt") == 0);
+    pl->a.use_mma = use_mma(c);
     CU(fn(&pl->a, q, k, v, out, (float *)lse), "attention kernels");
     return MOBA_OK;
 }
