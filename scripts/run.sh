@@ -4,6 +4,8 @@
 #   sh scripts/run.sh test                       set up, build, run the whole test suite,
 #                                                then again under ASan + UBSan
 #   sh scripts/run.sh setup                      only install dependencies and build
+#   sh scripts/run.sh cross-arm64                cross-build for arm64 (NEON kernels) and run
+#                                                the kernel check under qemu-user
 # Dependencies come from apt-get (as root, or through sudo).  GPU toolkits are
 # optional: the CUDA module is built when nvcc is found, HIP when hipcc is.
 set -eu
@@ -85,8 +87,20 @@ for path in sys.argv[1:]:
 print("tests: %d passed, %d failed, %d skipped" % (n["OK"], n["FAIL"], n["SKIP"]))
 PY
     ;;
+cross-arm64)
+    for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static meson ninja-build; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="${missing:-} $p"
+    done
+    if [ -n "${missing:-}" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    fi
+    build build-arm64 --cross-file cross/aarch64-linux-gnu.txt -Dtests=false \
+        -Dcuda=disabled -Dhip=disabled -Dopencl=disabled
+    meson test -C build-arm64 --print-errorlogs --num-processes 2
+    ;;
 *)
-    echo "usage: sh scripts/run.sh bench|test|setup [moba-bench flags]" >&2
+    echo "usage: sh scripts/run.sh bench|test|setup|cross-arm64 [moba-bench flags]" >&2
     exit 2
     ;;
 esac
