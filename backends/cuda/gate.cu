@@ -232,6 +232,20 @@ __global__ void k_fill(gpu_args a)
         if (e_ != cudaSuccess) return e_;          \
     } while (0)
 
+#if MOBA_GPU_HAVE_MMA
+/* k_gate_mma's shared memory is above the 48 KB static limit: opt in. */
+template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
+{
+    const int smem = (int)sizeof(gtc_smem<D>);
+    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    dim3 gg((unsigned)a->ngtiles, (unsigned)a->Hq);
+    k_gate_mma<DT, D><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
+    return cudaGetLastError();
+}
+#endif
+
 template <int DT>
 static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
 {
@@ -251,11 +265,11 @@ static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
     if constexpr (DT != 0) {
         const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0;
         simt = !(mma && (a->D == 128 || a->D == 64));
-        dim3 gg((unsigned)a->ngtiles, (unsigned)a->Hq);
         if (mma && a->D == 128)
-            k_gate_mma<DT, 128><<<gg, GTC_THREADS, 0, a->stream>>>((const T *)q, *a);
+            e = gate_mma_run<DT, 128>(a, q);
         else if (mma && a->D == 64)
-            k_gate_mma<DT, 64><<<gg, GTC_THREADS, 0, a->stream>>>((const T *)q, *a);
+            e = gate_mma_run<DT, 64>(a, q);
+        if (e != cudaSuccess) return e;
     }
 #endif
     if (simt) k_gate<DT><<<tg, GATE_THREADS, 0, a->stream>>>((const T *)q, *a);

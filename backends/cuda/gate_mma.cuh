@@ -48,6 +48,9 @@ template <int D> struct gtc_smem {
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
     int n[GTC_ROWS];           /* entries chosen so far                 */
     int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
+    /* A tile's 32 scores per thread, [candidate][thread] (conflict-free
+     * whatever candidate each lane reads). */
+    float sc[32][GTC_THREADS];
 };
 
 /* The ranking key of (score s, block j): larger is better.  NaN scores get
@@ -107,7 +110,8 @@ __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
     const int LD = D + 8;
-    __shared__ __align__(16) gtc_smem<D> sm;
+    extern __shared__ __align__(16) unsigned char gtc_raw[];
+    gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -159,6 +163,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             gtc_key_t rb[2];
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) rb[hr] = gtc_row_bound(L[hr]);
+            unsigned surv = 0; /* bit 16 hr + c: candidate c of row hr */
             /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
              * live: the kernel must fit 128 registers. */
             const int NQ = 2;
@@ -189,14 +194,27 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                     for (int nn = 0; nn < NQ; nn++)
 #pragma unroll
                         for (int i = 0; i < 2; i++) {
+                            const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
                             const int j = j0 + 8 * (NQ * half + nn) + 2 * t + i;
+                            const float sv = s[nn][2 * hr + i];
+                            sm.sc[16 * hr + c][tid] = sv;
                             if (j >= jend || j == myb) continue;
-                            const gtc_key_t x = gtc_key(s[nn][2 * hr + i], j);
-                            if (x > rb[hr] && x < prev) {
-                                gtc_insert(L[hr], x);
-                                rb[hr] = L[hr][GPU_TOPK - 1] > rb[hr] ? L[hr][GPU_TOPK - 1] : rb[hr];
-                            }
+                            const gtc_key_t x = gtc_key(sv, j);
+                            if (x > rb[hr] && x < prev) surv |= 1u << (16 * hr + c);
                         }
+                }
+            }
+            /* Survivors only: the warp loops as often as its busiest lane
+             * has survivors, not once per candidate slot. */
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                unsigned m = hr ? surv >> 16 : surv & 0xffffu;
+                while (m) {
+                    const int c = __ffs(m) - 1;
+                    m &= m - 1;
+                    const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
+                    const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
+                    if (x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
                 }
             }
             __syncthreads();
