@@ -92,17 +92,28 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
     }
 }
 
-/* The best of the row's 4 lanes' 8th-best keys: the row's final 8th best
- * is at least that (0: no lane's list is full yet). */
+/* A lower bound on the row's final 8th-best key from its 4 lanes' sorted
+ * lists, taking the largest of three that each certify 8 entries at or
+ * above it: the best lane 8th best; the second largest lane 4th best (two
+ * lanes hold 4 each); the smallest lane 2nd best (four lanes hold 2 each).
+ * Empty slots are 0, which only weakens a bound. */
 __device__ __forceinline__ gtc_key_t gtc_row_bound(const gtc_key_t *L)
 {
-    gtc_key_t v = L[GPU_TOPK - 1];
+    gtc_key_t a = L[GPU_TOPK - 1], c = L[1];
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
-        const gtc_key_t o = MOBA_SHFL_XOR(v, off, 4);
-        v = o > v ? o : v;
+        const gtc_key_t oa = MOBA_SHFL_XOR(a, off, 4), oc = MOBA_SHFL_XOR(c, off, 4);
+        a = oa > a ? oa : a;
+        c = oc < c ? oc : c;
     }
-    return v;
+    const gtc_key_t x0 = L[3], x1 = MOBA_SHFL_XOR(x0, 1, 4);
+    const gtc_key_t x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
+    const gtc_key_t h01 = x0 > x1 ? x0 : x1, l01 = x0 > x1 ? x1 : x0;
+    const gtc_key_t h23 = x2 > x3 ? x2 : x3, l23 = x2 > x3 ? x3 : x2;
+    const gtc_key_t lo_h = h01 < h23 ? h01 : h23, hi_l = l01 > l23 ? l01 : l23;
+    const gtc_key_t b = lo_h > hi_l ? lo_h : hi_l; /* second largest of x0..x3 */
+    a = b > a ? b : a;
+    return c > a ? c : a;
 }
 
 template <int DT, int D>
