@@ -50,16 +50,24 @@ __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b
 #endif
 }
 
-/* Four 8x8 b16 tiles, transposed: lanes 8i..8i+7 give the row addresses of
- * tile i; each lane receives (rows 2t, 2t+1; col g) of every tile, i.e. a
- * B fragment half when the tile is [key][d]. */
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short *p)
+/* Four 8x8 b16 tiles from shared memory; lanes 8i..8i+7 give the row
+ * addresses of tile i.  Not transposed (ldsm_x4), each lane receives (row
+ * g; cols 2t, 2t+1) of every tile: a B fragment half when the tile is
+ * [n][k] (keys or centroids as rows).  Transposed (ldsm_x4_trans), (rows
+ * 2t, 2t+1; col g): a B fragment half when the tile is [key][d]. */
+template <bool TRANS>
+__device__ __forceinline__ void ldsm_x4_impl(uint32_t *r, const unsigned short *p)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     unsigned s = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(s));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(s));
 #else
     (void)p;
     r[0] = r[1] = r[2] = r[3] = 0;
@@ -67,21 +75,14 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short 
 #endif
 }
 
-/* Four 8x8 b16 tiles, not transposed: each lane receives (row g; cols 2t,
- * 2t+1) of every tile, i.e. a B fragment half when the tile is [n][k]
- * (keys or centroids as rows). */
 __device__ __forceinline__ void ldsm_x4(uint32_t *r, const unsigned short *p)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned s = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-#else
-    (void)p;
-    r[0] = r[1] = r[2] = r[3] = 0;
-    __trap();
-#endif
+    ldsm_x4_impl<false>(r, p);
+}
+
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short *p)
+{
+    ldsm_x4_impl<true>(r, p);
 }
 
 /* 16-byte global -> shared copies that bypass registers (sm_80 cp.async),
