@@ -34,8 +34,8 @@ timeout 200 meson test -C $b --suite cpu --suite unit --num-processes 8 --print-
 echo "meson test rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
 for n in 8192 32768; do
     for isa in avx512 amx; do
-        for dt in bf16 f32; do
-            MOBA_CPU_ISA=$isa timeout 60 ./$b/tools/cpu-bench $n 8 8 128 512 3 $dt 16 3 2>&1 |
+        for sk in "512 3" "128 8"; do
+            MOBA_CPU_ISA=$isa timeout 60 ./$b/tools/cpu-bench $n 8 8 128 $sk bf16 16 3 2>&1 |
                 tee -a "$OUT/cpu-bench.log"
         done
     done

@@ -45,6 +45,13 @@ static int use_steps(const moba_cpu_kernels *kern, const moba_params *p)
     return kern->step_bf16 && p->dtype == MOBA_BF16 && p->head_dim % 32 == 0;
 }
 
+/* Blocks that fewer rows of a task selected take the chunked path: a tile
+ * step costs about the same for 1 row as for 16 (the lanes are padded),
+ * and it re-reads the block's keys per 16 rows. */
+#ifndef STEP_MIN_ROWS
+#define STEP_MIN_ROWS 8
+#endif
+
 /* Keys of one tile step: a whole block up to MOBA_CPU_STEP_KEYS. */
 static int32_t step_keys(const moba_params *p)
 {
@@ -208,7 +215,7 @@ static void attend_task(void *arg, int64_t task, int thread)
     for (int32_t i = 0; i < RG; i++) {
         int32_t r = i / G, h = kh * G + i % G;
         size_t tok = (size_t)(sq->start + tile->row0 + r);
-        if (!steps) /* the tile kernels read the stored bf16 rows */
+        if (!bfdot) /* bf16 dot products read the stored rows */
             kern->to_f32(qf + (size_t)i * D,
                          (const char *)j->q + (tok * Hq + h) * D * es, p->dtype, D);
         memset(acc + (size_t)i * D, 0, sizeof(float) * (size_t)D);
@@ -241,7 +248,7 @@ static void attend_task(void *arg, int64_t task, int thread)
         int32_t u0 = blk * S, u1 = u0 + S < sq->len ? u0 + S : sq->len;
         const int own_causal = causal && blk == b;
         if (own_causal && u1 > tile->row0 + R) u1 = tile->row0 + R;
-        if (steps) {
+        if (steps && nact >= STEP_MIN_ROWS) {
             block_steps(j, kern, &sb, sq, tile, kh, own_causal, u0, u1, qb, ap,
                         nact, acc, m, l);
             continue;

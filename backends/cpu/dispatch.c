@@ -51,13 +51,13 @@ static void x86_features(int *avx2, int *avx512, int *bf16, int *amx)
     int os_avx512 = (xcr0 & 0xe6) == 0xe6;   /* + opmask, ZMM0-31  */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
     int has_avx2 = (b >> 5) & 1, has_avx512f = (b >> 16) & 1;
-    int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
+    int avx512bw = (b >> 30) & 1, amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
     int os_amx = (xcr0 & 0x60000) == 0x60000; /* XTILECFG + XTILEDATA */
     *avx2 = os_avx && has_avx2 && fma && f16c;
     *avx512 = *avx2 && os_avx512 && has_avx512f;
     if (*avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
         *bf16 = (a >> 5) & 1; /* AVX512_BF16 */
-    *amx = *bf16 && amx_bf16 && amx_tile && os_amx && amx_permitted();
+    *amx = *bf16 && avx512bw && amx_bf16 && amx_tile && os_amx && amx_permitted();
 }
 #endif
 

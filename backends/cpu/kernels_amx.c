@@ -103,6 +103,11 @@ INLINE void vst(void *p, vf x) { memcpy(p, &x, sizeof x); }
 INLINE void vsti(void *p, vi x) { memcpy(p, &x, sizeof x); }
 INLINE vf vsplat(float x) { return (vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 INLINE vf vsel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+#ifdef MOBA_AMX_EMULATE
+INLINE vf vfma(vf a, vf b, vf c) { return a * b + c; }
+#else
+INLINE vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+#endif
 
 /* e^x as the avx512 variant's vexp (Cephes, 1-2 ulp); 0 below -87.3,
  * NaN stays NaN. */
@@ -113,16 +118,16 @@ INLINE vf vexp(vf x)
     x = vsel(x < lo, lo, x);
     x = vsel(x > hi, hi, x);
     const vf magic = vsplat(12582912.0f); /* 1.5 * 2^23: round to integer */
-    vf n = (x * vsplat(1.44269504088896341f) + magic) - magic;
-    vf r = x - n * vsplat(0.693359375f);
-    r = r - n * vsplat(-2.12194440e-4f);
+    vf n = vfma(x, vsplat(1.44269504088896341f), magic) - magic;
+    vf r = vfma(n, vsplat(-0.693359375f), x);
+    r = vfma(n, vsplat(2.12194440e-4f), r);
     vf y = vsplat(1.9875691500e-4f);
-    y = y * r + vsplat(1.3981999507e-3f);
-    y = y * r + vsplat(8.3334519073e-3f);
-    y = y * r + vsplat(4.1665795894e-2f);
-    y = y * r + vsplat(1.6666665459e-1f);
-    y = y * r + vsplat(5.0000001201e-1f);
-    y = y * (r * r) + r;
+    y = vfma(y, r, vsplat(1.3981999507e-3f));
+    y = vfma(y, r, vsplat(8.3334519073e-3f));
+    y = vfma(y, r, vsplat(4.1665795894e-2f));
+    y = vfma(y, r, vsplat(1.6666665459e-1f));
+    y = vfma(y, r, vsplat(5.0000001201e-1f));
+    y = vfma(y, r * r, r);
     y = y + vsplat(1.0f);
     vi e = (__builtin_convertvector(n, vi) + 127) << 23;
     return (vf)(ok & (vi)(y * (vf)e));
@@ -136,6 +141,20 @@ INLINE vi vbf16(vf x)
     vu r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
     vi nan = x != x;
     return (vi)(((vu)nan & 0x7fc0u) | (~(vu)nan & r));
+}
+
+/* Two rows of weights as bf16 pairs: lane i = p0[i] | p1[i] << 16. */
+INLINE vi vpair_bf16(vf p0, vf p1)
+{
+#ifdef MOBA_AMX_EMULATE
+    return (vi)((vu)vbf16(p0) | ((vu)vbf16(p1) << 16));
+#else
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10,
+                                         25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19,
+                                         3, 18, 2, 17, 1, 16, 0);
+    __m512bh c = _mm512_cvtne2ps_pbh((__m512)p1, (__m512)p0); /* p0 low, p1 high */
+    return (vi)_mm512_permutexvar_epi16(idx, (__m512i)c);
+#endif
 }
 
 /* 16x16 transpose of 32-bit elements: four rounds, each swapping one bit
@@ -287,17 +306,23 @@ void moba_cpu_step_bf16_amx(const moba_cpu_step *st)
         if (g0 + 3 < ng) TSTORE(3, s + (size_t)(16 * g0 + 48) * 16, 64);
     }
 
-    /* Softmax per lane over the keys it sees; -inf elsewhere. */
+    /* Softmax per lane over the keys it sees (u < lim). */
     const vf ninf = vsplat(-INFINITY), scale = vsplat(st->scale);
     vf mx = ninf;
     vi nan = {0};
-    for (int u = 0; u < nk; u++) {
-        vi ui = {u, u, u, u, u, u, u, u, u, u, u, u, u, u, u, u};
-        vf x = vsel(ui < lim, vld(s + 16 * u) * scale, ninf);
-        vst(s + 16 * u, x);
-        nan |= x != x;
-        mx = vsel(x > mx, x, mx);
-    }
+    if (st->lim)
+        for (int u = 0; u < nk; u++) {
+            vi ui = {u, u, u, u, u, u, u, u, u, u, u, u, u, u, u, u};
+            vf x = vsel(ui < lim, vld(s + 16 * u) * scale, ninf);
+            nan |= x != x;
+            mx = vsel(x > mx, x, mx);
+        }
+    else
+        for (int u = 0; u < nk; u++) {
+            vf x = vld(s + 16 * u) * scale;
+            nan |= x != x;
+            mx = vsel(x > mx, x, mx);
+        }
     vf mold = ninf;
     for (int i = 0; i < m; i++) mold[i] = st->mx[i];
     nan |= mold != mold;
@@ -309,14 +334,20 @@ void moba_cpu_step_bf16_amx(const moba_cpu_step *st)
     /* P in bf16 pairs of keys, transposed into A tiles of 16 rows x 32
      * keys; the row sums use the f32 weights, as FlashAttention does. */
     vf sum = vsplat(0.0f);
+    const vf zero = vsplat(0.0f);
     for (int u0 = 0; u0 < n32; u0 += 32) {
         vi r[16];
         for (int k = 0; k < 16; k++) {
             int u = u0 + 2 * k;
-            vf p0 = u < nk ? vexp(vld(s + 16 * u) - muse) : vsplat(0.0f);
-            vf p1 = u + 1 < nk ? vexp(vld(s + 16 * (u + 1)) - muse) : vsplat(0.0f);
+            vf p0 = u < nk ? vexp(vfma(vld(s + 16 * u), scale, -muse)) : zero;
+            vf p1 = u + 1 < nk ? vexp(vfma(vld(s + 16 * (u + 1)), scale, -muse)) : zero;
+            if (st->lim) {
+                vi ui = {u, u, u, u, u, u, u, u, u, u, u, u, u, u, u, u};
+                p0 = vsel(ui < lim, p0, zero);
+                p1 = vsel(ui + 1 < lim, p1, zero);
+            }
             sum += p0 + p1;
-            r[k] = (vi)((vu)vbf16(p0) | ((vu)vbf16(p1) << 16));
+            r[k] = vpair_bf16(p0, p1);
         }
         transpose16(r);
         for (int i = 0; i < 16; i++) vsti(pa + (size_t)u0 * 16 + 32 * i, r[i]);
