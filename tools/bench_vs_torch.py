@@ -211,6 +211,9 @@ def main():
     ap.add_argument("--kernels", default="",
                     help="libmoba CUDA kernels to time, one row each, e.g. mma,simt "
                     "(sets MOBA_CUDA_KERNEL per run; default: the library's choice)")
+    ap.add_argument("--paper", action="store_true",
+                    help="also the paper's setting (B=1, 1M tokens, 64 blocks, top-3); "
+                    "it is in the default set when neither --lens nor --blocks is given")
     ap.add_argument("--max-dense-s", type=float, default=12.0,
                     help="skip a dense point predicted above this")
     args = ap.parse_args()
@@ -233,7 +236,7 @@ def main():
     for S, K in cfgs:
         for n in lens:
             pts.append((2, 16, n, S, K))
-    if not args.quick and not args.lens and not args.blocks:
+    if args.paper or (not args.quick and not args.lens and not args.blocks):
         pts.append((1, 16, 1 << 20, (1 << 20) // 64, 3))
     kernels = args.kernels.split(",") if args.kernels else [None]
     D = 128

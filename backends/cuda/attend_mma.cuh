@@ -27,6 +27,7 @@
 #define MMA_WARPS 4
 #define MMA_THREADS (32 * MMA_WARPS) /* 16 rows per warp: GPU_TILE_ROWS */
 #define MMA_KC 64                    /* keys per shared-memory chunk     */
+#define MMA_KR 128 /* keys of a block resident in shared memory (k_mma_kv) */
 
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
@@ -54,6 +55,31 @@ __device__ __forceinline__ void mma_load_kv(const unsigned short *k, const unsig
         *(uint4 *)(ks + u * LD + c * 8) = x;
         *(uint4 *)(vs + u * LD + c * 8) = y;
     }
+}
+
+/* Keys [0, nk) (nk <= MMA_KR) of a block into ks/vs ([MMA_KR][LD]) with
+ * cp.async, rows nk .. the next multiple of MMA_KC zeroed; the caller
+ * waits (cp_async_wait<0>) and synchronises. */
+template <int D>
+__device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
+                                                  const unsigned short *v, int64_t tok0,
+                                                  int Hk, int kh, int nk, unsigned short *ks,
+                                                  unsigned short *vs)
+{
+    const int LD = mma_cfg<D>::LD, V8 = D / 8;
+    const int nr = (nk + MMA_KC - 1) / MMA_KC * MMA_KC;
+    for (int e = threadIdx.x; e < nr * V8; e += MMA_THREADS) {
+        const int u = e / V8, c = e % V8;
+        if (u < nk) {
+            const size_t o = ((size_t)(tok0 + u) * Hk + kh) * D + c * 8;
+            cp_async16(ks + u * LD + c * 8, k + o);
+            cp_async16(vs + u * LD + c * 8, v + o);
+        } else {
+            *(uint4 *)(ks + u * LD + c * 8) = make_uint4(0, 0, 0, 0);
+            *(uint4 *)(vs + u * LD + c * 8) = make_uint4(0, 0, 0, 0);
+        }
+    }
+    cp_async_commit();
 }
 
 /* Online softmax step of one row: mx is this thread's max over its keys of
@@ -170,36 +196,66 @@ template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
     R.l1 += MOBA_SHFL_XOR(R.l1, 2, 4);
 }
 
-/* Key-centric partials, the twin of k_simt_kv. */
+/* Key-centric partials, the twin of k_simt_kv (same partials, bitwise).
+ *
+ * Each CTA takes a contiguous run of the key-centric tiles, so consecutive
+ * tiles mostly belong to the same (block, kv head) list: a block of up to
+ * MMA_KR keys is loaded into shared memory once (cp.async) and serves all
+ * of the run's tiles of that list, and the warps then run their 16 rows
+ * with no barrier at all.  Longer blocks stream through the same buffer,
+ * MMA_KR keys at a time, per tile.  The tiles are of equal cost, so equal
+ * runs balance the persistent grid.  3 CTAs per SM (<= 168 registers)
+ * fit beside 3 x 70 KB of K/V at D = 128. */
 template <int DT, int D>
-__global__ void __launch_bounds__(MMA_THREADS)
+__global__ void __launch_bounds__(MMA_THREADS, 3)
 k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
          gpu_args a)
 {
     const int LD = mma_cfg<D>::LD, ND = D / 8;
-    __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
-    __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
+    extern __shared__ __align__(16) unsigned short kv_smem[];
+    unsigned short *ks = kv_smem, *vs = kv_smem + MMA_KR * LD;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int total = a.tile_off[a.nlists];
+    const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
+    const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+    if (tbeg >= tend) return;
     const int Km1 = a.K - 1;
-    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
-        const gpu_block blk = w.blk;
+    int64_t lst = gpu_find_list(a.tile_off, a.nlists, tbeg);
+    /* The list whose block ks/vs hold whole; CTA-uniform, so it lives in
+     * shared memory (a register less: the kernel is at its 168 limit).
+     * Written between the load's two barriers, after every thread has read
+     * it for this tile. */
+    __shared__ int64_t resident;
+    if (threadIdx.x == 0) resident = -1;
+    __syncthreads();
+    for (int tile = tbeg; tile < tend; tile++) {
+        while (tile >= a.tile_off[lst + 1]) lst++;
+        const int kh = (int)(lst % a.Hk);
+        const gpu_block blk = a.blocks[lst / a.Hk];
+        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
+        const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
         /* This thread's two rows: r0 = 16 warp + g and r1 = r0 + 8. */
         const int r0 = warp * 16 + g, r1 = r0 + 8;
-        const bool live0 = r0 < w.nrows, live1 = r1 < w.nrows;
-        const int p0 = live0 ? a.entries[w.e0 + r0] : 0;
-        const int p1 = live1 ? a.entries[w.e0 + r1] : 0;
+        const bool live0 = r0 < nrows, live1 = r1 < nrows;
+        const int p0 = live0 ? a.entries[e0 + r0] : 0;
+        const int p1 = live1 ? a.entries[e0 + r1] : 0;
         mma_rows<D> R;
         mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
                          live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
-        for (int u0 = 0; u0 < blk.len; u0 += MMA_KC) {
-            const int nk = min(MMA_KC, blk.len - u0);
-            __syncthreads();
-            mma_load_kv<D>(k, v, blk.start + u0, a.Hk, w.kh, nk, ks, vs);
-            __syncthreads();
-            mma_chunk<DT, D>(R, ks, vs, a.scale, 0, nk, 0, nk, lane);
+        for (int u0 = 0; u0 < blk.len; u0 += MMA_KR) {
+            const int nk = min(MMA_KR, blk.len - u0);
+            if (resident != lst || blk.len > MMA_KR) {
+                __syncthreads();
+                mma_load_kv_async<D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
+                if (threadIdx.x == 0) resident = blk.len > MMA_KR ? -1 : lst;
+                cp_async_wait<0>();
+                __syncthreads();
+            }
+            for (int c0 = 0; c0 < nk; c0 += MMA_KC) {
+                const int nc = min(MMA_KC, nk - c0);
+                mma_chunk<DT, D>(R, ks + c0 * LD, vs + c0 * LD, a.scale, 0, nc, 0, nc, lane);
+            }
         }
         mma_rows_finish<D>(R);
         const float inv0 = 1.0f / R.l0, inv1 = 1.0f / R.l1;
@@ -283,9 +339,19 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
 {
     typedef unsigned short T;
     if (a->K > 1) {
-        k_mma_kv<DT, D><<<a->sm_count * 4, MMA_THREADS, 0, a->stream>>>(
-            (const T *)q, (const T *)k, (const T *)v, *a);
-        cudaError_t e = cudaGetLastError();
+        /* Above the 48 KB default: opt in, then fill every SM. */
+        const int smem = 2 * MMA_KR * mma_cfg<D>::LD * (int)sizeof(T);
+        cudaError_t e = cudaFuncSetAttribute(k_mma_kv<DT, D>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        int per_sm = 0;
+        if (e == cudaSuccess)
+            e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_mma_kv<DT, D>,
+                                                              MMA_THREADS, smem);
+        if (e != cudaSuccess) return e;
+        const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
+        k_mma_kv<DT, D><<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
+                                                                (const T *)v, *a);
+        e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
     dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);

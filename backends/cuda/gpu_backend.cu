@@ -235,13 +235,18 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
 
-    /* Per-plan metadata, built on the host once and uploaded here. */
-    int64_t ntiles = 0;
-    for (int32_t s = 0; s < pb->batch; s++)
+    /* Per-plan metadata, built on the host once and uploaded here: blocks,
+     * then the query tiles of GPU_TILE_ROWS rows and of GPU_GATE_ROWS rows
+     * in one array (qtiles, gtiles). */
+    int64_t ntiles = 0, ngtiles = 0;
+    for (int32_t s = 0; s < pb->batch; s++) {
         ntiles += (pb->seqs[s].len + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+        ngtiles += (pb->seqs[s].len + GPU_GATE_ROWS - 1) / GPU_GATE_ROWS;
+    }
     a->ntiles = ntiles;
+    a->ngtiles = ngtiles;
     gpu_block *hb = (gpu_block *)malloc(sizeof *hb * (size_t)(a->nblocks + 1));
-    gpu_qtile *ht = (gpu_qtile *)malloc(sizeof *ht * (size_t)(ntiles + 1));
+    gpu_qtile *ht = (gpu_qtile *)malloc(sizeof *ht * (size_t)(ntiles + ngtiles + 1));
     moba_status st = MOBA_OK;
     cudaError_t e = cudaSuccess;
     const char *what = "cudaMalloc";
@@ -261,14 +266,19 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                              : p->block_size;
                 b->seq = s;
             }
-            for (int32_t r = 0; r < sq->len; r += GPU_TILE_ROWS) {
-                ht[nt].seq = s;
-                ht[nt].row0 = r;
-                ht[nt].rows = sq->len - r < GPU_TILE_ROWS ? sq->len - r : GPU_TILE_ROWS;
-                ht[nt].pad = 0;
-                nt++;
-            }
         }
+        const int32_t rows[2] = {GPU_TILE_ROWS, GPU_GATE_ROWS};
+        for (int w = 0; w < 2; w++)
+            for (int32_t s = 0; s < pb->batch; s++) {
+                const moba_seq *sq = &pb->seqs[s];
+                for (int32_t r = 0; r < sq->len; r += rows[w]) {
+                    ht[nt].seq = s;
+                    ht[nt].row0 = r;
+                    ht[nt].rows = sq->len - r < rows[w] ? sq->len - r : rows[w];
+                    ht[nt].pad = 0;
+                    nt++;
+                }
+            }
     }
     {
         const size_t T = (size_t)a->T, Hq = (size_t)a->Hq, Km1 = (size_t)(a->K - 1);
@@ -288,15 +298,21 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                                  cudaMemcpyHostToDevice, c->stream)))
             goto done;
         what = "cudaMalloc";
-        if ((e = plan_alloc(pl, &ptr, sizeof(gpu_qtile) * (size_t)ntiles))) goto done;
+        if ((e = plan_alloc(pl, &ptr, sizeof(gpu_qtile) * (size_t)(ntiles + ngtiles))))
+            goto done;
         a->qtiles = (const gpu_qtile *)ptr;
+        a->gtiles = a->qtiles + ntiles;
         what = "cudaMemcpyAsync";
-        if ((e = cudaMemcpyAsync(ptr, ht, sizeof(gpu_qtile) * (size_t)ntiles,
+        if ((e = cudaMemcpyAsync(ptr, ht, sizeof(gpu_qtile) * (size_t)(ntiles + ngtiles),
                                  cudaMemcpyHostToDevice, c->stream)))
             goto done;
         what = "cudaMalloc";
         if ((e = plan_alloc(pl, (void **)&a->cent,
                             sizeof(float) * (size_t)a->nblocks * a->Hk * a->D)) ||
+            (e = (pb->elem_size == 2
+                      ? plan_alloc(pl, (void **)&a->cent16,
+                                   2 * (size_t)a->nblocks * a->Hk * a->D)
+                      : cudaSuccess)) ||
             (e = plan_alloc(pl, (void **)&a->sel, sizeof(int32_t) * T * Hq * a->K)) ||
             (e = plan_alloc(pl, (void **)&a->counts, sizeof(int32_t) * nl)) ||
             (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + 1))) ||

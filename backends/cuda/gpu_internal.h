@@ -14,6 +14,8 @@
 /* Query rows per tile (gating, own-block attention) and gathered rows per
  * tile of the key-centric attention. */
 #define GPU_TILE_ROWS 64
+/* Query rows per CTA of the tensor-core gate (gate_mma.cuh). */
+#define GPU_GATE_ROWS 128
 
 /* One key block: its first token in the packed tensors and its length. */
 typedef struct gpu_block {
@@ -38,13 +40,16 @@ typedef struct gpu_args {
     int64_t nblocks;  /* total blocks (host)                        */
     int64_t nlists;   /* nblocks * Hk (host)                        */
     int64_t ntiles;   /* query tiles (host)                         */
+    int64_t ngtiles;  /* GPU_GATE_ROWS-row tiles (host)             */
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
     int32_t use_mma;  /* tensor-core kernels allowed (host, per call) */
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
+    const gpu_qtile *gtiles; /* the same rows in GPU_GATE_ROWS tiles */
     float *cent;      /* [nblocks, Hk, D], rounded to the dtype      */
+    unsigned short *cent16; /* the same in the 16-bit dtype (or NULL) */
     int32_t *sel;     /* [T, Hq, K]                                  */
     int32_t *counts;  /* [nlists]: entries per list                  */
     int32_t *list_off;/* [nlists + 1]                               */

@@ -67,6 +67,51 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const unsigned short 
 #endif
 }
 
+/* Four 8x8 b16 tiles, not transposed: each lane receives (row g; cols 2t,
+ * 2t+1) of every tile, i.e. a B fragment half when the tile is [n][k]
+ * (keys or centroids as rows). */
+__device__ __forceinline__ void ldsm_x4(uint32_t *r, const unsigned short *p)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+#else
+    (void)p;
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __trap();
+#endif
+}
+
+/* 16-byte global -> shared copies that bypass registers (sm_80 cp.async),
+ * so a tile's load overlaps the previous tile's math. */
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+#else
+    (void)smem; (void)gmem;
+    __trap();
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+/* Wait until at most N committed groups are still in flight. */
+template <int N> __device__ __forceinline__ void cp_async_wait(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
 template <int DT> __device__ __forceinline__ uint32_t mma_pack(float lo, float hi)
 {
     return (uint32_t)gpu_f32_to_16<DT>(lo) | ((uint32_t)gpu_f32_to_16<DT>(hi) << 16);

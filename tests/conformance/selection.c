@@ -22,17 +22,20 @@ void test_selection_random(void **state)
     int32_t cu[3] = {0, conf_scaled(400, 120), 0};
     cu[2] = cu[1] + conf_scaled(161, 50);
     int bad = 0;
-    for (size_t i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "selection S=4 top_k=8 %s", moba_dtype_name(dts[i]));
-        conf_case c = {0};
-        c.name = name;
-        c.p = conf_params(4, 2, 32, 4, 8, dts[i]);
-        c.batch = 2;
-        c.cu = cu;
-        c.seed = 200 + i;
-        bad += conf_run(&c);
-    }
+    /* D = 128 reaches the GPU's tensor-core gate for f16/bf16. */
+    for (int32_t d = 32; d <= 128; d += 96)
+        for (size_t i = 0; i < 3; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "selection S=4 top_k=8 D=%d %s", (int)d,
+                     moba_dtype_name(dts[i]));
+            conf_case c = {0};
+            c.name = name;
+            c.p = conf_params(4, 2, d, 4, 8, dts[i]);
+            c.batch = 2;
+            c.cu = cu;
+            c.seed = 200 + i + (uint64_t)d;
+            bad += conf_run(&c);
+        }
     assert_int_equal(bad, 0);
 }
 
@@ -93,22 +96,26 @@ void test_selection_ties(void **state)
     static const int32_t topk[] = {2, 3, 5};
     int32_t cu[2] = {0, TIE_NB * 8};
     int bad = 0;
-    for (size_t i = 0; i < 3; i++)
-        for (size_t j = 0; j < 3; j++) {
-            char name[64];
-            snprintf(name, sizeof name, "exact ties top_k=%d %s", (int)topk[j],
-                     moba_dtype_name(dts[i]));
-            conf_case c = {0};
-            c.name = name;
-            c.p = conf_params(4, 2, 32, 8, topk[j], dts[i]);
-            c.batch = 1;
-            c.cu = cu;
-            c.seed = 300 + 3 * i + j;
-            c.flags = CASE_STRICT_SELECT;
-            c.prepare = ties_prepare;
-            c.check_sel = ties_check;
-            bad += conf_run(&c);
-        }
+    /* D = 64 reaches the GPU's tensor-core gate (its 64-bit ranking keys)
+     * for f16/bf16; D = 32 the SIMT one. */
+    for (int32_t d = 32; d <= 64; d += 32) {
+        for (size_t i = 0; i < 3; i++)
+            for (size_t j = 0; j < 3; j++) {
+                char name[64];
+                snprintf(name, sizeof name, "exact ties top_k=%d D=%d %s", (int)topk[j], (int)d,
+                         moba_dtype_name(dts[i]));
+                conf_case c = {0};
+                c.name = name;
+                c.p = conf_params(4, 2, d, 8, topk[j], dts[i]);
+                c.batch = 1;
+                c.cu = cu;
+                c.seed = 300 + 3 * i + j + (uint64_t)d;
+                c.flags = CASE_STRICT_SELECT;
+                c.prepare = ties_prepare;
+                c.check_sel = ties_check;
+                bad += conf_run(&c);
+            }
+    }
     assert_int_equal(bad, 0);
 }
 
@@ -161,19 +168,21 @@ void test_selection_nan(void **state)
     static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
     int32_t cu[2] = {0, NAN_NB * 8 - 3};
     int bad = 0;
-    for (size_t i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "NaN scores %s", moba_dtype_name(dts[i]));
-        conf_case c = {0};
-        c.name = name;
-        c.p = conf_params(4, 2, 32, 8, 4, dts[i]);
-        c.batch = 1;
-        c.cu = cu;
-        c.seed = 400 + i;
-        c.flags = CASE_SELECT_ONLY;
-        c.prepare = nan_prepare;
-        c.check_sel = nan_check;
-        bad += conf_run(&c);
+    for (int32_t d = 32; d <= 64; d += 32) { /* SIMT and tensor-core gates */
+        for (size_t i = 0; i < 3; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "NaN scores D=%d %s", (int)d, moba_dtype_name(dts[i]));
+            conf_case c = {0};
+            c.name = name;
+            c.p = conf_params(4, 2, d, 8, 4, dts[i]);
+            c.batch = 1;
+            c.cu = cu;
+            c.seed = 400 + i + (uint64_t)d;
+            c.flags = CASE_SELECT_ONLY;
+            c.prepare = nan_prepare;
+            c.check_sel = nan_check;
+            bad += conf_run(&c);
+        }
     }
     assert_int_equal(bad, 0);
 }

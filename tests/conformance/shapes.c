@@ -199,3 +199,31 @@ void test_deterministic(void **state)
                 CASE_REPEAT);
     assert_int_equal(bad, 0);
 }
+
+void test_shapes_long_selection(void **state)
+{
+    (void)state;
+    /* Selections longer than a GPU gate pass (8 past blocks) and than the
+     * 16-entry register sort, in 16-bit dtypes at D = 64 / 128 (the
+     * tensor-core gate's shapes), with query tiles that span many small
+     * blocks, GQA, and a batch whose lengths end tiles midway. */
+    int32_t len[3] = {conf_scaled(700, 260), 45, conf_scaled(301, 150)}, cu[4];
+    cumulate(len, 3, cu);
+    static const struct {
+        int32_t d, s, k;
+        moba_dtype dt;
+    } c[] = {{64, 8, 12, MOBA_BF16}, {128, 8, 20, MOBA_F16}, {128, 16, 9, MOBA_BF16},
+             {64, 4, 30, MOBA_F16}};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "long selection D=%d S=%d top_k=%d %s", (int)c[i].d,
+                 (int)c[i].s, (int)c[i].k, moba_dtype_name(c[i].dt));
+        bad += run1(name, conf_params(4, 2, c[i].d, c[i].s, c[i].k, c[i].dt), 3, cu,
+                    130 + i, 0);
+    }
+    moba_params p = conf_params(2, 2, 128, 8, 11, MOBA_BF16);
+    p.causal = 0;
+    bad += run1("long selection non-causal bf16", p, 3, cu, 140, CASE_ALLOW_UNSUPPORTED);
+    assert_int_equal(bad, 0);
+}

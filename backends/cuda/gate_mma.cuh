@@ -1,0 +1,267 @@
+/*
+ * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 64 or 128): scores and
+ * top-k of 128 query rows per CTA, ranked straight from the mma
+ * accumulators.
+ *
+ * Why this shape: the score FLOPs are cheap on tensor cores, so what is
+ * left is moving centroids and ranking.  128 rows per CTA halve the
+ * centroid reads per query against 64; the 16-bit centroid copy halves
+ * them again and needs no conversion; cp.async double buffering overlaps
+ * the next tile's load with this tile's math; and ranking from registers
+ * drops the shared score tile and two barriers per tile.  The 4 lanes
+ * holding one query row (the mma C layout) keep separate lists, and before
+ * each tile they agree on a row bound: the best of their 8th-best entries,
+ * which the row's final 8th best can only beat, so a candidate below it is
+ * rejected with one comparison instead of going through the list.
+ *
+ * Ranking keys: core/gate.h's order (numbers above NaN, larger score
+ * first, ties to the larger block) is the unsigned order of one 64-bit key
+ * (gtc_key), so a comparison is two integer instructions and an insertion
+ * is a branch-free 8-step network.  That matters because the lanes of a
+ * warp insert divergently: a candidate slot costs the warp a whole
+ * insertion whenever any of its 32 lanes inserts (v4's first version,
+ * with the float/index comparisons of gpu_top_push, spent ~90 % of the
+ * gate there).
+ *
+ * Rows (16 per warp): lane (g, t) owns rows 16 w + g and 16 w + g + 8 and,
+ * in every 64-centroid tile, columns 8 n + 2 t and 8 n + 2 t + 1.
+ */
+#ifndef MOBA_GPU_GATE_MMA_CUH
+#define MOBA_GPU_GATE_MMA_CUH
+
+#include "gate_rows.cuh"
+#include "mma_common.cuh"
+
+#if MOBA_GPU_HAVE_MMA
+
+#define GTC_THREADS 256
+#define GTC_ROWS 128 /* query rows per CTA: GPU_GATE_ROWS */
+#define GTC_BC 64    /* centroids per tile */
+
+typedef unsigned long long gtc_key_t;
+
+template <int D> struct gtc_smem {
+    union {
+        unsigned short cs[2][GTC_BC * (D + 8)];
+        gtc_key_t l[GTC_ROWS][4][GPU_TOPK]; /* the lanes' lists, merging */
+    } u;
+    gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
+    int n[GTC_ROWS];           /* entries chosen so far                 */
+    int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
+    /* A tile's 32 scores per thread, [candidate][thread] (conflict-free
+     * whatever candidate each lane reads). */
+    float sc[32][GTC_THREADS];
+};
+
+/* The ranking key of (score s, block j): larger is better.  NaN scores get
+ * 1 in the high word, numbers their order-preserving bit pattern (>=
+ * 0x007fffff; -0 is folded into +0, which the order treats as equal), and
+ * the low word the block, so equal scores go to the larger block.  An
+ * empty list slot is 0. */
+__device__ __forceinline__ gtc_key_t gtc_key(float s, int j)
+{
+    unsigned u = __float_as_uint(s), hi;
+    if (s != s) {
+        hi = 1u;
+    } else {
+        if (s == 0.0f) u = 0u;
+        hi = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    }
+    return ((gtc_key_t)hi << 32) | (unsigned)j;
+}
+
+/* Insert x into the descending list L (x is above L[7]; keys are unique). */
+__device__ __forceinline__ void gtc_insert(gtc_key_t *L, gtc_key_t x)
+{
+#pragma unroll
+    for (int i = GPU_TOPK - 1; i > 0; i--) L[i] = x > L[i - 1] ? L[i - 1] : (x > L[i] ? x : L[i]);
+    L[0] = x > L[0] ? x : L[0];
+}
+
+/* Centroids j0 .. j0 + 63 into cs; rows past jn keep stale data (their
+ * columns are never ranked). */
+template <int D>
+__device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *cent16,
+                                         int64_t cbase, int Hk, int j0, int jn)
+{
+    const int LD = D + 8, V8 = D / 8;
+    for (int e = threadIdx.x; e < jn * V8; e += GTC_THREADS) {
+        const int r = e / V8, c = e % V8;
+        cp_async16(cs + r * LD + c * 8,
+                   cent16 + (size_t)(cbase + (int64_t)(j0 + r) * Hk) * D + c * 8);
+    }
+}
+
+/* A lower bound on the row's final 8th-best key from its 4 lanes' sorted
+ * lists, taking the largest of three that each certify 8 entries at or
+ * above it: the best lane 8th best; the second largest lane 4th best (two
+ * lanes hold 4 each); the smallest lane 2nd best (four lanes hold 2 each).
+ * Empty slots are 0, which only weakens a bound. */
+__device__ __forceinline__ gtc_key_t gtc_row_bound(const gtc_key_t *L)
+{
+    gtc_key_t a = L[GPU_TOPK - 1], c = L[1];
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        const gtc_key_t oa = MOBA_SHFL_XOR(a, off, 4), oc = MOBA_SHFL_XOR(c, off, 4);
+        a = oa > a ? oa : a;
+        c = oc < c ? oc : c;
+    }
+    const gtc_key_t x0 = L[3], x1 = MOBA_SHFL_XOR(x0, 1, 4);
+    const gtc_key_t x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
+    const gtc_key_t h01 = x0 > x1 ? x0 : x1, l01 = x0 > x1 ? x1 : x0;
+    const gtc_key_t h23 = x2 > x3 ? x2 : x3, l23 = x2 > x3 ? x3 : x2;
+    const gtc_key_t lo_h = h01 < h23 ? h01 : h23, hi_l = l01 > l23 ? l01 : l23;
+    const gtc_key_t b = lo_h > hi_l ? lo_h : hi_l; /* second largest of x0..x3 */
+    a = b > a ? b : a;
+    return c > a ? c : a;
+}
+
+template <int DT, int D>
+__global__ void __launch_bounds__(GTC_THREADS, 2)
+k_gate_mma(const unsigned short *q, gpu_args a)
+{
+    const int LD = D + 8;
+    extern __shared__ __align__(16) unsigned char gtc_raw[];
+    gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
+    const gpu_qtile tile = a.gtiles[blockIdx.x];
+    const int h = blockIdx.y, kh = h / a.group;
+    const moba_seq sq = a.seqs[tile.seq];
+    const int K = a.K;
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int64_t tok0 = sq.start + tile.row0;
+    const int64_t cbase = sq.block_offset * a.Hk + kh;
+    const int b_last = (tile.row0 + tile.rows - 1) / a.S;
+    const int jend_tile = a.causal ? b_last : sq.nb;
+    const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
+
+    /* Row facts and pass bounds are re-read from shared memory in every
+     * tile rather than held in registers: the kernel must fit 128 registers
+     * for 2 CTAs per SM. */
+    int rr[2];
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) rr[hr] = 16 * warp + g + 8 * hr;
+    if (tid < GTC_ROWS) {
+        const gate_row w = gate_row_info(a, sq, tile, tid);
+        sm.b[tid] = w.b;
+        sm.want[tid] = w.live ? w.want : 0;
+        sm.bound[tid] = ~0ull;
+        sm.n[tid] = 0;
+    }
+    uint32_t qf[D / 16][4];
+    mma_load_a<D>(qf, rr[0] < tile.rows ? q + ((size_t)(tok0 + rr[0]) * a.Hq + h) * D : NULL,
+                  rr[1] < tile.rows ? q + ((size_t)(tok0 + rr[1]) * a.Hq + h) * D : NULL, t);
+    const int npass = (K - 1 + GPU_TOPK - 1) / GPU_TOPK;
+    const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
+    __syncthreads();
+    for (int pass = 0; pass < npass && need_rank; pass++) {
+        gtc_key_t L[2][GPU_TOPK];
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = 0;
+        gtc_load<D>(sm.u.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
+        cp_async_commit();
+        for (int it = 0; it < ntile; it++) {
+            const int j0 = it * GTC_BC;
+            if (it + 1 < ntile)
+                gtc_load<D>(sm.u.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
+                            min(GTC_BC, jend_tile - j0 - GTC_BC));
+            cp_async_commit();
+            cp_async_wait<1>();
+            __syncthreads();
+            const unsigned short *cs = sm.u.cs[it & 1];
+            gtc_key_t rb[2];
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) rb[hr] = gtc_row_bound(L[hr]);
+            unsigned surv = 0; /* bit 16 hr + c: candidate c of row hr */
+            /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
+             * live: the kernel must fit 128 registers. */
+            const int NQ = 2;
+#pragma unroll
+            for (int half = 0; half < 8 / NQ; half++) {
+                float s[NQ][4];
+#pragma unroll
+                for (int nn = 0; nn < NQ; nn++) {
+                    const int n = NQ * half + nn;
+                    s[nn][0] = s[nn][1] = s[nn][2] = s[nn][3] = 0.0f;
+                    /* ldmatrix tiles: centroids 8n .. 8n+7, d +0 / +8 / +16 / +24. */
+                    const unsigned short *cr = cs + (n * 8 + lane % 8) * LD + (lane / 8) * 8;
+#pragma unroll
+                    for (int kk = 0; kk < D / 16; kk += 2) {
+                        uint32_t bq[4];
+                        ldsm_x4(bq, cr + kk * 16);
+                        mma16816<DT>(s[nn], qf[kk], bq[0], bq[1]);
+                        mma16816<DT>(s[nn], qf[kk + 1], bq[2], bq[3]);
+                    }
+                }
+#pragma unroll
+                for (int hr = 0; hr < 2; hr++) {
+                    if (sm.want[rr[hr]] == 0) continue;
+                    const int myb = sm.b[rr[hr]];
+                    const int jend = a.causal ? myb : sq.nb;
+                    const gtc_key_t prev = sm.bound[rr[hr]];
+#pragma unroll
+                    for (int nn = 0; nn < NQ; nn++)
+#pragma unroll
+                        for (int i = 0; i < 2; i++) {
+                            const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
+                            const int j = j0 + 8 * (NQ * half + nn) + 2 * t + i;
+                            const float sv = s[nn][2 * hr + i];
+                            sm.sc[16 * hr + c][tid] = sv;
+                            if (j >= jend || j == myb) continue;
+                            const gtc_key_t x = gtc_key(sv, j);
+                            if (x > rb[hr] && x < prev) surv |= 1u << (16 * hr + c);
+                        }
+                }
+            }
+            /* Survivors only: the warp loops as often as its busiest lane
+             * has survivors, not once per candidate slot. */
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                unsigned m = hr ? surv >> 16 : surv & 0xffffu;
+                while (m) {
+                    const int c = __ffs(m) - 1;
+                    m &= m - 1;
+                    const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
+                    const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
+                    if (x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
+                }
+            }
+            __syncthreads();
+        }
+        cp_async_wait<0>();
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+            for (int i = 0; i < GPU_TOPK; i++) sm.u.l[rr[hr]][t][i] = L[hr][i];
+        __syncthreads();
+        if (tid < tile.rows && sm.n[tid] < sm.want[tid]) {
+            /* The row's best GPU_TOPK of its 4 lists, appended. */
+            gtc_key_t M[GPU_TOPK];
+#pragma unroll
+            for (int i = 0; i < GPU_TOPK; i++) M[i] = sm.u.l[tid][0][i];
+            for (int w = 1; w < 4; w++)
+                for (int i = 0; i < GPU_TOPK; i++) {
+                    const gtc_key_t x = sm.u.l[tid][w][i];
+                    if (x <= M[GPU_TOPK - 1]) break; /* the lists are sorted */
+                    gtc_insert(M, x);
+                }
+            int32_t *selrow = gate_sel_row(a, tok0, tid, h);
+            int n = sm.n[tid];
+            for (int i = 0; i < GPU_TOPK && n < sm.want[tid] && M[i] != 0; i++) {
+                selrow[n++] = (int32_t)(unsigned)M[i];
+                sm.bound[tid] = M[i];
+            }
+            sm.n[tid] = n;
+        }
+        __syncthreads();
+    }
+    if (tid < tile.rows)
+        gate_finish_row(a, sq, kh, gate_row_info(a, sq, tile, tid), need_rank, sm.n[tid],
+                        gate_sel_row(a, tok0, tid, h));
+}
+
+#endif /* MOBA_GPU_HAVE_MMA */
+
+#endif /* MOBA_GPU_GATE_MMA_CUH */

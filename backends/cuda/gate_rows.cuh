@@ -1,0 +1,136 @@
+/*
+ * Per-row bookkeeping shared by the two gating kernels (SIMT in gate.cu,
+ * tensor cores in gate_mma.cuh): which candidates a query row has, the
+ * pass state of selections longer than GPU_TOPK, merging the partial lists
+ * of a row's owner threads, and writing the final selection row.
+ */
+#ifndef MOBA_GPU_GATE_ROWS_CUH
+#define MOBA_GPU_GATE_ROWS_CUH
+
+#include "kernels_common.cuh"
+
+/* Query row r of a tile: its own block b, candidates j < jend (j != b),
+ * and how many past blocks it takes (want). */
+typedef struct gate_row {
+    bool live;
+    int b, jend, want;
+} gate_row;
+
+__device__ __forceinline__ gate_row gate_row_info(const gpu_args &a, const moba_seq &sq,
+                                                  const gpu_qtile &tile, int r)
+{
+    gate_row w;
+    w.live = r < tile.rows;
+    w.b = (tile.row0 + (w.live ? r : 0)) / a.S;
+    w.jend = a.causal ? w.b : sq.nb;
+    const int ncand = w.live ? (a.causal ? w.b : sq.nb - 1) : 0;
+    w.want = a.K - 1 < ncand ? a.K - 1 : ncand;
+    return w;
+}
+
+/* A selection needing more than GPU_TOPK past blocks takes several passes,
+ * each collecting the next GPU_TOPK strictly below the previous pass's
+ * worst (s, j) (a strict bound in the total order: no block twice). */
+typedef struct gate_pass_state {
+    float s;
+    int j; /* -1: no bound yet (first pass) */
+    int n; /* entries chosen so far         */
+} gate_pass_state;
+
+__device__ __forceinline__ void gate_pass_init(gate_pass_state &ps)
+{
+    ps.s = 0.0f;
+    ps.j = -1;
+    ps.n = 0;
+}
+
+__device__ __forceinline__ int32_t *gate_sel_row(const gpu_args &a, int64_t tok0, int r, int h)
+{
+    return a.sel + ((size_t)(tok0 + r) * a.Hq + h) * a.K;
+}
+
+/* End of a pass: merge the row's nl lists (GPU_TOPK entries each, -1 for
+ * empty slots) and append the best to the selection row. */
+__device__ __forceinline__ void gate_pass_merge(const gate_row &w, gate_pass_state &ps,
+                                                const float *v, const int *ix, int nl,
+                                                int32_t *selrow)
+{
+    if (!w.live || ps.n >= w.want) return;
+    float val[GPU_TOPK];
+    int idx[GPU_TOPK];
+#pragma unroll
+    for (int i = 0; i < GPU_TOPK; i++) {
+        val[i] = 0.0f;
+        idx[i] = -1;
+    }
+    for (int e = 0; e < nl * GPU_TOPK; e++)
+        if (ix[e] >= 0) gpu_top_push(val, idx, v[e], ix[e]);
+    int n = ps.n;
+    for (int i = 0; i < GPU_TOPK && n < w.want; i++) {
+        if (idx[i] < 0) break;
+        selrow[n++] = idx[i];
+        ps.s = val[i];
+        ps.j = idx[i];
+    }
+    ps.n = n;
+}
+
+/* Own block in, ascending order, -1 padding, then the list counts.  When
+ * every candidate is taken (need_rank false) the row was never scored. */
+#define GATE_SORT_MAX 16
+__device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_seq &sq, int kh,
+                                                const gate_row &w, bool need_rank,
+                                                int nchosen, int32_t *selrow)
+{
+    if (!w.live) return;
+    const int K = a.K;
+    int n = 0;
+    if (need_rank) {
+        n = nchosen;
+    } else {
+        for (int j = 0; j < w.jend; j++)
+            if (j != w.b) selrow[n++] = j;
+    }
+    selrow[n++] = w.b;
+    if (K <= GATE_SORT_MAX) {
+        /* Bitonic network in registers (the row is at most 16 long). */
+        int v[GATE_SORT_MAX];
+#pragma unroll
+        for (int i = 0; i < GATE_SORT_MAX; i++) v[i] = i < n ? selrow[i] : 0x7fffffff;
+#pragma unroll
+        for (int k2 = 2; k2 <= GATE_SORT_MAX; k2 <<= 1)
+#pragma unroll
+            for (int j2 = k2 >> 1; j2 > 0; j2 >>= 1)
+#pragma unroll
+                for (int i = 0; i < GATE_SORT_MAX; i++) {
+                    const int l = i ^ j2;
+                    if (l > i) {
+                        const int x = v[i], y = v[l];
+                        if ((x > y) == ((i & k2) == 0)) {
+                            v[i] = y;
+                            v[l] = x;
+                        }
+                    }
+                }
+#pragma unroll
+        for (int i = 0; i < GATE_SORT_MAX; i++) {
+            if (i < K) selrow[i] = i < n ? v[i] : -1;
+            if (i < n && v[i] != w.b)
+                atomicAdd(&a.counts[(sq.block_offset + v[i]) * a.Hk + kh], 1);
+        }
+        return;
+    }
+    for (int i = 1; i < n; i++) {
+        int x = selrow[i], p = i;
+        while (p > 0 && selrow[p - 1] > x) {
+            selrow[p] = selrow[p - 1];
+            p--;
+        }
+        selrow[p] = x;
+    }
+    for (int i = n; i < K; i++) selrow[i] = -1;
+    for (int i = 0; i < n; i++)
+        if (selrow[i] != w.b) atomicAdd(&a.counts[(sq.block_offset + selrow[i]) * a.Hk + kh], 1);
+}
+
+#endif /* MOBA_GPU_GATE_ROWS_CUH */
