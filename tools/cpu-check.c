@@ -2,9 +2,10 @@
  * cpu-check: the CPU backend (the variant MOBA_CPU_ISA picks) against the
  * double-precision reference on random problems: f32/f16/bf16, head dims
  * 32..256, block sizes 1/64/100/512, GQA 1..8, varlen batches with empty
- * sequences.  Checks the selection (spec §7.1 with the near-tie rule), the
- * output and lse (§7.2 tolerances), that every element is written, and that
- * 1 and 3 threads give bitwise equal results.  Exit 0 if all pass, 77 if
+ * sequences, then bf16 cases for the tile kernels.  Checks the selection
+ * (spec §7.1 with the near-tie rule), the output and lse (§7.2
+ * tolerances), that every element is written, and that 1 and 3 threads
+ * give bitwise equal results.  Exit 0 if all pass, 77 if
  * the variant cannot run here.  Meant for checking the kernels before the
  * conformance suite lands; prints one line per case.
  */
@@ -92,11 +93,15 @@ int main(int argc, char **argv)
     static const int blocks[] = {1, 64, 100, 512};
     static const int groups[] = {1, 2, 4, 8};
     int fails = 0, cases = 0;
-    for (int ci = 0; ci < 36; ci++) {
+    /* Then 8 more bf16 cases at the head dims and block sizes the bf16
+     * tile kernels take (blocks over 512 keys take several steps). */
+    static const int bf16_dims[] = {32, 64, 128, 256};
+    static const int bf16_blocks[] = {37, 512, 700, 64};
+    for (int ci = 0; ci < 44; ci++) {
         moba_params p = moba_params_default();
-        p.dtype = (moba_dtype)(ci % 3);
-        p.head_dim = dims[ci % 6];
-        p.block_size = blocks[(ci / 3) % 4];
+        p.dtype = ci < 36 ? (moba_dtype)(ci % 3) : MOBA_BF16;
+        p.head_dim = ci < 36 ? dims[ci % 6] : bf16_dims[ci % 4];
+        p.block_size = ci < 36 ? blocks[(ci / 3) % 4] : bf16_blocks[(ci / 2) % 4];
         int G = groups[(ci / 2) % 4];
         p.num_kv_heads = 1 + ci % 2;
         p.num_q_heads = p.num_kv_heads * G;

@@ -39,13 +39,36 @@ static void *carve(float **cur, size_t n, size_t size)
     return p;
 }
 
-size_t moba_cpu_attend_scratch(const moba_problem *pb, int32_t tile_rows)
+/* The tile kernels' path: bf16 storage and head dims they take. */
+static int use_steps(const moba_cpu_kernels *kern, const moba_params *p)
+{
+    return kern->step_bf16 && p->dtype == MOBA_BF16 && p->head_dim % 32 == 0;
+}
+
+/* Blocks that fewer rows of a task selected take the chunked path: a tile
+ * step costs about the same for 1 row as for 16 (the lanes are padded),
+ * and it re-reads the block's keys per 16 rows. */
+#ifndef STEP_MIN_ROWS
+#define STEP_MIN_ROWS 8
+#endif
+
+/* Keys of one tile step: a whole block up to MOBA_CPU_STEP_KEYS. */
+static int32_t step_keys(const moba_params *p)
+{
+    return p->block_size < MOBA_CPU_STEP_KEYS ? p->block_size : MOBA_CPU_STEP_KEYS;
+}
+
+size_t moba_cpu_attend_scratch(const moba_cpu_kernels *kern, const moba_problem *pb,
+                               int32_t tile_rows)
 {
     const moba_params *p = &pb->p;
     size_t rg = (size_t)tile_rows * pb->group, D = (size_t)p->head_dim;
     size_t K = (size_t)p->top_k, al = 16;
     size_t attend = 2 * (rg * D + al) + 2 * (rg + al) + 2 * (CHUNK * (D + 16) + al) +
                     (rg * CHUNK + al) + (2 * rg * K + al) + 6 * (rg + al);
+    if (use_steps(kern, p)) /* packed values, step work, 16 x (lim, m, l) */
+        attend += ((size_t)(step_keys(p) + 31) / 32 * 32 * D / 2 + al) +
+                  (kern->step_work_bf16(p->head_dim) / 4 + al) + 3 * (16 + al);
     size_t R = (size_t)tile_rows;
     size_t gate = (R * D + al) + (R * CHUNK + al) + (R * K + al) +
                   (2 * R * K + al) + (R + al) + 2 * (R + al) +
@@ -90,6 +113,61 @@ static void softmax_step(const moba_cpu_kernels *kern, float *s, int n,
     *l += kern->exp_sum(s, valid, mnew);
 }
 
+/* Per-task buffers of the tile kernels' path. */
+typedef struct step_bufs {
+    uint16_t *vpk; /* one step's values, packed */
+    void *work;
+    int32_t *lim;
+    float *sm, *sl; /* the 16 rows' running max / sum */
+} step_bufs;
+
+/* One selected block on the tile kernels: keys in steps of up to
+ * step_keys (the values packed once per step), the active rows (qb, ap:
+ * query rows and accumulators, ascending task rows) 16 at a time. */
+static void block_steps(const attend_job *j, const moba_cpu_kernels *kern,
+                        const step_bufs *sb, const moba_seq *sq,
+                        const moba_tile *tile, int32_t kh, int own_causal,
+                        int32_t u0, int32_t u1, const uint16_t *const *qb,
+                        float *const *ap, int32_t nact, float *acc, float *m,
+                        float *l)
+{
+    const moba_params *p = &j->pb->p;
+    const int32_t D = p->head_dim, G = j->pb->group, SK = step_keys(p);
+    const size_t ld = (size_t)p->num_kv_heads * D;
+    for (int32_t c0 = u0; c0 < u1; c0 += SK) {
+        const int32_t n = u1 - c0 < SK ? u1 - c0 : SK;
+        const size_t base = ((size_t)(sq->start + c0) * p->num_kv_heads + kh) * D;
+        kern->pack_v_bf16(sb->vpk, (const uint16_t *)j->v + base, ld, n, D);
+        /* Causal own block: rows before c0 see none of these keys, and
+         * they are a prefix of the active rows. */
+        int32_t first = 0;
+        if (own_causal && c0 > tile->row0) first = (c0 - tile->row0) * G;
+        for (int32_t g = first; g < nact; g += 16) {
+            const int32_t mm = nact - g < 16 ? nact - g : 16;
+            for (int32_t x = 0; x < mm; x++) {
+                int32_t i = (int32_t)((ap[g + x] - acc) / D);
+                if (own_causal) {
+                    int32_t lm = tile->row0 + i / G + 1 - c0;
+                    sb->lim[x] = lm < n ? lm : n;
+                }
+                sb->sm[x] = m[i];
+                sb->sl[x] = l[i];
+            }
+            moba_cpu_step st = {
+                mm, n, D, qb + g, (const uint16_t *)j->k + base, ld, sb->vpk,
+                own_causal ? sb->lim : NULL, p->softmax_scale, ap + g, sb->sm,
+                sb->sl, sb->work,
+            };
+            kern->step_bf16(&st);
+            for (int32_t x = 0; x < mm; x++) {
+                int32_t i = (int32_t)((ap[g + x] - acc) / D);
+                m[i] = sb->sm[x];
+                l[i] = sb->sl[x];
+            }
+        }
+    }
+}
+
 static void attend_task(void *arg, int64_t task, int thread)
 {
     attend_job *j = arg;
@@ -122,14 +200,24 @@ static void attend_task(void *arg, int64_t task, int thread)
     const int bfdot = p->dtype == MOBA_BF16 && kern->qk_bf16;
     const uint16_t **qb = carve(&cur, (size_t)RG, sizeof(uint16_t *));
     uint16_t *kb = (uint16_t *)kc; /* kc is unused then */
+    const int steps = use_steps(kern, p);
+    step_bufs sb = {0};
+    if (steps) {
+        sb.vpk = carve(&cur, (size_t)(step_keys(p) + 31) / 32 * 32 * D, sizeof(uint16_t));
+        sb.work = carve(&cur, kern->step_work_bf16(D), 1);
+        sb.lim = carve(&cur, 16, sizeof(int32_t));
+        sb.sm = carve(&cur, 16, sizeof(float));
+        sb.sl = carve(&cur, 16, sizeof(float));
+    }
 
     /* Row i of the task is query row r = i / G of the tile, head kh*G + i%G. */
     int32_t npairs = 0;
     for (int32_t i = 0; i < RG; i++) {
         int32_t r = i / G, h = kh * G + i % G;
         size_t tok = (size_t)(sq->start + tile->row0 + r);
-        kern->to_f32(qf + (size_t)i * D, (const char *)j->q + (tok * Hq + h) * D * es,
-                     p->dtype, D);
+        if (!bfdot) /* bf16 dot products read the stored rows */
+            kern->to_f32(qf + (size_t)i * D,
+                         (const char *)j->q + (tok * Hq + h) * D * es, p->dtype, D);
         memset(acc + (size_t)i * D, 0, sizeof(float) * (size_t)D);
         m[i] = -INFINITY;
         l[i] = 0.0f;
@@ -160,6 +248,11 @@ static void attend_task(void *arg, int64_t task, int thread)
         int32_t u0 = blk * S, u1 = u0 + S < sq->len ? u0 + S : sq->len;
         const int own_causal = causal && blk == b;
         if (own_causal && u1 > tile->row0 + R) u1 = tile->row0 + R;
+        if (steps && nact >= STEP_MIN_ROWS) {
+            block_steps(j, kern, &sb, sq, tile, kh, own_causal, u0, u1, qb, ap,
+                        nact, acc, m, l);
+            continue;
+        }
         for (int32_t c0 = u0; c0 < u1; c0 += CHUNK) {
             const int32_t nk = u1 - c0 < CHUNK ? u1 - c0 : CHUNK;
             /* Causal own block: rows before c0 see none of this chunk, and

@@ -256,7 +256,7 @@ static moba_status cpu_plan_create(void *bctx, const moba_problem *pb,
     if (!pl->cent || !pl->sel) goto oom;
     pl->tile_rows = cpu_tile_rows(pb);
     if (moba_schedule_tiles(pb, pl->tile_rows, &pl->tiles, &pl->ntiles)) goto oom;
-    pl->scratch_floats = moba_cpu_attend_scratch(pb, pl->tile_rows);
+    pl->scratch_floats = moba_cpu_attend_scratch(c->kern, pb, pl->tile_rows);
     moba_status st = moba_cpu_plan_scratch(pl, moba_pool_threads(c->pool));
     if (st) {
         cpu_plan_free(pl);

@@ -33,7 +33,8 @@ moba_status moba_cpu_attend(cpu_ctx *c, cpu_plan *pl, const moba_problem *pb,
                             const void *q, const void *k, const void *v,
                             void *out, float *lse);
 /* Floats of per-thread scratch the attention needs. */
-size_t moba_cpu_attend_scratch(const moba_problem *pb, int32_t tile_rows);
+size_t moba_cpu_attend_scratch(const moba_cpu_kernels *kern, const moba_problem *pb,
+                               int32_t tile_rows);
 moba_status moba_cpu_plan_scratch(cpu_plan *pl, int nthreads);
 
 #endif

@@ -14,6 +14,25 @@
 
 #include "moba/moba.h"
 
+/* Keys per attention step of the tile kernels (step_bf16 below). */
+#define MOBA_CPU_STEP_KEYS 512
+
+/* One online-softmax step of up to 16 query rows against n keys of one
+ * block (bf16 storage): scores, weights, and the accumulators' update. */
+typedef struct moba_cpu_step {
+    int m, n, d;              /* rows 1..16, keys 1..MOBA_CPU_STEP_KEYS,
+                               * head dim (a multiple of 32) */
+    const uint16_t *const *q; /* m query rows */
+    const uint16_t *k;        /* key u at k + u*ldk */
+    size_t ldk;
+    const uint16_t *vp;       /* the n values, as pack_v_bf16 left them */
+    const int32_t *lim;       /* per row, keys visible (1..n); NULL: all */
+    float scale;
+    float *const *acc;        /* m accumulator rows of d floats */
+    float *mx, *l;            /* m running maxima / sums, updated */
+    void *work;               /* step_work_bf16(d) bytes, 64-aligned */
+} moba_cpu_step;
+
 typedef struct moba_cpu_kernels {
     const char *name;
     /* y[i] += a * x[i] */
@@ -37,10 +56,21 @@ typedef struct moba_cpu_kernels {
     /* Optional (NULL if absent): qk on bf16 storage, f32 results. */
     void (*qk_bf16)(int m, int n, int d, const uint16_t *const *a,
                     const uint16_t *b, size_t ldb, float *s, int lds);
+    /* Optional (NULL if absent), all three or none: tile attention on bf16
+     * storage.  pack_v_bf16 lays out n value rows (pitch ldv) for
+     * step_bf16 in (n rounded up to 32) * d elements. */
+    void (*pack_v_bf16)(uint16_t *dst, const uint16_t *v, size_t ldv, int n, int d);
+    void (*step_bf16)(const moba_cpu_step *st);
+    size_t (*step_work_bf16)(int d);
 } moba_cpu_kernels;
 
 void moba_cpu_qk_bf16_avx512bf16(int m, int n, int d, const uint16_t *const *a,
                                  const uint16_t *b, size_t ldb, float *s, int lds);
+
+void moba_cpu_pack_v_bf16_amx(uint16_t *dst, const uint16_t *v, size_t ldv,
+                              int n, int d);
+void moba_cpu_step_bf16_amx(const moba_cpu_step *st);
+size_t moba_cpu_step_work_bf16_amx(int d);
 
 /* The variants compiled in; NULL entries were not built for this target. */
 extern const moba_cpu_kernels moba_cpu_kernels_generic;

@@ -71,4 +71,5 @@ static float exp_sum_generic(float *s, int n, float mx)
 const moba_cpu_kernels moba_cpu_kernels_generic = {
     "generic",   axpy_generic,      scale_generic,  to_f32_generic,
     qk_generic,  pv_generic,        scale_max_generic, exp_sum_generic, NULL,
+    NULL,        NULL,              NULL,
 };

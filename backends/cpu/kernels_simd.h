@@ -242,5 +242,5 @@ static float k_exp_sum(float *s, int n, float mx)
 
 const moba_cpu_kernels KERNEL_TABLE = {
     KERNEL_NAME, k_axpy, k_scale, k_to_f32, k_qk, k_pv, k_scale_max, k_exp_sum,
-    NULL,
+    NULL, NULL, NULL, NULL,
 };

@@ -1,0 +1,44 @@
+#!/bin/bash
+# One call on the lent machine's host CPU (the device tool) for the CPU
+# backend: build without GPU backends, cpu-check and the conformance suite
+# for every CPU variant the host runs, cpu-bench per variant, and the
+# comparison with PyTorch's CPU SDPA.  Needs cmocka (.devdeps/env.sh sourced
+# by the caller) and meson (or its wheel in $WHL).  Logs go to $OUT.
+#   usage: scripts/cpu_device_check.sh [LENS, default 8192,32768]
+set -u
+OUT=${OUT:-/tmp/moba-out}
+WHL=${WHL:-.whl}
+LENS=${1:-8192,32768}
+mkdir -p "$OUT"
+if ! command -v meson >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site "$WHL"/meson-*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+    mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 -m mesonbuild.mesonmain "$@"\n' > /tmp/bin/meson
+    chmod +x /tmp/bin/meson && export PATH=/tmp/bin:$PATH
+fi
+grep -m1 'model name' /proc/cpuinfo
+echo "amx flags: $(grep -m1 -o 'amx_[a-z0-9]*' /proc/cpuinfo | tr '\n' ' ')"
+b=build-cpu
+s=$(date +%s)
+meson setup $b -Dcuda=disabled -Dhip=disabled -Dopencl=disabled > "$OUT/setup.log" 2>&1 ||
+    { tail -30 "$OUT/setup.log"; exit 1; }
+ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
+echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
+for isa in avx2 avx512 amx; do
+    MOBA_CPU_ISA=$isa timeout 120 ./$b/tools/cpu-check > "$OUT/check-$isa.log" 2>&1
+    echo "cpu-check $isa rc=$?: $(tail -1 "$OUT/check-$isa.log")"
+    grep -m3 FAIL "$OUT/check-$isa.log"
+done
+timeout 200 meson test -C $b --suite cpu --suite unit --num-processes 8 --print-errorlogs \
+    > "$OUT/test.log" 2>&1
+echo "meson test rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
+for n in 8192 32768; do
+    for isa in avx512 amx; do
+        for sk in "512 3" "128 8"; do
+            MOBA_CPU_ISA=$isa timeout 60 ./$b/tools/cpu-bench $n 8 8 128 $sk bf16 16 3 2>&1 |
+                tee -a "$OUT/cpu-bench.log"
+        done
+    done
+done
+PYTHONUNBUFFERED=1 timeout 240 python3 tools/bench_cpu_vs_torch.py $b/libmoba.so --threads 16 \
+    --reps 3 --lens "$LENS" 2>&1 | tee "$OUT/torch.log" | grep -v Warning
