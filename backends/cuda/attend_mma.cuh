@@ -2,8 +2,10 @@
  * Tensor-core (mma.sync) key-centric attention for f16/bf16 on sm_80+.
  * k_mma_kv writes exactly the partials of k_simt_kv (O / l in the storage
  * dtype, lse in f32, addressed by partial index); k_mma_own is k_simt_own
- * (causal own block, then gpu_merge_row in slot order) with the attention
- * on tensor cores.  HIP, f32 and other head dims keep the SIMT kernels.
+ * (causal own block, then the partials merged in slot order with
+ * gpu_merge_row's arithmetic) with the attention on tensor cores and the
+ * merge reading whole 16-byte vectors.  HIP, f32 and other head dims keep
+ * the SIMT kernels.
  *
  * Fragment layouts and the mma/ldmatrix primitives: mma_common.cuh.
  *
@@ -28,6 +30,14 @@
 #define MMA_THREADS (32 * MMA_WARPS) /* 16 rows per warp: GPU_TILE_ROWS */
 #define MMA_KC 64                    /* keys per shared-memory chunk     */
 #define MMA_KR 128 /* keys of a block resident in shared memory (k_mma_kv) */
+/* CTAs per SM k_mma_kv is built for: 3 x 70 KB of K/V fit in sm_90's
+ * 228 KB, 2 in sm_80's 164 KB, where the 168-register cap of 3 only made
+ * it spill. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define MMA_KV_CTAS 2
+#else
+#define MMA_KV_CTAS 3
+#endif
 
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
@@ -37,7 +47,10 @@ template <int DT, int D> struct mma_ok {
 #if MOBA_GPU_HAVE_MMA
 
 /* Keys [0, nk) of a chunk into ks/vs ([MMA_KC][LD]); rows past nk are zero
- * so masked weights never meet NaN garbage. */
+ * so masked weights never meet NaN garbage.  The synchronous twin of
+ * mma_load_kv_async for k_mma_own: with one loader for both kernels, the
+ * compiler unrolls the loader loop of k_mma_kv differently and k_mma_kv
+ * spills 32 bytes (CUDA 13, sm_80 and sm_90). */
 template <int D>
 __device__ __forceinline__ void mma_load_kv(const unsigned short *k, const unsigned short *v,
                                             int64_t tok0, int Hk, int kh, int nk,
@@ -68,6 +81,7 @@ __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
 {
     const int LD = mma_cfg<D>::LD, V8 = D / 8;
     const int nr = (nk + MMA_KC - 1) / MMA_KC * MMA_KC;
+#pragma unroll 4
     for (int e = threadIdx.x; e < nr * V8; e += MMA_THREADS) {
         const int u = e / V8, c = e % V8;
         if (u < nk) {
@@ -204,10 +218,10 @@ template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
  * of the run's tiles of that list, and the warps then run their 16 rows
  * with no barrier at all.  Longer blocks stream through the same buffer,
  * MMA_KR keys at a time, per tile.  The tiles are of equal cost, so equal
- * runs balance the persistent grid.  3 CTAs per SM (<= 168 registers)
- * fit beside 3 x 70 KB of K/V at D = 128. */
+ * runs balance the persistent grid.  On sm_90, 3 CTAs per SM (<= 168
+ * registers) fit beside 3 x 70 KB of K/V at D = 128. */
 template <int DT, int D>
-__global__ void __launch_bounds__(MMA_THREADS, 3)
+__global__ void __launch_bounds__(MMA_THREADS, MMA_KV_CTAS)
 k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
          gpu_args a)
 {
@@ -273,24 +287,95 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
     }
 }
 
-/* mma C fragment columns for gpu_merge_row: value x = 2n + i is
- * o[n][i] (or o[n][2 + i] for row g+8), head dim 8n + 2 sub + i. */
-struct mma_cols {
-    static __device__ __forceinline__ int col(int x, int sub) { return (x / 2) * 8 + 2 * sub + x % 2; }
+/* Own-block results of a tile's 64 rows for the merge, in f32: O (not yet
+ * divided by l) row-major with 8 floats of padding (the C-fragment float2
+ * stores of 8 rows then hit 4 bank groups, not 1), m and l per row.  The
+ * union reuses the K/V chunk buffers, which are dead by then. */
+template <int D> struct mma_own_smem {
+    union {
+        struct {
+            unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
+        } kv;
+        float o[GPU_TILE_ROWS][D + 8];
+    } u;
+    float m[GPU_TILE_ROWS], l[GPU_TILE_ROWS];
 };
+
+/* Merges every live row of the tile with its partials in ascending slot
+ * order and writes out / lse: the arithmetic of gpu_merge_row, value for
+ * value, so the result does not change.  The partials are read as 16-byte
+ * vectors by D/8 threads per row (one 256-byte row at D = 128 per 16
+ * threads, fully coalesced), which the C-fragment layout of the own-block
+ * result cannot do: that result comes through shared memory instead. */
+template <int DT, int D>
+__device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
+                                               const gpu_qtile &tile, const moba_seq &sq,
+                                               int h, unsigned short *out, float *lse)
+{
+    const int TPR = D / 8, RPP = MMA_THREADS / TPR; /* threads per row, rows per pass */
+    const int c8 = threadIdx.x % TPR, col = c8 * 8;
+    const int Km1 = a.K - 1;
+    for (int r = threadIdx.x / TPR; r < tile.rows; r += RPP) {
+        const int tloc = tile.row0 + r, b = tloc / a.S;
+        const int64_t qrow = (sq.start + tloc) * a.Hq + h;
+        const int32_t *selrow = a.sel + qrow * a.K;
+        const float l = sm.l[r];
+        const float own_lse = sm.m[r] + __logf(l);
+        const float *part_lse = a.part_lse + qrow * Km1;
+        /* Slots in use, where the own block sits among them, and the max. */
+        float M = own_lse;
+        int ns = 0, ip = -1;
+        for (; ns < a.K; ns++) {
+            const int j = selrow[ns];
+            if (j < 0) break;
+            if (j == b)
+                ip = ns;
+            else
+                M = fmaxf(M, part_lse[ns - (ip >= 0)]);
+        }
+        float o[8];
+#pragma unroll
+        for (int x = 0; x < 8; x++) o[x] = 0.0f;
+        float L = 0.0f;
+        const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D + col);
+#pragma unroll 4
+        for (int i = 0; i < ns; i++) {
+            if (i == ip) {
+                const float w = __expf(own_lse - M), wl = w / l;
+                L += w;
+#pragma unroll
+                for (int x = 0; x < 8; x++) o[x] = fmaf(wl, sm.u.o[r][col + x], o[x]);
+                continue;
+            }
+            const int c = i - (ip >= 0 && i > ip);
+            const float w = __expf(part_lse[c] - M);
+            const uint4 pv = po[(size_t)c * (D / 8)];
+            const uint32_t pw[4] = {pv.x, pv.y, pv.z, pv.w};
+            L += w;
+#pragma unroll
+            for (int x = 0; x < 8; x++)
+                o[x] = fmaf(w, gpu_to_f32<DT>((unsigned short)(pw[x / 2] >> (16 * (x % 2)))), o[x]);
+        }
+        const float inv = 1.0f / L;
+        *(uint4 *)(out + (size_t)qrow * D + col) =
+            make_uint4(mma_pack<DT>(o[0] * inv, o[1] * inv), mma_pack<DT>(o[2] * inv, o[3] * inv),
+                       mma_pack<DT>(o[4] * inv, o[5] * inv), mma_pack<DT>(o[6] * inv, o[7] * inv));
+        if (lse && c8 == 0) lse[qrow] = M + __logf(L);
+    }
+}
 
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
- * kernel does. */
+ * kernel does.  2 CTAs per SM: at 3 (168 registers) it spills; without a
+ * bound ptxas picks 168 on sm_80 (spills) and 170 on sm_90 (2 CTAs). */
 template <int DT, int D>
-__global__ void __launch_bounds__(MMA_THREADS)
+__global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD, ND = D / 8;
-    __shared__ __align__(16) unsigned short ks[MMA_KC * LD];
-    __shared__ __align__(16) unsigned short vs[MMA_KC * LD];
+    const int ND = D / 8;
+    __shared__ __align__(16) mma_own_smem<D> sm;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
     const int h = blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -314,23 +399,26 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     for (int u0 = klo; u0 < khi; u0 += MMA_KC) {
         const int nk = min(MMA_KC, khi - u0);
         __syncthreads();
-        mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, ks, vs);
+        mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, sm.u.kv.k, sm.u.kv.v);
         __syncthreads();
-        mma_chunk<DT, D>(R, ks, vs, a.scale, lo0 - u0, hi0 - u0, lo1 - u0, hi1 - u0, lane);
+        mma_chunk<DT, D>(R, sm.u.kv.k, sm.u.kv.v, a.scale, lo0 - u0, hi0 - u0, lo1 - u0,
+                         hi1 - u0, lane);
     }
     mma_rows_finish<D>(R);
-    /* Row g (hr = 0) holds o[n][0..1], row g+8 (hr = 1) o[n][2..3]. */
-    for (int hr = 0; hr < 2; hr++) {
-        if (!(hr ? live1 : live0)) continue;
-        float acc[D / 4];
+    __syncthreads(); /* the K/V chunk is dead: its space takes O */
 #pragma unroll
-        for (int n = 0; n < ND; n++) {
-            acc[2 * n] = hr ? R.o[n][2] : R.o[n][0];
-            acc[2 * n + 1] = hr ? R.o[n][3] : R.o[n][1];
-        }
-        gpu_merge_row<DT, D, mma_cols>(a, hr ? qrow1 : qrow0, hr ? b1 : b0, acc,
-                                       hr ? R.m1 : R.m0, hr ? R.l1 : R.l0, t, out, lse);
+    for (int n = 0; n < ND; n++) {
+        *(float2 *)&sm.u.o[r0][n * 8 + 2 * t] = make_float2(R.o[n][0], R.o[n][1]);
+        *(float2 *)&sm.u.o[r1][n * 8 + 2 * t] = make_float2(R.o[n][2], R.o[n][3]);
     }
+    if (t == 0) {
+        sm.m[r0] = R.m0;
+        sm.l[r0] = R.l0;
+        sm.m[r1] = R.m1;
+        sm.l[r1] = R.l1;
+    }
+    __syncthreads();
+    mma_merge_tile<DT, D>(a, sm, tile, sq, h, out, lse);
 }
 
 template <int DT, int D>

@@ -163,16 +163,10 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     }
 }
 
-/* Which head dimension a thread's x-th value of a row holds: SIMT rows
- * own d = 4x + sub; mma C fragments own d = 8(x/2) + 2 sub + x%2. */
-struct simt_cols {
-    static __device__ __forceinline__ int col(int x, int sub) { return x * SIMT_TPR + sub; }
-};
-
 /* Merges the row's own-block result (acc/l, m) with its partials in
  * ascending slot order, writes out and lse.  Called by the 4 threads of a
- * live row (sub 0..3), each holding D/4 values laid out as Cols says. */
-template <int DT, int D, class Cols>
+ * live row (sub 0..3), each holding the D/4 values d = 4x + sub. */
+template <int DT, int D>
 __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, int b,
                                               const float *acc, float m, float l,
                                               int sub, typename gpu_store<DT>::type *out,
@@ -212,11 +206,11 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
         const T *po = (const T *)a.part_o + (size_t)pidx * D;
         L += w;
 #pragma unroll
-        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[Cols::col(x, sub)]), o[x]);
+        for (int x = 0; x < NI; x++) o[x] = fmaf(w, gpu_to_f32<DT>(po[x * SIMT_TPR + sub]), o[x]);
     }
     const float inv = 1.0f / L;
 #pragma unroll
-    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + Cols::col(x, sub), o[x] * inv);
+    for (int x = 0; x < NI; x++) gpu_store_f32<DT>(out, (size_t)qrow * D + x * SIMT_TPR + sub, o[x] * inv);
     if (lse && sub == 0) lse[qrow] = M + __logf(L);
 }
 
@@ -254,19 +248,7 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
         __syncthreads();
         simt_chunk<D>(ks, vs, lo - u0, hi - u0, qr, acc, m, l, sub);
     }
-    if (live) gpu_merge_row<DT, D, simt_cols>(a, qrow, b, acc, m, l, sub, out, lse);
-}
-
-/* The own-block kernel (with the merge), shared by the SIMT and mma paths. */
-template <int DT, int D>
-static cudaError_t simt_own_launch(const gpu_args *a, const void *q, const void *k,
-                                   const void *v, void *out, float *lse)
-{
-    typedef typename gpu_store<DT>::type T;
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
-                                                         (const T *)v, (T *)out, lse, *a);
-    return cudaGetLastError();
+    if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
 }
 
 template <int DT, int D>
@@ -280,7 +262,10 @@ static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    return simt_own_launch<DT, D>(a, q, k, v, out, lse);
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
+                                                         (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
 }
 
 #endif /* MOBA_GPU_ATTEND_SIMT_CUH */
