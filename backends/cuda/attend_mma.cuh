@@ -131,14 +131,16 @@ __device__ __forceinline__ void mma_rows_init(mma_rows<D> &R, const unsigned sho
 }
 
 /* One chunk of MMA_KC keys in ks/vs for the warp's 16 rows; row g sees the
- * chunk-relative keys [lo0, hi0), row g+8 [lo1, hi1). */
-template <int DT, int D>
+ * chunk-relative keys [lo0, hi0), row g+8 [lo1, hi1).  MASKED false: every
+ * key of the chunk is valid for both rows (a full chunk of a past block),
+ * and the per-key compares and selects go. */
+template <int DT, int D, bool MASKED>
 __device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *ks,
                                           const unsigned short *vs, float scale, int lo0,
                                           int hi0, int lo1, int hi1, int lane)
 {
     const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = MMA_KC / 8;
-    const int g = lane / 4, t = lane % 4;
+    const int g = lane / 4, t = lane % 4, mi = lane / 8;
     float s[NS][4];
 #pragma unroll
     for (int n = 0; n < NS; n++) {
@@ -155,8 +157,12 @@ __device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *
 #pragma unroll
         for (int i = 0; i < 2; i++) {
             const int key = n * 8 + 2 * t + i;
-            s[n][i] = key >= lo0 && key < hi0 ? s[n][i] * scale : -INFINITY;
-            s[n][2 + i] = key >= lo1 && key < hi1 ? s[n][2 + i] * scale : -INFINITY;
+            s[n][i] *= scale;
+            s[n][2 + i] *= scale;
+            if (MASKED) {
+                s[n][i] = key >= lo0 && key < hi0 ? s[n][i] : -INFINITY;
+                s[n][2 + i] = key >= lo1 && key < hi1 ? s[n][2 + i] : -INFINITY;
+            }
             mx0 = fmaxf(mx0, s[n][i]);
             mx1 = fmaxf(mx1, s[n][2 + i]);
         }
@@ -182,7 +188,6 @@ __device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *
     }
     /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
      * tiles: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
-    const int mi = lane / 8;
 #pragma unroll
     for (int j = 0; j < MMA_KC / 16; j++) {
         uint32_t pa[4];
@@ -219,8 +224,11 @@ template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
  * with no barrier at all.  Longer blocks stream through the same buffer,
  * MMA_KR keys at a time, per tile.  The tiles are of equal cost, so equal
  * runs balance the persistent grid.  On sm_90, 3 CTAs per SM (<= 168
- * registers) fit beside 3 x 70 KB of K/V at D = 128. */
-template <int DT, int D>
+ * registers) fit beside 3 x 70 KB of K/V at D = 128.  FULL: every block
+ * length is a multiple of MMA_KC, so no chunk is masked (the common case:
+ * in causal attention only a sequence's last block can be short, and it
+ * is never a past block). */
+template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(MMA_THREADS, MMA_KV_CTAS)
 k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
          gpu_args a)
@@ -268,7 +276,8 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
             }
             for (int c0 = 0; c0 < nk; c0 += MMA_KC) {
                 const int nc = min(MMA_KC, nk - c0);
-                mma_chunk<DT, D>(R, ks + c0 * LD, vs + c0 * LD, a.scale, 0, nc, 0, nc, lane);
+                mma_chunk<DT, D, !FULL>(R, ks + c0 * LD, vs + c0 * LD, a.scale, 0, nc, 0, nc,
+                                        lane);
             }
         }
         mma_rows_finish<D>(R);
@@ -303,65 +312,93 @@ template <int D> struct mma_own_smem {
 
 /* Merges every live row of the tile with its partials in ascending slot
  * order and writes out / lse: the arithmetic of gpu_merge_row, value for
- * value, so the result does not change.  The partials are read as 16-byte
- * vectors by D/8 threads per row (one 256-byte row at D = 128 per 16
- * threads, fully coalesced), which the C-fragment layout of the own-block
- * result cannot do: that result comes through shared memory instead. */
+ * value, so the result does not change.  Two threads per row, all 64 rows
+ * at once: each thread reads every other 16-byte vector of a partial (D/16
+ * independent loads), and the next partial's vectors are loaded before the
+ * current one is summed, so a row waits about one memory latency in all
+ * rather than one per partial.  (One row per 16 threads, 8 rows at a time,
+ * was slower than the scalar reads of v4: 14.7 ms against 9.1 ms at 128K,
+ * its passes in series.)  The own-block result arrives through shared
+ * memory: its C-fragment layout does not give such vectors. */
 template <int DT, int D>
 __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
                                                const gpu_qtile &tile, const moba_seq &sq,
                                                int h, unsigned short *out, float *lse)
 {
-    const int TPR = D / 8, RPP = MMA_THREADS / TPR; /* threads per row, rows per pass */
-    const int c8 = threadIdx.x % TPR, col = c8 * 8;
+    static_assert(MMA_THREADS == 2 * GPU_TILE_ROWS, "two threads per row");
+    const int VPT = D / 16; /* 16-byte vectors per thread */
+    const int r = threadIdx.x / 2, half = threadIdx.x % 2;
+    if (r >= tile.rows) return;
     const int Km1 = a.K - 1;
-    for (int r = threadIdx.x / TPR; r < tile.rows; r += RPP) {
-        const int tloc = tile.row0 + r, b = tloc / a.S;
-        const int64_t qrow = (sq.start + tloc) * a.Hq + h;
-        const int32_t *selrow = a.sel + qrow * a.K;
-        const float l = sm.l[r];
-        const float own_lse = sm.m[r] + __logf(l);
-        const float *part_lse = a.part_lse + qrow * Km1;
-        /* Slots in use, where the own block sits among them, and the max. */
-        float M = own_lse;
-        int ns = 0, ip = -1;
-        for (; ns < a.K; ns++) {
-            const int j = selrow[ns];
-            if (j < 0) break;
-            if (j == b)
-                ip = ns;
-            else
-                M = fmaxf(M, part_lse[ns - (ip >= 0)]);
-        }
-        float o[8];
+    const int tloc = tile.row0 + r, b = tloc / a.S;
+    const int64_t qrow = (sq.start + tloc) * a.Hq + h;
+    const int32_t *selrow = a.sel + qrow * a.K;
+    const float l = sm.l[r];
+    const float own_lse = sm.m[r] + __logf(l);
+    const float *part_lse = a.part_lse + qrow * Km1;
+    /* Slots in use, where the own block sits among them, and the max. */
+    float M = own_lse;
+    int ns = 0, ip = -1;
+    for (; ns < a.K; ns++) {
+        const int j = selrow[ns];
+        if (j < 0) break;
+        if (j == b)
+            ip = ns;
+        else
+            M = fmaxf(M, part_lse[ns - (ip >= 0)]);
+    }
+    const int np = ns - (ip >= 0);
+    /* Vector x of this thread is vector half + 2x of the row. */
+    const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D) + half;
+    uint4 nxt[VPT];
+    if (np > 0)
 #pragma unroll
-        for (int x = 0; x < 8; x++) o[x] = 0.0f;
-        float L = 0.0f;
-        const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D + col);
-#pragma unroll 4
-        for (int i = 0; i < ns; i++) {
-            if (i == ip) {
-                const float w = __expf(own_lse - M), wl = w / l;
-                L += w;
+        for (int x = 0; x < VPT; x++) nxt[x] = po[2 * x];
+    float o[VPT][8];
 #pragma unroll
-                for (int x = 0; x < 8; x++) o[x] = fmaf(wl, sm.u.o[r][col + x], o[x]);
-                continue;
-            }
-            const int c = i - (ip >= 0 && i > ip);
-            const float w = __expf(part_lse[c] - M);
-            const uint4 pv = po[(size_t)c * (D / 8)];
-            const uint32_t pw[4] = {pv.x, pv.y, pv.z, pv.w};
+    for (int x = 0; x < VPT; x++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) o[x][e] = 0.0f;
+    float L = 0.0f;
+    for (int i = 0, c = 0; i < ns; i++) {
+        if (i == ip) {
+            const float w = __expf(own_lse - M), wl = w / l;
             L += w;
 #pragma unroll
-            for (int x = 0; x < 8; x++)
-                o[x] = fmaf(w, gpu_to_f32<DT>((unsigned short)(pw[x / 2] >> (16 * (x % 2)))), o[x]);
+            for (int x = 0; x < VPT; x++)
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    o[x][e] = fmaf(wl, sm.u.o[r][(half + 2 * x) * 8 + e], o[x][e]);
+            continue;
         }
-        const float inv = 1.0f / L;
-        *(uint4 *)(out + (size_t)qrow * D + col) =
-            make_uint4(mma_pack<DT>(o[0] * inv, o[1] * inv), mma_pack<DT>(o[2] * inv, o[3] * inv),
-                       mma_pack<DT>(o[4] * inv, o[5] * inv), mma_pack<DT>(o[6] * inv, o[7] * inv));
-        if (lse && c8 == 0) lse[qrow] = M + __logf(L);
+        uint4 cur[VPT];
+#pragma unroll
+        for (int x = 0; x < VPT; x++) cur[x] = nxt[x];
+        if (c + 1 < np)
+#pragma unroll
+            for (int x = 0; x < VPT; x++) nxt[x] = po[(size_t)(c + 1) * (D / 8) + 2 * x];
+        const float w = __expf(part_lse[c] - M);
+        L += w;
+#pragma unroll
+        for (int x = 0; x < VPT; x++) {
+            const uint32_t pw[4] = {cur[x].x, cur[x].y, cur[x].z, cur[x].w};
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                o[x][e] = fmaf(w, gpu_to_f32<DT>((unsigned short)(pw[e / 2] >> (16 * (e % 2)))),
+                               o[x][e]);
+        }
+        c++;
     }
+    const float inv = 1.0f / L;
+    unsigned short *orow = out + (size_t)qrow * D;
+#pragma unroll
+    for (int x = 0; x < VPT; x++)
+        *(uint4 *)(orow + (half + 2 * x) * 8) =
+            make_uint4(mma_pack<DT>(o[x][0] * inv, o[x][1] * inv),
+                       mma_pack<DT>(o[x][2] * inv, o[x][3] * inv),
+                       mma_pack<DT>(o[x][4] * inv, o[x][5] * inv),
+                       mma_pack<DT>(o[x][6] * inv, o[x][7] * inv));
+    if (lse && half == 0) lse[qrow] = M + __logf(L);
 }
 
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
@@ -401,7 +438,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         __syncthreads();
         mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, sm.u.kv.k, sm.u.kv.v);
         __syncthreads();
-        mma_chunk<DT, D>(R, sm.u.kv.k, sm.u.kv.v, a.scale, lo0 - u0, hi0 - u0, lo1 - u0,
+        mma_chunk<DT, D, true>(R, sm.u.kv.k, sm.u.kv.v, a.scale, lo0 - u0, hi0 - u0, lo1 - u0,
                          hi1 - u0, lane);
     }
     mma_rows_finish<D>(R);
@@ -421,25 +458,36 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_merge_tile<DT, D>(a, sm, tile, sq, h, out, lse);
 }
 
+/* k_mma_kv with FULL when every block is a whole number of key chunks
+ * (then no chunk needs a mask). */
+template <int DT, int D, bool FULL>
+static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
+                                 const void *v)
+{
+    typedef unsigned short T;
+    /* Above the 48 KB default: opt in, then fill every SM. */
+    const int smem = 2 * MMA_KR * mma_cfg<D>::LD * (int)sizeof(T);
+    cudaError_t e = cudaFuncSetAttribute(k_mma_kv<DT, D, FULL>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    int per_sm = 0;
+    if (e == cudaSuccess)
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_mma_kv<DT, D, FULL>,
+                                                          MMA_THREADS, smem);
+    if (e != cudaSuccess) return e;
+    const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
+    k_mma_kv<DT, D, FULL><<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
+                                                                  (const T *)v, *a);
+    return cudaGetLastError();
+}
+
 template <int DT, int D>
 static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
                               const void *v, void *out, float *lse)
 {
     typedef unsigned short T;
     if (a->K > 1) {
-        /* Above the 48 KB default: opt in, then fill every SM. */
-        const int smem = 2 * MMA_KR * mma_cfg<D>::LD * (int)sizeof(T);
-        cudaError_t e = cudaFuncSetAttribute(k_mma_kv<DT, D>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        int per_sm = 0;
-        if (e == cudaSuccess)
-            e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_mma_kv<DT, D>,
-                                                              MMA_THREADS, smem);
-        if (e != cudaSuccess) return e;
-        const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
-        k_mma_kv<DT, D><<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
-                                                                (const T *)v, *a);
-        e = cudaGetLastError();
+        const cudaError_t e = a->len_gcd % MMA_KC == 0 ? mma_kv_launch<DT, D, true>(a, q, k, v)
+                                                       : mma_kv_launch<DT, D, false>(a, q, k, v);
         if (e != cudaSuccess) return e;
     }
     dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);

@@ -265,6 +265,11 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                              ? sq->len - j * p->block_size
                              : p->block_size;
                 b->seq = s;
+                for (int32_t x = b->len; x;) { /* len_gcd = gcd(len_gcd, len) */
+                    const int32_t y = a->len_gcd % x;
+                    a->len_gcd = x;
+                    x = y;
+                }
             }
         }
         const int32_t rows[2] = {GPU_TILE_ROWS, GPU_GATE_ROWS};

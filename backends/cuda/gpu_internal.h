@@ -44,6 +44,7 @@ typedef struct gpu_args {
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
     int32_t use_mma;  /* tensor-core kernels allowed (host, per call) */
+    int32_t len_gcd;  /* gcd of every block's length (host)          */
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;

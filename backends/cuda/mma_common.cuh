@@ -113,9 +113,23 @@ template <int N> __device__ __forceinline__ void cp_async_wait(void)
 #endif
 }
 
+/* Two floats rounded to nearest-even into one b32 of the dtype, lo in the
+ * low half: one cvt on sm_80+ instead of gpu_f32_to_16's integer rounding
+ * per value (the P fragments of every key chunk go through here).  Numbers
+ * round the same; a NaN comes out as the canonical NaN, not with its
+ * payload kept. */
 template <int DT> __device__ __forceinline__ uint32_t mma_pack(float lo, float hi)
 {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t r;
+    if (DT == 1)
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    else
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
     return (uint32_t)gpu_f32_to_16<DT>(lo) | ((uint32_t)gpu_f32_to_16<DT>(hi) << 16);
+#endif
 }
 
 /* A fragments (16 rows x D, as many k-steps as D / 16) of rows q0 (g) and
