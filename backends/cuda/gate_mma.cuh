@@ -12,7 +12,9 @@
  * holding one query row (the mma C layout) keep separate lists, and before
  * each tile they agree on a row bound: the best of their 8th-best entries,
  * which the row's final 8th best can only beat, so a candidate below it is
- * rejected with one comparison instead of going through the list.
+ * rejected with one float comparison against the score in the bound's key
+ * (gtc_key_floor) instead of going through the list; only the candidates
+ * at or above it build their key and take the exact test.
  *
  * Ranking keys: core/gate.h's order (numbers above NaN, larger score
  * first, ties to the larger block) is the unsigned order of one 64-bit key
@@ -68,6 +70,17 @@ __device__ __forceinline__ gtc_key_t gtc_key(float s, int j)
         hi = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
     }
     return ((gtc_key_t)hi << 32) | (unsigned)j;
+}
+
+/* The largest float f such that every score s < f has gtc_key(s, j) <
+ * bound for any j: the score in the bound's high word, or -inf while the
+ * bound is no number (0: empty, or a NaN key), where scores must go to the
+ * exact test.  NaN compares false with it and always goes there. */
+__device__ __forceinline__ float gtc_key_floor(gtc_key_t bound)
+{
+    const unsigned hi = (unsigned)(bound >> 32);
+    if (hi <= 1u) return -INFINITY;
+    return __uint_as_float(hi & 0x80000000u ? hi & 0x7fffffffu : ~hi);
 }
 
 /* Insert x into the descending list L (x is above L[7]; keys are unique). */
@@ -171,9 +184,13 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             cp_async_wait<1>();
             __syncthreads();
             const unsigned short *cs = sm.u.cs[it & 1];
-            gtc_key_t rb[2];
+            /* Below the row bound's score a candidate cannot reach the row's
+             * top 8 (one in between may still be offered: a lane's list only
+             * keeps its best, so that never displaces a row winner). */
+            float rf[2];
 #pragma unroll
-            for (int hr = 0; hr < 2; hr++) rb[hr] = gtc_row_bound(L[hr]);
+            for (int hr = 0; hr < 2; hr++)
+                rf[hr] = sm.want[rr[hr]] ? gtc_key_floor(gtc_row_bound(L[hr])) : INFINITY;
             unsigned surv = 0; /* bit 16 hr + c: candidate c of row hr */
             /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
              * live: the kernel must fit 128 registers. */
@@ -196,36 +213,36 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                     }
                 }
 #pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    if (sm.want[rr[hr]] == 0) continue;
-                    const int myb = sm.b[rr[hr]];
-                    const int jend = a.causal ? myb : sq.nb;
-                    const gtc_key_t prev = sm.bound[rr[hr]];
+                for (int hr = 0; hr < 2; hr++)
 #pragma unroll
                     for (int nn = 0; nn < NQ; nn++)
 #pragma unroll
                         for (int i = 0; i < 2; i++) {
                             const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
-                            const int j = j0 + 8 * (NQ * half + nn) + 2 * t + i;
                             const float sv = s[nn][2 * hr + i];
-                            sm.sc[16 * hr + c][tid] = sv;
-                            if (j >= jend || j == myb) continue;
-                            const gtc_key_t x = gtc_key(sv, j);
-                            if (x > rb[hr] && x < prev) surv |= 1u << (16 * hr + c);
+                            if (!(sv < rf[hr])) {
+                                sm.sc[16 * hr + c][tid] = sv;
+                                surv |= 1u << (16 * hr + c);
+                            }
                         }
-                }
             }
-            /* Survivors only: the warp loops as often as its busiest lane
-             * has survivors, not once per candidate slot. */
+            /* Candidates the float filter let through: the exact test, then
+             * the insertion.  The warp loops as often as its busiest lane
+             * has candidates, not once per candidate slot. */
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
                 unsigned m = hr ? surv >> 16 : surv & 0xffffu;
+                if (!m || sm.want[rr[hr]] == 0) continue;
+                const int myb = sm.b[rr[hr]];
+                const int jend = a.causal ? myb : sq.nb;
+                const gtc_key_t prev = sm.bound[rr[hr]];
                 while (m) {
                     const int c = __ffs(m) - 1;
                     m &= m - 1;
                     const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
+                    if (j >= jend || j == myb) continue;
                     const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
-                    if (x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
+                    if (x < prev && x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
                 }
             }
             __syncthreads();
