@@ -189,8 +189,12 @@ k_gate_mma(const unsigned short *q, gpu_args a)
              * keeps its best, so that never displaces a row winner). */
             float rf[2];
 #pragma unroll
-            for (int hr = 0; hr < 2; hr++)
-                rf[hr] = sm.want[rr[hr]] ? gtc_key_floor(gtc_row_bound(L[hr])) : INFINITY;
+            for (int hr = 0; hr < 2; hr++) {
+                /* Every lane shuffles (full-mask shuffles), then dead rows
+                 * take no candidate. */
+                const float f = gtc_key_floor(gtc_row_bound(L[hr]));
+                rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
+            }
             unsigned surv = 0; /* bit 16 hr + c: candidate c of row hr */
             /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
              * live: the kernel must fit 128 registers. */
