@@ -92,7 +92,7 @@ static moba_status gpu_context_create(int device, void **bctx)
                                device, cudaGetErrorString(e));
     }
     c->sm_count = prop.multiProcessorCount;
-    c->smem_per_sm = (int)prop.MOBA_PROP_SMEM_PER_SM;
+    c->smem_per_sm = (int)prop.sharedMemPerMultiprocessor;
     c->cc_major = prop.major;
     c->stream = c->own;
     *bctx = c;

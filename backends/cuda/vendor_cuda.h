@@ -9,8 +9,6 @@
 #define MOBA_GPU_BACKEND_NAME "cuda"
 #define MOBA_GPU_VENDOR_NAME "NVIDIA"
 #define MOBA_GPU_RUNTIME_NAME "CUDA"
-/* cudaDeviceProp field: shared memory per SM, bytes. */
-#define MOBA_PROP_SMEM_PER_SM sharedMemPerMultiprocessor
 
 /* Shuffle among `width` lanes; all lanes of the warp take part. */
 #define MOBA_SHFL_XOR(v, mask, width) \

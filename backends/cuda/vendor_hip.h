@@ -10,7 +10,6 @@
 #define MOBA_GPU_BACKEND_NAME "hip"
 #define MOBA_GPU_VENDOR_NAME "AMD"
 #define MOBA_GPU_RUNTIME_NAME "HIP"
-#define MOBA_PROP_SMEM_PER_SM maxSharedMemoryPerMultiProcessor
 
 #define cudaError_t hipError_t
 #define cudaSuccess hipSuccess
