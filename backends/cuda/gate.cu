@@ -234,25 +234,15 @@ __global__ void k_fill(gpu_args a)
 
 #if MOBA_GPU_HAVE_MMA
 /* k_gate_mma's shared memory is above the 48 KB static limit: opt in. */
-template <int DT, int D, int NST>
-static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
+template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
 {
-    const int smem = (int)sizeof(gtc_smem<D, NST>);
-    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, NST>,
+    const int smem = (int)sizeof(gtc_smem<D>);
+    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 gg((unsigned)a->ngtiles, (unsigned)a->Hq);
-    k_gate_mma<DT, D, NST><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
+    k_gate_mma<DT, D><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
     return cudaGetLastError();
-}
-
-/* 4 centroid tiles in flight where two such CTAs fit an SM (1 KB per CTA
- * is the runtime's own), else 2. */
-template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
-{
-    if (2 * (sizeof(gtc_smem<D, 4>) + 1024) <= (size_t)a->smem_per_sm)
-        return gate_mma_launch<DT, D, 4>(a, q);
-    return gate_mma_launch<DT, D, 2>(a, q);
 }
 #endif
 

@@ -6,9 +6,8 @@
  * Why this shape: the score FLOPs are cheap on tensor cores, so what is
  * left is moving centroids and ranking.  128 rows per CTA halve the
  * centroid reads per query against 64; the 16-bit centroid copy halves
- * them again and needs no conversion; cp.async stages (2, or 4 where two
- * such CTAs fit an SM) overlap the next tiles' loads with this tile's
- * math; and ranking from registers
+ * them again and needs no conversion; cp.async double buffering overlaps
+ * the next tile's load with this tile's math; and ranking from registers
  * drops the shared score tile and two barriers per tile.  The 4 lanes
  * holding one query row (the mma C layout) keep separate lists, and before
  * each tile they agree on a row bound: the best of their 8th-best entries,
@@ -43,11 +42,9 @@
 
 typedef unsigned long long gtc_key_t;
 
-/* NST centroid tiles in flight (cp.async stages): 4 where two CTAs of that
- * size fit an SM (sm_90: 2 x 105 KB at D = 128), else 2 (sm_80). */
-template <int D, int NST> struct gtc_smem {
+template <int D> struct gtc_smem {
     union {
-        unsigned short cs[NST][GTC_BC * (D + 8)];
+        unsigned short cs[2][GTC_BC * (D + 8)];
         gtc_key_t l[GTC_ROWS][4][GPU_TOPK]; /* the lanes' lists, merging */
     } u;
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
@@ -132,13 +129,13 @@ __device__ __forceinline__ gtc_key_t gtc_row_bound(const gtc_key_t *L)
     return c > a ? c : a;
 }
 
-template <int DT, int D, int NST>
+template <int DT, int D>
 __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
     const int LD = D + 8;
     extern __shared__ __align__(16) unsigned char gtc_raw[];
-    gtc_smem<D, NST> &sm = *(gtc_smem<D, NST> *)gtc_raw;
+    gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -176,24 +173,17 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
             for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = 0;
-#pragma unroll
-        for (int st = 0; st < NST - 1; st++) {
-            if (st < ntile)
-                gtc_load<D>(sm.u.cs[st], a.cent16, cbase, a.Hk, st * GTC_BC,
-                            min(GTC_BC, jend_tile - st * GTC_BC));
-            cp_async_commit();
-        }
+        gtc_load<D>(sm.u.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
+        cp_async_commit();
         for (int it = 0; it < ntile; it++) {
-            const int j0 = it * GTC_BC, nx = it + NST - 1;
-            /* Stage nx % NST was last read in tile it - 1, before its
-             * closing barrier. */
-            if (nx < ntile)
-                gtc_load<D>(sm.u.cs[nx % NST], a.cent16, cbase, a.Hk, nx * GTC_BC,
-                            min(GTC_BC, jend_tile - nx * GTC_BC));
+            const int j0 = it * GTC_BC;
+            if (it + 1 < ntile)
+                gtc_load<D>(sm.u.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
+                            min(GTC_BC, jend_tile - j0 - GTC_BC));
             cp_async_commit();
-            cp_async_wait<NST - 1>();
+            cp_async_wait<1>();
             __syncthreads();
-            const unsigned short *cs = sm.u.cs[it % NST];
+            const unsigned short *cs = sm.u.cs[it & 1];
             /* Below the row bound's score a candidate cannot reach the row's
              * top 8 (one in between may still be offered: a lane's list only
              * keeps its best, so that never displaces a row winner). */

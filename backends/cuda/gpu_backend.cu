@@ -17,7 +17,6 @@ static const moba_host_api *host;
 typedef struct gpu_ctx {
     int device;
     int sm_count;
-    int smem_per_sm;
     int cc_major;        /* compute capability: mma.sync needs 8+  */
     cudaStream_t own;    /* the library's stream                  */
     cudaStream_t stream; /* own, or the caller's                   */
@@ -92,7 +91,6 @@ static moba_status gpu_context_create(int device, void **bctx)
                                device, cudaGetErrorString(e));
     }
     c->sm_count = prop.multiProcessorCount;
-    c->smem_per_sm = (int)prop.sharedMemPerMultiprocessor;
     c->cc_major = prop.major;
     c->stream = c->own;
     *bctx = c;
@@ -236,7 +234,6 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->nlists = pb->total_blocks * p->num_kv_heads;
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
-    a->smem_per_sm = c->smem_per_sm;
 
     /* Per-plan metadata, built on the host once and uploaded here: blocks,
      * then the query tiles of GPU_TILE_ROWS rows and of GPU_GATE_ROWS rows

@@ -43,7 +43,6 @@ typedef struct gpu_args {
     int64_t ngtiles;  /* GPU_GATE_ROWS-row tiles (host)             */
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
-    int32_t smem_per_sm; /* shared memory per SM, bytes (host)      */
     int32_t use_mma;  /* tensor-core kernels allowed (host, per call) */
     int32_t len_gcd;  /* gcd of every block's length (host)          */
     const moba_seq *seqs;
