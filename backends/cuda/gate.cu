@@ -123,11 +123,7 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
     for (int pass = 0; pass < npass && need_rank; pass++) {
         float val[GPU_TOPK];
         int idx[GPU_TOPK];
-#pragma unroll
-        for (int i = 0; i < GPU_TOPK; i++) {
-            val[i] = 0.0f;
-            idx[i] = -1;
-        }
+        gpu_top_clear(val, idx);
         const gate_pass_state prev = ps[row];
         for (int j0 = 0; j0 < jend_tile; j0 += GATE_BC) {
             int jn = jend_tile - j0 < GATE_BC ? jend_tile - j0 : GATE_BC;

@@ -58,11 +58,7 @@ __device__ __forceinline__ void gate_pass_merge(const gate_row &w, gate_pass_sta
     if (!w.live || ps.n >= w.want) return;
     float val[GPU_TOPK];
     int idx[GPU_TOPK];
-#pragma unroll
-    for (int i = 0; i < GPU_TOPK; i++) {
-        val[i] = 0.0f;
-        idx[i] = -1;
-    }
+    gpu_top_clear(val, idx);
     for (int e = 0; e < nl * GPU_TOPK; e++)
         if (ix[e] >= 0) gpu_top_push(val, idx, v[e], ix[e]);
     int n = ps.n;

@@ -67,6 +67,15 @@ __device__ __forceinline__ bool gpu_better(float sa, int ia, float sb, int ib)
  * stays in registers.  Empty slots hold index -1. */
 #define GPU_TOPK 8
 
+__device__ __forceinline__ void gpu_top_clear(float *val, int *idx)
+{
+#pragma unroll
+    for (int i = 0; i < GPU_TOPK; i++) {
+        val[i] = 0.0f;
+        idx[i] = -1;
+    }
+}
+
 __device__ __forceinline__ void gpu_top_push(float *val, int *idx, float s, int j)
 {
     if (idx[GPU_TOPK - 1] >= 0 && !gpu_better(s, j, val[GPU_TOPK - 1], idx[GPU_TOPK - 1]))
