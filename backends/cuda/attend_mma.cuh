@@ -46,33 +46,11 @@ template <int DT, int D> struct mma_ok {
 
 #if MOBA_GPU_HAVE_MMA
 
-/* Keys [0, nk) of a chunk into ks/vs ([MMA_KC][LD]); rows past nk are zero
- * so masked weights never meet NaN garbage.  The synchronous twin of
- * mma_load_kv_async for k_mma_own: with one loader for both kernels, the
- * compiler unrolls the loader loop of k_mma_kv differently and k_mma_kv
- * spills 32 bytes (CUDA 13, sm_80 and sm_90). */
-template <int D>
-__device__ __forceinline__ void mma_load_kv(const unsigned short *k, const unsigned short *v,
-                                            int64_t tok0, int Hk, int kh, int nk,
-                                            unsigned short *ks, unsigned short *vs)
-{
-    const int LD = mma_cfg<D>::LD, V8 = D / 8;
-    for (int e = threadIdx.x; e < MMA_KC * V8; e += MMA_THREADS) {
-        const int u = e / V8, c = e % V8;
-        uint4 x = make_uint4(0, 0, 0, 0), y = x;
-        if (u < nk) {
-            const size_t o = ((size_t)(tok0 + u) * Hk + kh) * D + c * 8;
-            x = *(const uint4 *)(k + o);
-            y = *(const uint4 *)(v + o);
-        }
-        *(uint4 *)(ks + u * LD + c * 8) = x;
-        *(uint4 *)(vs + u * LD + c * 8) = y;
-    }
-}
-
 /* Keys [0, nk) (nk <= MMA_KR) of a block into ks/vs ([MMA_KR][LD]) with
- * cp.async, rows nk .. the next multiple of MMA_KC zeroed; the caller
- * waits (cp_async_wait<0>) and synchronises. */
+ * cp.async, rows nk .. the next multiple of MMA_KC zeroed so that masked
+ * weights never meet NaN garbage; the caller waits (cp_async_wait<0>) and
+ * synchronises.  The unroll is pinned: left to the compiler it changed
+ * with the kernels around it, once enough to make k_mma_kv spill. */
 template <int D>
 __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
                                                   const unsigned short *v, int64_t tok0,
@@ -436,7 +414,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     for (int u0 = klo; u0 < khi; u0 += MMA_KC) {
         const int nk = min(MMA_KC, khi - u0);
         __syncthreads();
-        mma_load_kv<D>(k, v, sq.start + u0, a.Hk, kh, nk, sm.u.kv.k, sm.u.kv.v);
+        mma_load_kv_async<D>(k, v, sq.start + u0, a.Hk, kh, nk, sm.u.kv.k, sm.u.kv.v);
+        cp_async_wait<0>();
         __syncthreads();
         mma_chunk<DT, D, true>(R, sm.u.kv.k, sm.u.kv.v, a.scale, lo0 - u0, hi0 - u0, lo1 - u0,
                          hi1 - u0, lane);
