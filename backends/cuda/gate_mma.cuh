@@ -13,8 +13,12 @@
  * each tile they agree on a row bound: the best of their 8th-best entries,
  * which the row's final 8th best can only beat, so a candidate below it is
  * rejected with one float comparison against the score in the bound's key
- * (gtc_key_floor) instead of going through the list; only the candidates
- * at or above it build their key and take the exact test.
+ * (gtc_row_floor) instead of going through the list; only the candidates
+ * at or above it build their key and take the exact test.  In the first
+ * tile the lists are empty and that bound is void, so there each lane's
+ * second best valid score, the least over the quad, serves instead
+ * (gtc_first_floor).  At the end of a pass the quad merges its lists
+ * with shuffles (gtc_quad_merge).
  *
  * Ranking keys: core/gate.h's order (numbers above NaN, larger score
  * first, ties to the larger block) is the unsigned order of one 64-bit key
@@ -43,10 +47,7 @@
 typedef unsigned long long gtc_key_t;
 
 template <int D> struct gtc_smem {
-    union {
-        unsigned short cs[2][GTC_BC * (D + 8)];
-        gtc_key_t l[GTC_ROWS][4][GPU_TOPK]; /* the lanes' lists, merging */
-    } u;
+    unsigned short cs[2][GTC_BC * (D + 8)];
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
     int n[GTC_ROWS];           /* entries chosen so far                 */
     int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
@@ -73,12 +74,11 @@ __device__ __forceinline__ gtc_key_t gtc_key(float s, int j)
 }
 
 /* The largest float f such that every score s < f has gtc_key(s, j) <
- * bound for any j: the score in the bound's high word, or -inf while the
- * bound is no number (0: empty, or a NaN key), where scores must go to the
- * exact test.  NaN compares false with it and always goes there. */
-__device__ __forceinline__ float gtc_key_floor(gtc_key_t bound)
+ * bound for any j, from the bound's high word hi: the score in it, or -inf
+ * while the bound is no number (0: empty, or a NaN key), where scores must
+ * go to the exact test.  NaN compares false with it and always goes there. */
+__device__ __forceinline__ float gtc_hi_floor(unsigned hi)
 {
-    const unsigned hi = (unsigned)(bound >> 32);
     if (hi <= 1u) return -INFINITY;
     return __uint_as_float(hi & 0x80000000u ? hi & 0x7fffffffu : ~hi);
 }
@@ -105,35 +105,137 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
     }
 }
 
-/* A lower bound on the row's final 8th-best key from its 4 lanes' sorted
- * lists, taking the largest of three that each certify 8 entries at or
- * above it: the best lane 8th best; the second largest lane 4th best (two
- * lanes hold 4 each); the smallest lane 2nd best (four lanes hold 2 each).
- * Empty slots are 0, which only weakens a bound. */
-__device__ __forceinline__ gtc_key_t gtc_row_bound(const gtc_key_t *L)
+/* A lower bound on the row's final 8th-best score from its 4 lanes' sorted
+ * lists, as a float floor (gtc_hi_floor), taking the largest of three keys
+ * that each certify 8 entries at or above them: the best lane 8th best;
+ * the second largest lane 4th best (two lanes hold 4 each); the smallest
+ * lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
+ * weakens it.  The floor reads only a key's high word, and the high word of
+ * the largest / smallest / second largest key is the largest / smallest /
+ * second largest high word, so the lanes exchange and compare 32-bit high
+ * words (half the shuffles of whole keys). */
+__device__ __forceinline__ float gtc_row_floor(const gtc_key_t *L)
 {
-    gtc_key_t a = L[GPU_TOPK - 1], c = L[1];
+    unsigned a = (unsigned)(L[GPU_TOPK - 1] >> 32), c = (unsigned)(L[1] >> 32);
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
-        const gtc_key_t oa = MOBA_SHFL_XOR(a, off, 4), oc = MOBA_SHFL_XOR(c, off, 4);
-        a = oa > a ? oa : a;
-        c = oc < c ? oc : c;
+        a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
+        c = min(c, (unsigned)MOBA_SHFL_XOR(c, off, 4));
     }
-    const gtc_key_t x0 = L[3], x1 = MOBA_SHFL_XOR(x0, 1, 4);
-    const gtc_key_t x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
-    const gtc_key_t h01 = x0 > x1 ? x0 : x1, l01 = x0 > x1 ? x1 : x0;
-    const gtc_key_t h23 = x2 > x3 ? x2 : x3, l23 = x2 > x3 ? x3 : x2;
-    const gtc_key_t lo_h = h01 < h23 ? h01 : h23, hi_l = l01 > l23 ? l01 : l23;
-    const gtc_key_t b = lo_h > hi_l ? lo_h : hi_l; /* second largest of x0..x3 */
-    a = b > a ? b : a;
-    return c > a ? c : a;
+    const unsigned x0 = (unsigned)(L[3] >> 32), x1 = MOBA_SHFL_XOR(x0, 1, 4);
+    const unsigned x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
+    /* second largest of x0 .. x3 */
+    const unsigned b = max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
+    return gtc_hi_floor(max(max(a, b), c));
+}
+
+/* Top 8 of two descending lists of 8 with unique keys, in L, descending:
+ * L[i] vs P[7 - i] keeps the 8 best as a bitonic sequence, which three
+ * half-cleaner stages sort. */
+__device__ __forceinline__ void gtc_merge8(gtc_key_t *L, const gtc_key_t *P)
+{
+#pragma unroll
+    for (int i = 0; i < GPU_TOPK; i++) L[i] = L[i] > P[GPU_TOPK - 1 - i] ? L[i] : P[GPU_TOPK - 1 - i];
+#pragma unroll
+    for (int st = GPU_TOPK / 2; st > 0; st >>= 1)
+#pragma unroll
+        for (int i = 0; i < GPU_TOPK; i++)
+            if ((i & st) == 0) {
+                const gtc_key_t x = L[i], y = L[i + st];
+                L[i] = x > y ? x : y;
+                L[i + st] = x > y ? y : x;
+            }
+}
+
+/* The row's best 8 of its 4 lanes' lists, in every lane of the quad: two
+ * butterfly rounds of gtc_merge8 over shuffled lists (v4 merged them in
+ * shared memory from one thread per row, with 16- to 32-way bank
+ * conflicts). */
+__device__ __forceinline__ void gtc_quad_merge(gtc_key_t *L)
+{
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        gtc_key_t P[GPU_TOPK];
+#pragma unroll
+        for (int i = 0; i < GPU_TOPK; i++) P[i] = MOBA_SHFL_XOR(L[i], off, 4);
+        gtc_merge8(L, P);
+    }
+}
+
+/* Scores of one 64-centroid tile for the warp's 16 rows, filtered against
+ * the rows' floors rf: the scores at or above them go to sc and their bits
+ * to the returned mask (bit 16 hr + c: candidate c of row hr). */
+template <int DT, int D>
+__device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], const unsigned short *cs,
+                                                   const float *rf, float *sc, int tid, int lane)
+{
+    const int LD = D + 8;
+    unsigned surv = 0;
+    /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
+     * live: the kernel must fit 128 registers. */
+    const int NQ = 2;
+#pragma unroll
+    for (int half = 0; half < 8 / NQ; half++) {
+        float s[NQ][4];
+#pragma unroll
+        for (int nn = 0; nn < NQ; nn++) {
+            const int n = NQ * half + nn;
+            s[nn][0] = s[nn][1] = s[nn][2] = s[nn][3] = 0.0f;
+            /* ldmatrix tiles: centroids 8n .. 8n+7, d +0 / +8 / +16 / +24. */
+            const unsigned short *cr = cs + (n * 8 + lane % 8) * LD + (lane / 8) * 8;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk += 2) {
+                uint32_t bq[4];
+                ldsm_x4(bq, cr + kk * 16);
+                mma16816<DT>(s[nn], qf[kk], bq[0], bq[1]);
+                mma16816<DT>(s[nn], qf[kk + 1], bq[2], bq[3]);
+            }
+        }
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+            for (int nn = 0; nn < NQ; nn++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
+                    const float sv = s[nn][2 * hr + i];
+                    if (!(sv < rf[hr])) {
+                        sc[(16 * hr + c) * GTC_THREADS + tid] = sv;
+                        surv |= 1u << (16 * hr + c);
+                    }
+                }
+    }
+    return surv;
+}
+
+/* For the first tile of the first pass, where the lists are still empty
+ * and every candidate would be inserted: the least over the quad of each
+ * lane's second best valid score of the row (candidates j < jend, j !=
+ * myb, at j0 = 0, all staged in sc since the floor was -inf).  8 valid
+ * candidates (2 per lane) score at or above it, so one below it is out of
+ * the row's top 8 and never built into a key.  Read back from sc rather
+ * than taken in gtc_score_tile, whose mma loop is at the register cap. */
+__device__ __forceinline__ float gtc_first_floor(const float *sc, int tid, int t, int hr,
+                                                 int myb, int jend)
+{
+    float b1 = -INFINITY, b2 = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < 16; c++) {
+        const int j = 8 * (c >> 1) + 2 * t + (c & 1);
+        const float sv = sc[(16 * hr + c) * GTC_THREADS + tid];
+        if (j < jend && j != myb) { /* NaN is never above */
+            b2 = sv > b1 ? b1 : (sv > b2 ? sv : b2);
+            b1 = sv > b1 ? sv : b1;
+        }
+    }
+    b2 = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
+    return fminf(b2, MOBA_SHFL_XOR(b2, 2, 4));
 }
 
 template <int DT, int D>
 __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
-    const int LD = D + 8;
     extern __shared__ __align__(16) unsigned char gtc_raw[];
     gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
     const gpu_qtile tile = a.gtiles[blockIdx.x];
@@ -173,17 +275,17 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
             for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = 0;
-        gtc_load<D>(sm.u.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
+        gtc_load<D>(sm.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
             const int j0 = it * GTC_BC;
             if (it + 1 < ntile)
-                gtc_load<D>(sm.u.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
+                gtc_load<D>(sm.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
                             min(GTC_BC, jend_tile - j0 - GTC_BC));
             cp_async_commit();
             cp_async_wait<1>();
             __syncthreads();
-            const unsigned short *cs = sm.u.cs[it & 1];
+            const unsigned short *cs = sm.cs[it & 1];
             /* Below the row bound's score a candidate cannot reach the row's
              * top 8 (one in between may still be offered: a lane's list only
              * keeps its best, so that never displaces a row winner). */
@@ -192,44 +294,17 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             for (int hr = 0; hr < 2; hr++) {
                 /* Every lane shuffles (full-mask shuffles), then dead rows
                  * take no candidate. */
-                const float f = gtc_key_floor(gtc_row_bound(L[hr]));
+                const float f = gtc_row_floor(L[hr]);
                 rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
             }
-            unsigned surv = 0; /* bit 16 hr + c: candidate c of row hr */
-            /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
-             * live: the kernel must fit 128 registers. */
-            const int NQ = 2;
+            const unsigned surv = gtc_score_tile<DT, D>(qf, cs, rf, &sm.sc[0][0], tid, lane);
+            float pre[2] = {-INFINITY, -INFINITY};
+            if (pass == 0 && it == 0)
 #pragma unroll
-            for (int half = 0; half < 8 / NQ; half++) {
-                float s[NQ][4];
-#pragma unroll
-                for (int nn = 0; nn < NQ; nn++) {
-                    const int n = NQ * half + nn;
-                    s[nn][0] = s[nn][1] = s[nn][2] = s[nn][3] = 0.0f;
-                    /* ldmatrix tiles: centroids 8n .. 8n+7, d +0 / +8 / +16 / +24. */
-                    const unsigned short *cr = cs + (n * 8 + lane % 8) * LD + (lane / 8) * 8;
-#pragma unroll
-                    for (int kk = 0; kk < D / 16; kk += 2) {
-                        uint32_t bq[4];
-                        ldsm_x4(bq, cr + kk * 16);
-                        mma16816<DT>(s[nn], qf[kk], bq[0], bq[1]);
-                        mma16816<DT>(s[nn], qf[kk + 1], bq[2], bq[3]);
-                    }
+                for (int hr = 0; hr < 2; hr++) {
+                    const int myb = sm.b[rr[hr]];
+                    pre[hr] = gtc_first_floor(&sm.sc[0][0], tid, t, hr, myb, a.causal ? myb : sq.nb);
                 }
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-                    for (int nn = 0; nn < NQ; nn++)
-#pragma unroll
-                        for (int i = 0; i < 2; i++) {
-                            const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
-                            const float sv = s[nn][2 * hr + i];
-                            if (!(sv < rf[hr])) {
-                                sm.sc[16 * hr + c][tid] = sv;
-                                surv |= 1u << (16 * hr + c);
-                            }
-                        }
-            }
             /* Candidates the float filter let through: the exact test, then
              * the insertion.  The warp loops as often as its busiest lane
              * has candidates, not once per candidate slot. */
@@ -244,8 +319,9 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                     const int c = __ffs(m) - 1;
                     m &= m - 1;
                     const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
-                    if (j >= jend || j == myb) continue;
-                    const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
+                    const float sv = sm.sc[16 * hr + c][tid];
+                    if (j >= jend || j == myb || sv < pre[hr]) continue;
+                    const gtc_key_t x = gtc_key(sv, j);
                     if (x < prev && x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
                 }
             }
@@ -253,28 +329,21 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         }
         cp_async_wait<0>();
 #pragma unroll
-        for (int hr = 0; hr < 2; hr++)
+        for (int hr = 0; hr < 2; hr++) gtc_quad_merge(L[hr]);
+        /* Lane t < 2 of the quad appends row rr[t]'s best (all 4 hold it). */
+        const int r = 16 * warp + g + 8 * (t & 1);
+        if (t < 2 && sm.n[r] < sm.want[r]) {
+            int32_t *selrow = gate_sel_row(a, tok0, r, h);
+            int n = sm.n[r];
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) sm.u.l[rr[hr]][t][i] = L[hr][i];
-        __syncthreads();
-        if (tid < tile.rows && sm.n[tid] < sm.want[tid]) {
-            /* The row's best GPU_TOPK of its 4 lists, appended. */
-            gtc_key_t M[GPU_TOPK];
-#pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) M[i] = sm.u.l[tid][0][i];
-            for (int w = 1; w < 4; w++)
-                for (int i = 0; i < GPU_TOPK; i++) {
-                    const gtc_key_t x = sm.u.l[tid][w][i];
-                    if (x <= M[GPU_TOPK - 1]) break; /* the lists are sorted */
-                    gtc_insert(M, x);
+            for (int i = 0; i < GPU_TOPK; i++) {
+                const gtc_key_t x = t ? L[1][i] : L[0][i];
+                if (n < sm.want[r] && x != 0) {
+                    selrow[n++] = (int32_t)(unsigned)x;
+                    sm.bound[r] = x;
                 }
-            int32_t *selrow = gate_sel_row(a, tok0, tid, h);
-            int n = sm.n[tid];
-            for (int i = 0; i < GPU_TOPK && n < sm.want[tid] && M[i] != 0; i++) {
-                selrow[n++] = (int32_t)(unsigned)M[i];
-                sm.bound[tid] = M[i];
             }
-            sm.n[tid] = n;
+            sm.n[r] = n;
         }
         __syncthreads();
     }
