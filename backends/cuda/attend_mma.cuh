@@ -243,19 +243,39 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
         mma_rows<D> R;
         mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
                          live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
-        for (int u0 = 0; u0 < blk.len; u0 += MMA_KR) {
-            const int nk = min(MMA_KR, blk.len - u0);
-            if (resident != lst || blk.len > MMA_KR) {
+        if (blk.len <= MMA_KR) {
+            if (resident != lst) {
                 __syncthreads();
-                mma_load_kv_async<D>(k, v, blk.start + u0, a.Hk, kh, nk, ks, vs);
-                if (threadIdx.x == 0) resident = blk.len > MMA_KR ? -1 : lst;
+                mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, blk.len, ks, vs);
+                if (threadIdx.x == 0) resident = lst;
                 cp_async_wait<0>();
                 __syncthreads();
             }
-            for (int c0 = 0; c0 < nk; c0 += MMA_KC) {
-                const int nc = min(MMA_KC, nk - c0);
+            for (int c0 = 0; c0 < blk.len; c0 += MMA_KC) {
+                const int nc = min(MMA_KC, blk.len - c0);
                 mma_chunk<DT, D, !FULL>(R, ks + c0 * LD, vs + c0 * LD, a.scale, 0, nc, 0, nc,
                                         lane);
+            }
+        } else {
+            /* A longer block streams through the buffer's two halves as a
+             * ring of MMA_KC-key chunks: the next chunk loads while this
+             * one is computed (v5 loaded MMA_KR keys, waited, computed). */
+            __syncthreads();
+            if (threadIdx.x == 0) resident = -1;
+            mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, MMA_KC, ks, vs);
+            for (int c0 = 0, c = 0; c0 < blk.len; c0 += MMA_KC, c++) {
+                /* Chunk c is in, and every warp is past chunk c - 1, whose
+                 * half the next load takes. */
+                cp_async_wait<0>();
+                __syncthreads();
+                if (c0 + MMA_KC < blk.len)
+                    mma_load_kv_async<D>(k, v, blk.start + c0 + MMA_KC, a.Hk, kh,
+                                         min(MMA_KC, blk.len - c0 - MMA_KC),
+                                         ks + ((c + 1) & 1) * MMA_KC * LD,
+                                         vs + ((c + 1) & 1) * MMA_KC * LD);
+                const int nc = min(MMA_KC, blk.len - c0);
+                mma_chunk<DT, D, !FULL>(R, ks + (c & 1) * MMA_KC * LD, vs + (c & 1) * MMA_KC * LD,
+                                        a.scale, 0, nc, 0, nc, lane);
             }
         }
         mma_rows_finish<D>(R);
@@ -282,7 +302,7 @@ template <int D> struct mma_own_smem {
     union {
         struct {
             unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
-        } kv;
+        } kv[2]; /* a ring of two chunks: the next loads during this one */
         float o[GPU_TILE_ROWS][D + 8];
     } u;
     float m[GPU_TILE_ROWS], l[GPU_TILE_ROWS];
@@ -390,7 +410,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
           unsigned short *out, float *lse, gpu_args a)
 {
     const int ND = D / 8;
-    __shared__ __align__(16) mma_own_smem<D> sm;
+    extern __shared__ __align__(16) unsigned char own_smem[];
+    mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
     const int h = blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -411,14 +432,21 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_rows<D> R;
     mma_rows_init<D>(R, live0 ? q + (size_t)qrow0 * D : NULL,
                      live1 ? q + (size_t)qrow1 * D : NULL, t);
-    for (int u0 = klo; u0 < khi; u0 += MMA_KC) {
-        const int nk = min(MMA_KC, khi - u0);
-        __syncthreads();
-        mma_load_kv_async<D>(k, v, sq.start + u0, a.Hk, kh, nk, sm.u.kv.k, sm.u.kv.v);
+    /* Chunks through a ring of two buffers: the next loads while this one
+     * is computed (long own blocks: the paper's 16384-key blocks). */
+    mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,
+                         sm.u.kv[0].v);
+    for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
+        /* Chunk c is in, and every warp is past chunk c - 1, whose buffer
+         * the next load takes. */
         cp_async_wait<0>();
         __syncthreads();
-        mma_chunk<DT, D, true>(R, sm.u.kv.k, sm.u.kv.v, a.scale, lo0 - u0, hi0 - u0, lo1 - u0,
-                         hi1 - u0, lane);
+        if (u0 + MMA_KC < khi)
+            mma_load_kv_async<D>(k, v, sq.start + u0 + MMA_KC, a.Hk, kh,
+                                 min(MMA_KC, khi - u0 - MMA_KC), sm.u.kv[(c + 1) & 1].k,
+                                 sm.u.kv[(c + 1) & 1].v);
+        mma_chunk<DT, D, true>(R, sm.u.kv[c & 1].k, sm.u.kv[c & 1].v, a.scale, lo0 - u0,
+                               hi0 - u0, lo1 - u0, hi1 - u0, lane);
     }
     mma_rows_finish<D>(R);
     __syncthreads(); /* the K/V chunk is dead: its space takes O */
@@ -469,9 +497,14 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
                                                        : mma_kv_launch<DT, D, false>(a, q, k, v);
         if (e != cudaSuccess) return e;
     }
+    /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
+    const int smem = (int)sizeof(mma_own_smem<D>);
+    const cudaError_t e = cudaFuncSetAttribute(k_mma_own<DT, D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
     dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_mma_own<DT, D><<<g, MMA_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
-                                                       (const T *)v, (T *)out, lse, *a);
+    k_mma_own<DT, D><<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
+                                                          (const T *)v, (T *)out, lse, *a);
     return cudaGetLastError();
 }
 
