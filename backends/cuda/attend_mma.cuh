@@ -1,24 +1,28 @@
 /*
  * Tensor-core (mma.sync) key-centric attention for f16/bf16 on sm_80+.
- * k_mma_kv writes exactly the partials of k_simt_kv (O / l in the storage
- * dtype, lse in f32, addressed by partial index); k_mma_own is k_simt_own
- * (causal own block, then the partials merged in slot order with
- * gpu_merge_row's arithmetic) with the attention on tensor cores and the
- * merge reading whole 16-byte vectors.  HIP, f32 and other head dims keep
- * the SIMT kernels.
+ * k_mma_kv_narrow and k_mma_kv_wide write the partials of k_simt_kv (O / l
+ * in the storage dtype, lse in f32, addressed by partial index);
+ * k_mma_own is k_simt_own (causal own block, then the partials merged in
+ * slot order with gpu_merge_row's arithmetic) with the attention on
+ * tensor cores and the merge reading whole 16-byte vectors.  HIP, f32 and
+ * other head dims keep the SIMT kernels.
  *
  * Fragment layouts and the mma/ldmatrix primitives: mma_common.cuh.
  *
- * S = Q K^T: A = Q rows (registers, loaded once per tile), B = K^T, whose
- * column n is key n's row in shared memory, so b[0]/b[1] are single 32-bit
- * loads.  The C fragment of S over 16 keys is the A fragment of P for
- * P V (FlashAttention-2's register reuse).  V is row-major [key][d] in
- * shared memory; ldmatrix .trans turns its 8x8 tiles into B fragments.
+ * S = Q K^T: A = Q rows, B = K^T, whose column n is key n's row in shared
+ * memory.  k_mma_kv_narrow holds Q's A fragments in registers for the
+ * tile and reads K's as 32-bit loads; k_mma_kv_wide and k_mma_own keep Q
+ * in shared memory and read both with ldmatrix.  The C fragment of S over
+ * 16 keys is the A fragment of P for P V (FlashAttention-2's register
+ * reuse).  V is row-major [key][d] in shared memory; ldmatrix .trans
+ * turns its 8x8 tiles into B fragments.
  *
  * Determinism: row r's result depends only on row r of Q and on the keys
  * taken in a fixed order (chunks ascending, the same mma sequence), and
  * its max/sum reductions run over the 4 lanes that hold that row, so it
- * does not depend on which rows share the CTA.
+ * does not depend on which rows share the CTA.  The kernel (and with it
+ * the softmax step: 64 keys narrow, 32 wide) is a function of the block
+ * size alone.
  */
 #ifndef MOBA_GPU_ATTEND_MMA_CUH
 #define MOBA_GPU_ATTEND_MMA_CUH
@@ -27,17 +31,16 @@
 #include "mma_common.cuh"
 
 #define MMA_WARPS 4
-#define MMA_THREADS (32 * MMA_WARPS) /* 16 rows per warp: GPU_TILE_ROWS */
+#define MMA_THREADS (32 * MMA_WARPS) /* k_mma_own: 16 rows per warp = GPU_TILE_ROWS */
+#define MMA_KV_ROWS (2 * GPU_TILE_ROWS) /* k_mma_kv_wide: two tiles, 32 rows per warp */
 #define MMA_KC 64                    /* keys per shared-memory chunk     */
-#define MMA_KR 128 /* keys of a block resident in shared memory (k_mma_kv) */
-/* CTAs per SM k_mma_kv is built for: 3 x 70 KB of K/V fit in sm_90's
- * 228 KB, 2 in sm_80's 164 KB, where the 168-register cap of 3 only made
- * it spill. */
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-#define MMA_KV_CTAS 2
-#else
-#define MMA_KV_CTAS 3
-#endif
+#define MMA_KR 128 /* keys of a block resident in shared memory (narrow) */
+/* Keys per softmax step in k_mma_kv_wide: 32 rows x 64 keys of S would not fit
+ * beside O's 128 floats at D = 128 (spills at 255 registers). */
+#define MMA_KV_STEP 32
+/* Block size from which k_mma_kv_wide runs instead of k_mma_kv_narrow
+ * (measured: 0.90x at 512, 1.18x at 16384; not measured between). */
+#define MMA_WIDE_MIN 4096
 
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
@@ -50,7 +53,7 @@ template <int DT, int D> struct mma_ok {
  * cp.async, rows nk .. the next multiple of MMA_KC zeroed so that masked
  * weights never meet NaN garbage; the caller waits (cp_async_wait<0>) and
  * synchronises.  The unroll is pinned: left to the compiler it changed
- * with the kernels around it, once enough to make k_mma_kv spill. */
+ * with the kernels around it, once enough to make k_mma_kv_narrow spill. */
 template <int D>
 __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
                                                   const unsigned short *v, int64_t tok0,
@@ -88,132 +91,254 @@ __device__ __forceinline__ float mma_rescale(float mx, float &m, float &l)
     return alpha;
 }
 
-/* A thread's two rows (g and g+8 of its warp's 16) in registers: Q's A
- * fragments, O's C fragments, running max and (per-thread partial) sum. */
-template <int D> struct mma_rows {
-    uint32_t qf[D / 16][4];
-    float o[D / 8][4];
-    float m0, m1, l0, l1;
+/* A warp's MT x 16 rows: O's C fragments per m-tile, and per row (index
+ * 2 j + h is row 16 j + g + 8 h of the warp's rows) the running max and
+ * this thread's part of the sum.  Q stays in shared memory. */
+template <int D, int MT> struct mma_acc {
+    float o[MT][D / 8][4];
+    float m[2 * MT], l[2 * MT];
 };
 
-/* Q fragments of rows q0 / q1 and an empty softmax state. */
-template <int D>
-__device__ __forceinline__ void mma_rows_init(mma_rows<D> &R, const unsigned short *q0,
-                                              const unsigned short *q1, int t)
+template <int D, int MT> __device__ __forceinline__ void mma_acc_init(mma_acc<D, MT> &R)
 {
-    mma_load_a<D>(R.qf, q0, q1, t);
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) R.o[n][0] = R.o[n][1] = R.o[n][2] = R.o[n][3] = 0.0f;
-    R.m0 = R.m1 = -INFINITY;
-    R.l0 = R.l1 = 0.0f;
+    for (int j = 0; j < MT; j++)
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            R.o[j][n][0] = R.o[j][n][1] = R.o[j][n][2] = R.o[j][n][3] = 0.0f;
+#pragma unroll
+    for (int r = 0; r < 2 * MT; r++) {
+        R.m[r] = -INFINITY;
+        R.l[r] = 0.0f;
+    }
 }
 
-/* One chunk of MMA_KC keys in ks/vs for the warp's 16 rows; row g sees the
- * chunk-relative keys [lo0, hi0), row g+8 [lo1, hi1).  MASKED false: every
- * key of the chunk is valid for both rows (a full chunk of a past block),
- * and the per-key compares and selects go. */
-template <int DT, int D, bool MASKED>
-__device__ __forceinline__ void mma_chunk(mma_rows<D> &R, const unsigned short *ks,
-                                          const unsigned short *vs, float scale, int lo0,
-                                          int hi0, int lo1, int hi1, int lane)
+/* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async, rows nr .. rows - 1
+ * zeroed (their results are never stored, but must not be NaN garbage
+ * either).  Row r is the token-head ent[r] / Km1 when ent is given (a
+ * key-centric tile's partial indices), else (tok0 + r) Hq + h.  Not
+ * committed: the caller's next K/V load commits it with its own group. */
+template <int D>
+__device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, int nr,
+                                                 const unsigned short *q, const int32_t *ent,
+                                                 int Km1, int64_t tok0, int Hq, int h)
 {
-    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = MMA_KC / 8;
-    const int g = lane / 4, t = lane % 4, mi = lane / 8;
-    float s[NS][4];
-#pragma unroll
-    for (int n = 0; n < NS; n++) {
-        s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-        const unsigned short *kr = ks + (n * 8 + g) * LD + 2 * t;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++)
-            mma16816<DT>(s[n], R.qf[kk], *(const uint32_t *)(kr + kk * 16),
-                         *(const uint32_t *)(kr + kk * 16 + 8));
-    }
-    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-    for (int n = 0; n < NS; n++)
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            const int key = n * 8 + 2 * t + i;
-            s[n][i] *= scale;
-            s[n][2 + i] *= scale;
-            if (MASKED) {
-                s[n][i] = key >= lo0 && key < hi0 ? s[n][i] : -INFINITY;
-                s[n][2 + i] = key >= lo1 && key < hi1 ? s[n][2 + i] : -INFINITY;
-            }
-            mx0 = fmaxf(mx0, s[n][i]);
-            mx1 = fmaxf(mx1, s[n][2 + i]);
+    const int LD = mma_cfg<D>::LD, V8 = D / 8;
+#pragma unroll 4
+    for (int e = threadIdx.x; e < rows * V8; e += MMA_THREADS) {
+        const int r = e / V8, c = e % V8;
+        if (r < nr) {
+            const size_t qr = ent ? (size_t)(ent[r] / Km1) : (size_t)(tok0 + r) * Hq + h;
+            cp_async16(qs + r * LD + c * 8, q + qr * D + c * 8);
+        } else {
+            *(uint4 *)(qs + r * LD + c * 8) = make_uint4(0, 0, 0, 0);
         }
-    const float al0 = mma_rescale(mx0, R.m0, R.l0);
-    const float al1 = mma_rescale(mx1, R.m1, R.l1);
-    const float sub0 = R.m0 == -INFINITY ? 0.0f : R.m0;
-    const float sub1 = R.m1 == -INFINITY ? 0.0f : R.m1;
+    }
+}
+
+/* One chunk of MMA_KC keys in ks/vs for the warp's MT x 16 rows, whose Q
+ * starts at qs; row 2 j + h sees the chunk-relative keys [lo, hi) of its
+ * index.  MASKED false: every key is valid for every row (a full chunk of
+ * a past block), and the per-key compares and selects go.
+ *
+ * Every K and V fragment loaded from shared memory serves all MT m-tiles:
+ * at MT = 2 a chunk costs 1.25 shared-memory wavefronts per mma instead of
+ * 2, and the softmax between the two GEMMs has two independent rows per
+ * register lane to hide its shuffle and exp latency (FlashAttention-2's
+ * 32 rows per warp).  S = Q K^T takes Q's A fragments and K's B fragments
+ * with ldmatrix (non-transposed, 4 tiles each: rows +0/+8 by bit 0 of
+ * lane / 8, cols +0/+8 by bit 1 for Q; keys +0/+8 by bit 1, d +0/+8 by
+ * bit 0 for K).  The accumulation order of every S and O element is the
+ * same for any MT, so a row's result does not depend on MT. */
+template <int DT, int D, int MT, bool MASKED, int NK = MMA_KC, bool QREG = false>
+__device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned short *qs,
+                                          const uint32_t (*qf)[4], const unsigned short *ks,
+                                          const unsigned short *vs, float scale, const int *lo,
+                                          const int *hi, int lane)
+{
+    static_assert(!QREG || MT == 1, "Q fragments in registers: one m-tile");
+    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = NK / 8;
+    const int t = lane % 4, mi = lane / 8;
+    float s[MT][NS][4];
+    if (QREG) {
+        /* K fragments as two 32-bit loads each, in the order the mma use
+         * them: at the 168-register cap of k_mma_kv_narrow, the ldmatrix
+         * form's four live registers per load made it spill. */
 #pragma unroll
-    for (int n = 0; n < ND; n++) {
-        R.o[n][0] *= al0;
-        R.o[n][1] *= al0;
-        R.o[n][2] *= al1;
-        R.o[n][3] *= al1;
+        for (int n = 0; n < NS; n++) {
+            s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
+            const unsigned short *kr = ks + (n * 8 + lane / 4) * LD + 2 * t;
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++)
+                mma16816<DT>(s[0][n], qf[kk], *(const uint32_t *)(kr + kk * 16),
+                             *(const uint32_t *)(kr + kk * 16 + 8));
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < MT; j++)
+#pragma unroll
+            for (int n = 0; n < NS; n++)
+                s[j][n][0] = s[j][n][1] = s[j][n][2] = s[j][n][3] = 0.0f;
+        const unsigned short *qa = qs + ((mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+        const unsigned short *kb = ks + ((mi >> 1) * 8 + lane % 8) * LD + (mi & 1) * 8;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            uint32_t af[MT][4];
+#pragma unroll
+            for (int j = 0; j < MT; j++) ldsm_x4(af[j], qa + j * 16 * LD + kk * 16);
+#pragma unroll
+            for (int p = 0; p < NS / 2; p++) {
+                uint32_t b[4];
+                ldsm_x4(b, kb + p * 16 * LD + kk * 16);
+#pragma unroll
+                for (int j = 0; j < MT; j++) {
+                    mma16816<DT>(s[j][2 * p], af[j], b[0], b[1]);
+                    mma16816<DT>(s[j][2 * p + 1], af[j], b[2], b[3]);
+                }
+            }
+        }
     }
 #pragma unroll
-    for (int n = 0; n < NS; n++) {
-        s[n][0] = __expf(s[n][0] - sub0);
-        s[n][1] = __expf(s[n][1] - sub0);
-        s[n][2] = __expf(s[n][2] - sub1);
-        s[n][3] = __expf(s[n][3] - sub1);
-        R.l0 += s[n][0] + s[n][1];
-        R.l1 += s[n][2] + s[n][3];
+    for (int j = 0; j < MT; j++) {
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NS; n++)
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int key = n * 8 + 2 * t + i;
+                s[j][n][i] *= scale;
+                s[j][n][2 + i] *= scale;
+                if (MASKED) {
+                    s[j][n][i] = key >= lo[2 * j] && key < hi[2 * j] ? s[j][n][i] : -INFINITY;
+                    s[j][n][2 + i] =
+                        key >= lo[2 * j + 1] && key < hi[2 * j + 1] ? s[j][n][2 + i] : -INFINITY;
+                }
+                mx0 = fmaxf(mx0, s[j][n][i]);
+                mx1 = fmaxf(mx1, s[j][n][2 + i]);
+            }
+        const float al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
+        const float al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
+        const float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
+        const float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
+        /* O is rescaled only when a row of the warp has a new max: x 1 is
+         * exact, and past a long block's first chunks the max seldom moves
+         * (the multiplies cost as many issue slots as the chunk's mma).
+         * Not with QREG (k_mma_kv_narrow: blocks of <= 2 chunks, where the
+         * test would seldom pay, and its masked variant then spilled). */
+        if (QREG || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                R.o[j][n][0] *= al0;
+                R.o[j][n][1] *= al0;
+                R.o[j][n][2] *= al1;
+                R.o[j][n][3] *= al1;
+            }
+#pragma unroll
+        for (int n = 0; n < NS; n++) {
+            s[j][n][0] = __expf(s[j][n][0] - sub0);
+            s[j][n][1] = __expf(s[j][n][1] - sub0);
+            s[j][n][2] = __expf(s[j][n][2] - sub1);
+            s[j][n][3] = __expf(s[j][n][3] - sub1);
+            R.l[2 * j] += s[j][n][0] + s[j][n][1];
+            R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
+        }
     }
     /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
-     * tiles: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
+     * .trans tiles of V: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
 #pragma unroll
-    for (int j = 0; j < MMA_KC / 16; j++) {
-        uint32_t pa[4];
-        pa[0] = mma_pack<DT>(s[2 * j][0], s[2 * j][1]);
-        pa[1] = mma_pack<DT>(s[2 * j][2], s[2 * j][3]);
-        pa[2] = mma_pack<DT>(s[2 * j + 1][0], s[2 * j + 1][1]);
-        pa[3] = mma_pack<DT>(s[2 * j + 1][2], s[2 * j + 1][3]);
-        const unsigned short *vr = vs + (j * 16 + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+    for (int kc = 0; kc < NK / 16; kc++) {
+        uint32_t pa[MT][4];
+#pragma unroll
+        for (int j = 0; j < MT; j++) {
+            pa[j][0] = mma_pack<DT>(s[j][2 * kc][0], s[j][2 * kc][1]);
+            pa[j][1] = mma_pack<DT>(s[j][2 * kc][2], s[j][2 * kc][3]);
+            pa[j][2] = mma_pack<DT>(s[j][2 * kc + 1][0], s[j][2 * kc + 1][1]);
+            pa[j][3] = mma_pack<DT>(s[j][2 * kc + 1][2], s[j][2 * kc + 1][3]);
+        }
+        const unsigned short *vr = vs + (kc * 16 + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
 #pragma unroll
         for (int dp = 0; dp < D / 16; dp++) {
             uint32_t b[4];
             ldsm_x4_trans(b, vr + dp * 16);
-            mma16816<DT>(R.o[2 * dp], pa, b[0], b[1]);
-            mma16816<DT>(R.o[2 * dp + 1], pa, b[2], b[3]);
+#pragma unroll
+            for (int j = 0; j < MT; j++) {
+                mma16816<DT>(R.o[j][2 * dp], pa[j], b[0], b[1]);
+                mma16816<DT>(R.o[j][2 * dp + 1], pa[j], b[2], b[3]);
+            }
         }
     }
 }
 
 /* Full row sums (the 4 lanes of a row hold partial sums). */
-template <int D> __device__ __forceinline__ void mma_rows_finish(mma_rows<D> &R)
+template <int D, int MT> __device__ __forceinline__ void mma_acc_finish(mma_acc<D, MT> &R)
 {
-    R.l0 += MOBA_SHFL_XOR(R.l0, 1, 4);
-    R.l0 += MOBA_SHFL_XOR(R.l0, 2, 4);
-    R.l1 += MOBA_SHFL_XOR(R.l1, 1, 4);
-    R.l1 += MOBA_SHFL_XOR(R.l1, 2, 4);
+#pragma unroll
+    for (int r = 0; r < 2 * MT; r++) {
+        R.l[r] += MOBA_SHFL_XOR(R.l[r], 1, 4);
+        R.l[r] += MOBA_SHFL_XOR(R.l[r], 2, 4);
+    }
 }
 
-/* Key-centric partials, the twin of k_simt_kv (same partials, bitwise).
+/* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
+ * of a key-centric tile whose first entry is e0: O / l in the storage
+ * dtype, lse in f32, at the entry's partial index. */
+template <int DT, int D, int MT>
+__device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
+                                                   int e0, int row0, int nrows, int lane)
+{
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int r = 0; r < 2 * MT; r++) {
+        const int row = row0 + 8 * r + g; /* m-tile r / 2, half r % 2 */
+        if (row >= nrows) continue;
+        const int p = a.entries[e0 + row];
+        const float inv = 1.0f / R.l[r];
+        uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
+                                         R.o[r / 2][n][2 * (r % 2) + 1] * inv);
+        if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
+    }
+}
+
+/* Key-centric partials, the twins of k_simt_kv (the same partials).  Each
+ * CTA takes a contiguous run of the key-centric tiles, so consecutive
+ * tiles mostly belong to the same (block, kv head) list; the tiles are of
+ * equal cost, so equal runs balance the persistent grid.  FULL: every
+ * block length is a multiple of MMA_KC, so no chunk is masked (the common
+ * case: in causal attention only a sequence's last block can be short, and
+ * it is never a past block).  Which kernel runs depends on the block size
+ * (mma_kv_launch).
  *
- * Each CTA takes a contiguous run of the key-centric tiles, so consecutive
- * tiles mostly belong to the same (block, kv head) list: a block of up to
- * MMA_KR keys is loaded into shared memory once (cp.async) and serves all
- * of the run's tiles of that list, and the warps then run their 16 rows
- * with no barrier at all.  Longer blocks stream through the same buffer,
- * MMA_KR keys at a time, per tile.  The tiles are of equal cost, so equal
- * runs balance the persistent grid.  On sm_90, 3 CTAs per SM (<= 168
- * registers) fit beside 3 x 70 KB of K/V at D = 128.  FULL: every block
- * length is a multiple of MMA_KC, so no chunk is masked (the common case:
- * in causal attention only a sequence's last block can be short, and it
- * is never a past block). */
+ * k_mma_kv_narrow, 16 rows per warp with Q in registers, 3 CTAs per SM on
+ * sm_90 (3 x 70 KB of K/V, <= 168 registers), 2 on sm_80.  A block of up
+ * to MMA_KR keys is loaded into shared memory once (cp.async) and serves
+ * all of the run's tiles of its list, and the warps then run with no
+ * barrier at all; a longer block streams through the same buffer as a
+ * ring of two MMA_KC-key chunks.  A tile is short work there, and what
+ * hides its Q load is the number of independent warps.
+ *
+ * k_mma_kv_wide, for blocks of MMA_WIDE_MIN keys and more: FlashAttention-2's
+ * 32 rows per warp.  The CTA takes its tiles two at a time (128 rows:
+ * MMA_KV_ROWS) when both are of one list, gathers their Q rows into shared
+ * memory, and streams the block through a ring of two MMA_KC-key chunks.
+ * 104 KB of shared memory at D = 128 and up to 255 registers: 2 CTAs per
+ * SM on sm_90, 1 on sm_80.  Measured on an H200 (docs/perf.md, v7): 1.18x
+ * k_mma_kv_narrow at 16384-key blocks, 0.90x at 512, 0.76x at 128. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define MMA_KV_CTAS 2
+#else
+#define MMA_KV_CTAS 3
+#endif
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(MMA_THREADS, MMA_KV_CTAS)
-k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-         gpu_args a)
+k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+               gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD, ND = D / 8;
+    const int LD = mma_cfg<D>::LD;
     extern __shared__ __align__(16) unsigned short kv_smem[];
-    unsigned short *ks = kv_smem, *vs = kv_smem + MMA_KR * LD;
+    unsigned short *ks = kv_smem, *vs = ks + MMA_KR * LD;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int total = a.tile_off[a.nlists];
@@ -221,17 +346,18 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
     const int Km1 = a.K - 1;
-    int64_t lst = gpu_find_list(a.tile_off, a.nlists, tbeg);
-    /* The list whose block ks/vs hold whole; CTA-uniform, so it lives in
-     * shared memory (a register less: the kernel is at its 168 limit).
-     * Written between the load's two barriers, after every thread has read
-     * it for this tile. */
-    __shared__ int64_t resident;
+    /* 32-bit list numbers (the host keeps total_blocks x Hk below 2^31):
+     * with 64-bit ones, k_mma_kv_narrow spilled at its 168 registers. */
+    int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
+    /* The list whose block ks/vs hold; CTA-uniform, so it lives in shared
+     * memory (a register less).  Written between the load's two barriers,
+     * after every thread has read it for this tile. */
+    __shared__ int resident;
     if (threadIdx.x == 0) resident = -1;
     __syncthreads();
     for (int tile = tbeg; tile < tend; tile++) {
         while (tile >= a.tile_off[lst + 1]) lst++;
-        const int kh = (int)(lst % a.Hk);
+        const int kh = lst % a.Hk;
         const gpu_block blk = a.blocks[lst / a.Hk];
         const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
         const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
@@ -240,9 +366,11 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
         const bool live0 = r0 < nrows, live1 = r1 < nrows;
         const int p0 = live0 ? a.entries[e0 + r0] : 0;
         const int p1 = live1 ? a.entries[e0 + r1] : 0;
-        mma_rows<D> R;
-        mma_rows_init<D>(R, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
-                         live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
+        uint32_t qf[D / 16][4];
+        mma_load_a<D>(qf, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
+                      live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
+        mma_acc<D, 1> R;
+        mma_acc_init<D, 1>(R);
         if (blk.len <= MMA_KR) {
             if (resident != lst) {
                 __syncthreads();
@@ -252,14 +380,14 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
                 __syncthreads();
             }
             for (int c0 = 0; c0 < blk.len; c0 += MMA_KC) {
-                const int nc = min(MMA_KC, blk.len - c0);
-                mma_chunk<DT, D, !FULL>(R, ks + c0 * LD, vs + c0 * LD, a.scale, 0, nc, 0, nc,
-                                        lane);
+                const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
+                mma_chunk<DT, D, 1, !FULL, MMA_KC, true>(R, NULL, qf, ks + c0 * LD,
+                                                         vs + c0 * LD, a.scale, lo, hi, lane);
             }
         } else {
             /* A longer block streams through the buffer's two halves as a
-             * ring of MMA_KC-key chunks: the next chunk loads while this
-             * one is computed (v5 loaded MMA_KR keys, waited, computed). */
+             * ring of MMA_KC-key chunks, the next loading while this one
+             * is computed. */
             __syncthreads();
             if (threadIdx.x == 0) resident = -1;
             mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, MMA_KC, ks, vs);
@@ -273,32 +401,93 @@ k_mma_kv(const unsigned short *q, const unsigned short *k, const unsigned short 
                                          min(MMA_KC, blk.len - c0 - MMA_KC),
                                          ks + ((c + 1) & 1) * MMA_KC * LD,
                                          vs + ((c + 1) & 1) * MMA_KC * LD);
-                const int nc = min(MMA_KC, blk.len - c0);
-                mma_chunk<DT, D, !FULL>(R, ks + (c & 1) * MMA_KC * LD, vs + (c & 1) * MMA_KC * LD,
-                                        a.scale, 0, nc, 0, nc, lane);
+                const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
+                mma_chunk<DT, D, 1, !FULL, MMA_KC, true>(R, NULL, qf,
+                                                         ks + (c & 1) * MMA_KC * LD,
+                                                         vs + (c & 1) * MMA_KC * LD, a.scale,
+                                                         lo, hi, lane);
             }
         }
-        mma_rows_finish<D>(R);
-        const float inv0 = 1.0f / R.l0, inv1 = 1.0f / R.l1;
+        mma_acc_finish<D, 1>(R);
+        const float inv0 = 1.0f / R.l[0], inv1 = 1.0f / R.l[1];
         uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p0 * D);
         uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p1 * D);
 #pragma unroll
-        for (int n = 0; n < ND; n++) {
-            if (live0) po0[n * 4 + t] = mma_pack<DT>(R.o[n][0] * inv0, R.o[n][1] * inv0);
-            if (live1) po1[n * 4 + t] = mma_pack<DT>(R.o[n][2] * inv1, R.o[n][3] * inv1);
+        for (int n = 0; n < D / 8; n++) {
+            if (live0) po0[n * 4 + t] = mma_pack<DT>(R.o[0][n][0] * inv0, R.o[0][n][1] * inv0);
+            if (live1) po1[n * 4 + t] = mma_pack<DT>(R.o[0][n][2] * inv1, R.o[0][n][3] * inv1);
         }
         if (t == 0) {
-            if (live0) a.part_lse[p0] = R.m0 + __logf(R.l0);
-            if (live1) a.part_lse[p1] = R.m1 + __logf(R.l1);
+            if (live0) a.part_lse[p0] = R.m[0] + __logf(R.l[0]);
+            if (live1) a.part_lse[p1] = R.m[1] + __logf(R.l[1]);
         }
     }
 }
 
-/* Own-block results of a tile's 64 rows for the merge, in f32: O (not yet
- * divided by l) row-major with 8 floats of padding (the C-fragment float2
- * stores of 8 rows then hit 4 bank groups, not 1), m and l per row.  The
- * union reuses the K/V chunk buffers, which are dead by then. */
+template <int DT, int D, bool FULL>
+__global__ void __launch_bounds__(MMA_THREADS, 2)
+k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+              gpu_args a)
+{
+    const int LD = mma_cfg<D>::LD;
+    extern __shared__ __align__(16) unsigned short kv_smem[];
+    /* Ring slot c of K at ks + c MMA_KC LD, of V at vs + c MMA_KC LD. */
+    unsigned short *ks = kv_smem, *vs = ks + 2 * MMA_KC * LD, *qs = vs + 2 * MMA_KC * LD;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int total = a.tile_off[a.nlists];
+    const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
+    const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+    if (tbeg >= tend) return;
+    const int Km1 = a.K - 1;
+    const unsigned short *qw = qs + 32 * warp * LD;
+    int64_t lst = gpu_find_list(a.tile_off, a.nlists, tbeg);
+    for (int tile = tbeg; tile < tend;) {
+        while (tile >= a.tile_off[lst + 1]) lst++;
+        const int kh = (int)(lst % a.Hk);
+        const gpu_block blk = a.blocks[lst / a.Hk];
+        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
+        const int ntl = tile + 1 < tend && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
+        const int nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        const int wrows = nrows - 32 * warp; /* this warp's rows, when > 0 */
+        __syncthreads(); /* every warp is past the last pair's Q and K/V */
+        mma_load_q_async<D>(qs, MMA_KV_ROWS, nrows, q, a.entries + e0, Km1, 0, 0, 0);
+        mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(MMA_KC, blk.len), ks, vs);
+        mma_acc<D, 2> R;
+        mma_acc_init<D, 2>(R);
+        int lo[4] = {0, 0, 0, 0}, hi[4];
+        for (int c0 = 0, c = 0; c0 < blk.len; c0 += MMA_KC, c++) {
+            /* Chunk c is in, and every warp is past chunk c - 1, whose slot
+             * the next load takes. */
+            cp_async_wait<0>();
+            __syncthreads();
+            if (c0 + MMA_KC < blk.len)
+                mma_load_kv_async<D>(k, v, blk.start + c0 + MMA_KC, a.Hk, kh,
+                                     min(MMA_KC, blk.len - c0 - MMA_KC),
+                                     ks + ((c + 1) & 1) * MMA_KC * LD,
+                                     vs + ((c + 1) & 1) * MMA_KC * LD);
+            if (wrows > 0)
+                for (int u = 0; u < MMA_KC && c0 + u < blk.len; u += MMA_KV_STEP) {
+                    hi[0] = hi[1] = hi[2] = hi[3] = blk.len - c0 - u;
+                    mma_chunk<DT, D, 2, !FULL, MMA_KV_STEP>(
+                        R, qw, NULL, ks + ((c & 1) * MMA_KC + u) * LD,
+                        vs + ((c & 1) * MMA_KC + u) * LD, a.scale, lo, hi, lane);
+                }
+        }
+        if (wrows > 0) {
+            mma_acc_finish<D, 2>(R);
+            mma_store_partials<DT, D, 2>(R, a, e0, 32 * warp, nrows, lane);
+        }
+        tile += ntl;
+    }
+}
+
+/* The tile's Q rows, then its own-block results for the merge, in f32: O
+ * (not yet divided by l) row-major with 8 floats of padding (the
+ * C-fragment float2 stores of 8 rows then hit 4 bank groups, not 1), m and
+ * l per row.  The union reuses the K/V chunk buffers, which are dead by
+ * then. */
 template <int D> struct mma_own_smem {
+    unsigned short q[GPU_TILE_ROWS * mma_cfg<D>::LD];
     union {
         struct {
             unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
@@ -402,14 +591,15 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
- * kernel does.  2 CTAs per SM: at 3 (168 registers) it spills; without a
- * bound ptxas picks 168 on sm_80 (spills) and 170 on sm_90 (2 CTAs). */
+ * kernel does.  Q waits in shared memory (read with ldmatrix, as in
+ * k_mma_kv_wide), the key chunks stream through a ring of two: 87 KB at
+ * D = 128, 2 CTAs per SM. */
 template <int DT, int D>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
-    const int ND = D / 8;
+    const int LD = mma_cfg<D>::LD, ND = D / 8;
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
@@ -428,10 +618,10 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     /* Each row's keys, sequence relative: its own block, causal. */
     const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
     const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
-    const int64_t qrow0 = (sq.start + t0) * a.Hq + h, qrow1 = (sq.start + t1) * a.Hq + h;
-    mma_rows<D> R;
-    mma_rows_init<D>(R, live0 ? q + (size_t)qrow0 * D : NULL,
-                     live1 ? q + (size_t)qrow1 * D : NULL, t);
+    mma_acc<D, 1> R;
+    mma_acc_init<D, 1>(R);
+    mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, 0, sq.start + tile.row0, a.Hq,
+                        h);
     /* Chunks through a ring of two buffers: the next loads while this one
      * is computed (long own blocks: the paper's 16384-key blocks). */
     mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,
@@ -445,45 +635,47 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
             mma_load_kv_async<D>(k, v, sq.start + u0 + MMA_KC, a.Hk, kh,
                                  min(MMA_KC, khi - u0 - MMA_KC), sm.u.kv[(c + 1) & 1].k,
                                  sm.u.kv[(c + 1) & 1].v);
-        mma_chunk<DT, D, true>(R, sm.u.kv[c & 1].k, sm.u.kv[c & 1].v, a.scale, lo0 - u0,
-                               hi0 - u0, lo1 - u0, hi1 - u0, lane);
+        const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
+        mma_chunk<DT, D, 1, true>(R, sm.q + 16 * warp * LD, NULL, sm.u.kv[c & 1].k,
+                                  sm.u.kv[c & 1].v, a.scale, lo, hi, lane);
     }
-    mma_rows_finish<D>(R);
+    mma_acc_finish<D, 1>(R);
     __syncthreads(); /* the K/V chunk is dead: its space takes O */
 #pragma unroll
     for (int n = 0; n < ND; n++) {
-        *(float2 *)&sm.u.o[r0][n * 8 + 2 * t] = make_float2(R.o[n][0], R.o[n][1]);
-        *(float2 *)&sm.u.o[r1][n * 8 + 2 * t] = make_float2(R.o[n][2], R.o[n][3]);
+        *(float2 *)&sm.u.o[r0][n * 8 + 2 * t] = make_float2(R.o[0][n][0], R.o[0][n][1]);
+        *(float2 *)&sm.u.o[r1][n * 8 + 2 * t] = make_float2(R.o[0][n][2], R.o[0][n][3]);
     }
     if (t == 0) {
-        sm.m[r0] = R.m0;
-        sm.l[r0] = R.l0;
-        sm.m[r1] = R.m1;
-        sm.l[r1] = R.l1;
+        sm.m[r0] = R.m[0];
+        sm.l[r0] = R.l[0];
+        sm.m[r1] = R.m[1];
+        sm.l[r1] = R.l[1];
     }
     __syncthreads();
     mma_merge_tile<DT, D>(a, sm, tile, sq, h, out, lse);
 }
 
-/* k_mma_kv with FULL when every block is a whole number of key chunks
- * (then no chunk needs a mask). */
+/* The key-centric kernel for the block size, with FULL when every block is
+ * a whole number of key chunks (then no chunk needs a mask). */
 template <int DT, int D, bool FULL>
 static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
                                  const void *v)
 {
     typedef unsigned short T;
+    const bool wide = a->S >= MMA_WIDE_MIN;
+    void (*kern)(const T *, const T *, const T *, gpu_args) =
+        wide ? k_mma_kv_wide<DT, D, FULL> : k_mma_kv_narrow<DT, D, FULL>;
     /* Above the 48 KB default: opt in, then fill every SM. */
-    const int smem = 2 * MMA_KR * mma_cfg<D>::LD * (int)sizeof(T);
-    cudaError_t e = cudaFuncSetAttribute(k_mma_kv<DT, D, FULL>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const int smem =
+        (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     int per_sm = 0;
     if (e == cudaSuccess)
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_mma_kv<DT, D, FULL>,
-                                                          MMA_THREADS, smem);
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, MMA_THREADS, smem);
     if (e != cudaSuccess) return e;
     const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
-    k_mma_kv<DT, D, FULL><<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
-                                                                  (const T *)v, *a);
+    kern<<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, *a);
     return cudaGetLastError();
 }
 

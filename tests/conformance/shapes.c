@@ -227,3 +227,30 @@ void test_shapes_long_selection(void **state)
     bad += run1("long selection non-causal bf16", p, 3, cu, 140, CASE_ALLOW_UNSUPPORTED);
     assert_int_equal(bad, 0);
 }
+
+void test_shapes_long_blocks(void **state)
+{
+    (void)state;
+    /* Blocks longer than a GPU kernel keeps resident: 128 keys (resident,
+     * two chunks), 200 (streamed, the last chunk masked), and blocks of
+     * 4096+ keys, where CUDA switches to its 32-rows-per-warp kernel
+     * (MMA_WIDE_MIN): whole 64-key chunks only (lengths multiples of 64)
+     * and with masked chunks.  16-bit dtypes at D = 64 / 128: the
+     * tensor-core shapes. */
+    int32_t len[2] = {1000, 300}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = run1("long blocks S=128 bf16", conf_params(2, 1, 128, 128, 3, MOBA_BF16), 2, cu,
+                   150, 0);
+    bad += run1("long blocks S=200 f16", conf_params(2, 2, 64, 200, 3, MOBA_F16), 2, cu, 151, 0);
+    /* The long blocks' rows are few (the cost is each first block's own,
+     * causal, attention), but more than a pair of 64-row tiles. */
+    int32_t wlen[2] = {4096 + 512, 64}, wcu[3];
+    cumulate(wlen, 2, wcu);
+    bad += run1("long blocks S=4096 bf16", conf_params(1, 1, 128, 4096, 2, MOBA_BF16), 2, wcu,
+                152, 0);
+    int32_t mlen[1] = {4100 + 300}, mcu[2];
+    cumulate(mlen, 1, mcu);
+    bad += run1("long blocks S=4100 f16", conf_params(1, 1, 64, 4100, 2, MOBA_F16), 1, mcu, 153,
+                0);
+    assert_int_equal(bad, 0);
+}
