@@ -77,6 +77,24 @@ __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
     cp_async_commit();
 }
 
+/* One step of a block streamed through a ring of two MMA_KC-key slots (K
+ * slot i at ks + i stride, V at vs + i stride): waits until chunk c, keys
+ * [c0, c0 + MMA_KC) of the block's len at token tok0, is in and every warp
+ * is past chunk c - 1, then loads chunk c + 1 into that chunk's slot, so
+ * it arrives while chunk c is computed. */
+template <int D>
+__device__ __forceinline__ void mma_ring_step(const unsigned short *k, const unsigned short *v,
+                                              int64_t tok0, int Hk, int kh, int len, int c0,
+                                              int c, unsigned short *ks, unsigned short *vs,
+                                              int stride)
+{
+    cp_async_wait<0>();
+    __syncthreads();
+    if (c0 + MMA_KC < len)
+        mma_load_kv_async<D>(k, v, tok0 + c0 + MMA_KC, Hk, kh, min(MMA_KC, len - c0 - MMA_KC),
+                             ks + ((c + 1) & 1) * stride, vs + ((c + 1) & 1) * stride);
+}
+
 /* Online softmax step of one row: mx is this thread's max over its keys of
  * the chunk, reduced over the row's 4 lanes; updates m, rescales l and
  * returns the factor for the row's O (1 while nothing was seen yet). */
@@ -392,15 +410,7 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
             if (threadIdx.x == 0) resident = -1;
             mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, MMA_KC, ks, vs);
             for (int c0 = 0, c = 0; c0 < blk.len; c0 += MMA_KC, c++) {
-                /* Chunk c is in, and every warp is past chunk c - 1, whose
-                 * half the next load takes. */
-                cp_async_wait<0>();
-                __syncthreads();
-                if (c0 + MMA_KC < blk.len)
-                    mma_load_kv_async<D>(k, v, blk.start + c0 + MMA_KC, a.Hk, kh,
-                                         min(MMA_KC, blk.len - c0 - MMA_KC),
-                                         ks + ((c + 1) & 1) * MMA_KC * LD,
-                                         vs + ((c + 1) & 1) * MMA_KC * LD);
+                mma_ring_step<D>(k, v, blk.start, a.Hk, kh, blk.len, c0, c, ks, vs, MMA_KC * LD);
                 const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
                 mma_chunk<DT, D, 1, !FULL, MMA_KC, true>(R, NULL, qf,
                                                          ks + (c & 1) * MMA_KC * LD,
@@ -456,15 +466,7 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
         mma_acc_init<D, 2>(R);
         int lo[4] = {0, 0, 0, 0}, hi[4];
         for (int c0 = 0, c = 0; c0 < blk.len; c0 += MMA_KC, c++) {
-            /* Chunk c is in, and every warp is past chunk c - 1, whose slot
-             * the next load takes. */
-            cp_async_wait<0>();
-            __syncthreads();
-            if (c0 + MMA_KC < blk.len)
-                mma_load_kv_async<D>(k, v, blk.start + c0 + MMA_KC, a.Hk, kh,
-                                     min(MMA_KC, blk.len - c0 - MMA_KC),
-                                     ks + ((c + 1) & 1) * MMA_KC * LD,
-                                     vs + ((c + 1) & 1) * MMA_KC * LD);
+            mma_ring_step<D>(k, v, blk.start, a.Hk, kh, blk.len, c0, c, ks, vs, MMA_KC * LD);
             if (wrows > 0)
                 for (int u = 0; u < MMA_KC && c0 + u < blk.len; u += MMA_KV_STEP) {
                     hi[0] = hi[1] = hi[2] = hi[3] = blk.len - c0 - u;
@@ -627,14 +629,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,
                          sm.u.kv[0].v);
     for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
-        /* Chunk c is in, and every warp is past chunk c - 1, whose buffer
-         * the next load takes. */
-        cp_async_wait<0>();
-        __syncthreads();
-        if (u0 + MMA_KC < khi)
-            mma_load_kv_async<D>(k, v, sq.start + u0 + MMA_KC, a.Hk, kh,
-                                 min(MMA_KC, khi - u0 - MMA_KC), sm.u.kv[(c + 1) & 1].k,
-                                 sm.u.kv[(c + 1) & 1].v);
+        mma_ring_step<D>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c, sm.u.kv[0].k,
+                         sm.u.kv[0].v, (int)(sizeof sm.u.kv[0] / sizeof(unsigned short)));
         const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
         mma_chunk<DT, D, 1, true>(R, sm.q + 16 * warp * LD, NULL, sm.u.kv[c & 1].k,
                                   sm.u.kv[c & 1].v, a.scale, lo, hi, lane);
