@@ -111,7 +111,7 @@ __device__ __forceinline__ float mma_rescale(float mx, float &m, float &l)
 
 /* A warp's MT x 16 rows: O's C fragments per m-tile, and per row (index
  * 2 j + h is row 16 j + g + 8 h of the warp's rows) the running max and
- * this thread's part of the sum.  Q stays in shared memory. */
+ * this thread's part of the sum.  Q is the caller's (mma_chunk). */
 template <int D, int MT> struct mma_acc {
     float o[MT][D / 8][4];
     float m[2 * MT], l[2 * MT];
@@ -154,10 +154,11 @@ __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, i
     }
 }
 
-/* One chunk of MMA_KC keys in ks/vs for the warp's MT x 16 rows, whose Q
- * starts at qs; row 2 j + h sees the chunk-relative keys [lo, hi) of its
- * index.  MASKED false: every key is valid for every row (a full chunk of
- * a past block), and the per-key compares and selects go.
+/* One chunk of NK keys in ks/vs for the warp's MT x 16 rows, whose Q
+ * starts at qs in shared memory, or with QREG (MT = 1) is qf, the A
+ * fragments in registers; row 2 j + h sees the chunk-relative keys
+ * [lo, hi) of its index.  MASKED false: every key is valid for every row
+ * (a full chunk of a past block), and the per-key compares and selects go.
  *
  * Every K and V fragment loaded from shared memory serves all MT m-tiles:
  * at MT = 2 a chunk costs 1.25 shared-memory wavefronts per mma instead of
@@ -167,7 +168,8 @@ __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, i
  * with ldmatrix (non-transposed, 4 tiles each: rows +0/+8 by bit 0 of
  * lane / 8, cols +0/+8 by bit 1 for Q; keys +0/+8 by bit 1, d +0/+8 by
  * bit 0 for K).  The accumulation order of every S and O element is the
- * same for any MT, so a row's result does not depend on MT. */
+ * same for any MT and Q source, so a row's result depends on NK (the
+ * softmax step) but not on MT or QREG. */
 template <int DT, int D, int MT, bool MASKED, int NK = MMA_KC, bool QREG = false>
 __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned short *qs,
                                           const uint32_t (*qf)[4], const unsigned short *ks,
@@ -241,8 +243,8 @@ __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned shor
         /* O is rescaled only when a row of the warp has a new max: x 1 is
          * exact, and past a long block's first chunks the max seldom moves
          * (the multiplies cost as many issue slots as the chunk's mma).
-         * Not with QREG (k_mma_kv_narrow: blocks of <= 2 chunks, where the
-         * test would seldom pay, and its masked variant then spilled). */
+         * Not with QREG: k_mma_kv_narrow is at its 168-register cap, and
+         * the vote made its masked variant spill. */
         if (QREG || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
 #pragma unroll
             for (int n = 0; n < ND; n++) {
@@ -419,6 +421,8 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
             }
         }
         mma_acc_finish<D, 1>(R);
+        /* Written out rather than mma_store_partials, which re-reads the
+         * entries: with it the FULL instance spilled at 168 registers. */
         const float inv0 = 1.0f / R.l[0], inv1 = 1.0f / R.l[1];
         uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p0 * D);
         uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p1 * D);
