@@ -2,20 +2,12 @@
 # One call on the lent machine's host CPU (the device tool) for the CPU
 # backend: build without GPU backends, cpu-check and the conformance suite
 # for every CPU variant the host runs, cpu-bench per variant, and the
-# comparison with PyTorch's CPU SDPA.  Needs cmocka (.devdeps/env.sh sourced
-# by the caller) and meson (or its wheel in $WHL).  Logs go to $OUT.
+# comparison with PyTorch's CPU SDPA.  Needs cmocka and meson (carried:
+# .devdeps and .whl; scripts/device_env.sh sets them up).  Logs go to $OUT.
 #   usage: scripts/cpu_device_check.sh [LENS, default 8192,32768]
 set -u
-OUT=${OUT:-/tmp/moba-out}
-WHL=${WHL:-.whl}
 LENS=${1:-8192,32768}
-mkdir -p "$OUT"
-if ! command -v meson >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site "$WHL"/meson-*.whl || exit 1
-    export PYTHONPATH=/tmp/site
-    mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 -m mesonbuild.mesonmain "$@"\n' > /tmp/bin/meson
-    chmod +x /tmp/bin/meson && export PATH=/tmp/bin:$PATH
-fi
+source "$(dirname "$0")/device_env.sh" || exit 1
 grep -m1 'model name' /proc/cpuinfo
 echo "amx flags: $(grep -m1 -o 'amx_[a-z0-9]*' /proc/cpuinfo | tr '\n' ' ')"
 b=build-cpu

@@ -6,16 +6,7 @@
 # PyTorch.  Carry .devdeps (cmocka, OpenCL loader) and .whl (meson, if the
 # machine lacks it).  Logs go to $OUT.
 set -u
-OUT=${OUT:-/tmp/moba-out}
-mkdir -p "$OUT"
-source .devdeps/env.sh
-export PATH=/usr/local/cuda/bin:$PATH
-if ! command -v meson >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/meson-*.whl || exit 1
-    export PYTHONPATH=/tmp/site
-    mkdir -p /tmp/bin && printf '#!/bin/sh\nexec python3 -m mesonbuild.mesonmain "$@"\n' > /tmp/bin/meson
-    chmod +x /tmp/bin/meson && export PATH=/tmp/bin:$PATH
-fi
+source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 b=build-device
 s=$(date +%s)
