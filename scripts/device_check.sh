@@ -19,6 +19,9 @@ meson setup $r $b -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90 
 ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
 echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
 export MOBA_CACHE_DIR=/tmp/moba-cache
+# The modules of this build, for moba-info and every tool below (the
+# conformance tests set their own).
+export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl
 ./$b/tools/moba-info | head -40
 s=$(date +%s)
 timeout 240 meson test -C $b --suite conformance --suite unit --num-processes 8 --print-errorlogs > "$OUT/test.log" 2>&1
@@ -28,11 +31,10 @@ echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-
 grep -hE 'FAILED|\[ *FAILED|max\|' "$OUT/test.log" | head -20
 for g in g1 g4; do
     for be in cuda opencl; do
-        MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl ./$b/tools/moba-run --backend $be --out /tmp/o.npy tests/vectors/$g &&
+        ./$b/tools/moba-run --backend $be --out /tmp/o.npy tests/vectors/$g &&
         python3 -c "import numpy as n; a=n.load('/tmp/o.npy'); r=n.load('tests/vectors/$g/o.npy'); print('golden $g $be max|err| %.3g' % abs(a-r).max())"
     done
 done
-export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl
 # libmoba's GPU backends against each other, same shapes, same process order.
 for be in cuda opencl; do
     timeout 120 ./$b/tools/moba-bench --quiet --backend $be --seqlen 131072 --batch 2 --q-heads 16 \
