@@ -9,7 +9,7 @@
 #   device: bash scripts/device_ab.sh run [tools/bench_vs_torch.py args]
 #           carry [".devdeps", ".whl", ".ab-base"]
 #
-# run builds both trees (CUDA only, sm_90), runs conformance-cuda and
+# run builds both trees (CUDA only, sm_90a), runs conformance-cuda and
 # unit-core on this tree (NOTEST=1 skips), then for each case of
 # CASES="seqlen:batch:block:topk ..." (default: 128K blk128/top8 and the
 # paper's 1M) ncu's per-kernel times of base and new, and, with arguments,
@@ -34,7 +34,7 @@ here=$PWD
 build() { # source dir, build dir (absolute)
     local r=; [ -d "$2" ] && r=--reconfigure
     (cd "$1" && meson setup $r "$2" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled \
-        -Dgpu_archs=90 > "$OUT/setup-$(basename "$2").log" 2>&1 &&
+        -Dgpu_archs=90a > "$OUT/setup-$(basename "$2").log" 2>&1 &&
         ninja -C "$2" > "$OUT/build-$(basename "$2").log" 2>&1) ||
         { echo "build of $1 failed:"; tail -20 "$OUT/build-$(basename "$2").log"; return 1; }
     echo "$1: built, warnings: $(grep -c 'warning' "$OUT/build-$(basename "$2").log")"

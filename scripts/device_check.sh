@@ -14,7 +14,7 @@ s=$(date +%s)
 # script on a warm machine (say with -Dopencl=disabled) must not keep its
 # options, and meson 1.0 returns 0 for a plain setup of an existing dir.
 r=; [ -d $b ] && r=--reconfigure
-meson setup $r $b -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90 \
+meson setup $r $b -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90a \
     > "$OUT/setup.log" 2>&1 || { tail -30 "$OUT/setup.log"; exit 1; }
 ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
 echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
@@ -28,6 +28,8 @@ timeout 240 meson test -C $b --suite conformance --suite unit --num-processes 8 
 echo "meson test rc=$? in $(( $(date +%s) - s )) s"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
 MOBA_CUDA_KERNEL=simt timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-simt.log" 2>&1
 echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-simt.log"
+MOBA_CUDA_KERNEL=wgmma timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-wgmma.log" 2>&1
+echo "conformance-cuda with MOBA_CUDA_KERNEL=wgmma rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-wgmma.log"
 grep -hE 'FAILED|\[ *FAILED|max\|' "$OUT/test.log" | head -20
 for g in g1 g4; do
     for be in cuda opencl; do

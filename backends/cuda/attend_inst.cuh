@@ -5,7 +5,7 @@
 #ifndef MOBA_GPU_ATTEND_INST_CUH
 #define MOBA_GPU_ATTEND_INST_CUH
 
-#include "attend_mma.cuh"
+#include "attend_launch.cuh"
 
 /* mma.sync where the instance has it and the host allows it (compute
  * capability >= 8.0 and no MOBA_CUDA_KERNEL=simt), else SIMT.  Both

@@ -154,6 +154,64 @@ __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, i
     }
 }
 
+/* The online-softmax step between S = Q K^T and O += P V, for the warp's
+ * MT x 16 rows and NS x 8 keys of S (mma C fragments, or a wgmma
+ * accumulator, which has the same layout): scales S, masks keys outside
+ * [lo, hi) of their row when MASKED, updates each row's max and sum,
+ * rescales O (with VOTE only when some row's max moved) and leaves P =
+ * exp(S - max) in s. */
+template <int D, int MT, int NS, bool MASKED, bool VOTE>
+__device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
+                                            const int *lo, const int *hi, int t)
+{
+    const int ND = D / 8;
+#pragma unroll
+    for (int j = 0; j < MT; j++) {
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NS; n++)
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int key = n * 8 + 2 * t + i;
+                s[j][n][i] *= scale;
+                s[j][n][2 + i] *= scale;
+                if (MASKED) {
+                    s[j][n][i] = key >= lo[2 * j] && key < hi[2 * j] ? s[j][n][i] : -INFINITY;
+                    s[j][n][2 + i] =
+                        key >= lo[2 * j + 1] && key < hi[2 * j + 1] ? s[j][n][2 + i] : -INFINITY;
+                }
+                mx0 = fmaxf(mx0, s[j][n][i]);
+                mx1 = fmaxf(mx1, s[j][n][2 + i]);
+            }
+        const float al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
+        const float al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
+        const float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
+        const float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
+        /* O is rescaled only when a row of the warp has a new max: x 1 is
+         * exact, and past a long block's first chunks the max seldom moves
+         * (the multiplies cost as many issue slots as the chunk's mma).
+         * Not without VOTE: k_mma_kv_narrow is at its 168-register cap,
+         * and the vote made its masked variant spill. */
+        if (!VOTE || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                R.o[j][n][0] *= al0;
+                R.o[j][n][1] *= al0;
+                R.o[j][n][2] *= al1;
+                R.o[j][n][3] *= al1;
+            }
+#pragma unroll
+        for (int n = 0; n < NS; n++) {
+            s[j][n][0] = __expf(s[j][n][0] - sub0);
+            s[j][n][1] = __expf(s[j][n][1] - sub0);
+            s[j][n][2] = __expf(s[j][n][2] - sub1);
+            s[j][n][3] = __expf(s[j][n][3] - sub1);
+            R.l[2 * j] += s[j][n][0] + s[j][n][1];
+            R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
+        }
+    }
+}
+
 /* One chunk of NK keys in ks/vs for the warp's MT x 16 rows, whose Q
  * starts at qs in shared memory, or with QREG (MT = 1) is qf, the A
  * fragments in registers; row 2 j + h sees the chunk-relative keys
@@ -177,7 +235,7 @@ __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned shor
                                           const int *hi, int lane)
 {
     static_assert(!QREG || MT == 1, "Q fragments in registers: one m-tile");
-    const int LD = mma_cfg<D>::LD, KD = D / 16, ND = D / 8, NS = NK / 8;
+    const int LD = mma_cfg<D>::LD, KD = D / 16, NS = NK / 8;
     const int t = lane % 4, mi = lane / 8;
     float s[MT][NS][4];
     if (QREG) {
@@ -218,51 +276,7 @@ __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned shor
             }
         }
     }
-#pragma unroll
-    for (int j = 0; j < MT; j++) {
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < NS; n++)
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                const int key = n * 8 + 2 * t + i;
-                s[j][n][i] *= scale;
-                s[j][n][2 + i] *= scale;
-                if (MASKED) {
-                    s[j][n][i] = key >= lo[2 * j] && key < hi[2 * j] ? s[j][n][i] : -INFINITY;
-                    s[j][n][2 + i] =
-                        key >= lo[2 * j + 1] && key < hi[2 * j + 1] ? s[j][n][2 + i] : -INFINITY;
-                }
-                mx0 = fmaxf(mx0, s[j][n][i]);
-                mx1 = fmaxf(mx1, s[j][n][2 + i]);
-            }
-        const float al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
-        const float al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
-        const float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
-        const float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
-        /* O is rescaled only when a row of the warp has a new max: x 1 is
-         * exact, and past a long block's first chunks the max seldom moves
-         * (the multiplies cost as many issue slots as the chunk's mma).
-         * Not with QREG: k_mma_kv_narrow is at its 168-register cap, and
-         * the vote made its masked variant spill. */
-        if (QREG || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
-#pragma unroll
-            for (int n = 0; n < ND; n++) {
-                R.o[j][n][0] *= al0;
-                R.o[j][n][1] *= al0;
-                R.o[j][n][2] *= al1;
-                R.o[j][n][3] *= al1;
-            }
-#pragma unroll
-        for (int n = 0; n < NS; n++) {
-            s[j][n][0] = __expf(s[j][n][0] - sub0);
-            s[j][n][1] = __expf(s[j][n][1] - sub0);
-            s[j][n][2] = __expf(s[j][n][2] - sub1);
-            s[j][n][3] = __expf(s[j][n][3] - sub1);
-            R.l[2 * j] += s[j][n][0] + s[j][n][1];
-            R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
-        }
-    }
+    mma_softmax<D, MT, NS, MASKED, !QREG>(R, s, scale, lo, hi, t);
     /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
      * .trans tiles of V: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
 #pragma unroll
@@ -322,10 +336,12 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
     }
 }
 
-/* Key-centric partials, the twins of k_simt_kv (the same partials).  Each
- * CTA takes a contiguous run of the key-centric tiles, so consecutive
- * tiles mostly belong to the same (block, kv head) list; the tiles are of
- * equal cost, so equal runs balance the persistent grid.  FULL: every
+/* Key-centric partials, the twins of k_simt_kv (the same partials).
+ * k_mma_kv_narrow's CTAs take contiguous runs of the key-centric tiles, so
+ * consecutive tiles mostly belong to the same (block, kv head) list and a
+ * resident block serves them all; the tiles are of equal cost, so equal
+ * runs balance the persistent grid.  k_mma_kv_wide deals tile pairs
+ * round-robin instead (see there).  FULL: every
  * block length is a multiple of MMA_KC, so no chunk is masked (the common
  * case: in causal attention only a sequence's last block can be short, and
  * it is never a past block).  Which kernel runs depends on the block size
@@ -448,19 +464,23 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
     /* Ring slot c of K at ks + c MMA_KC LD, of V at vs + c MMA_KC LD. */
     unsigned short *ks = kv_smem, *vs = ks + 2 * MMA_KC * LD, *qs = vs + 2 * MMA_KC * LD;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int total = a.tile_off[a.nlists];
-    const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
-    const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
-    if (tbeg >= tend) return;
     const int Km1 = a.K - 1;
     const unsigned short *qw = qs + 32 * warp * LD;
-    int64_t lst = gpu_find_list(a.tile_off, a.nlists, tbeg);
-    for (int tile = tbeg; tile < tend;) {
-        while (tile >= a.tile_off[lst + 1]) lst++;
+    /* Tile pairs dealt round-robin: pair u (tiles 2 u, 2 u + 1) to CTA u
+     * mod grid, so the CTAs running at one time work on neighbouring tiles
+     * of one list and share its K/V chunks through L2.  (Contiguous runs
+     * per CTA, as k_mma_kv_narrow takes them, put every CTA on a list of
+     * its own: at 16384-key blocks, 8 MB of K/V per list, the lists in
+     * flight streamed from HBM.)  A pair that straddles two lists runs as
+     * two single tiles. */
+    const int total = a.tile_off[a.nlists];
+    for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
+    for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
+        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+        ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
         const int kh = (int)(lst % a.Hk);
         const gpu_block blk = a.blocks[lst / a.Hk];
         const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int ntl = tile + 1 < tend && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
         const int nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
         const int wrows = nrows - 32 * warp; /* this warp's rows, when > 0 */
         __syncthreads(); /* every warp is past the last pair's Q and K/V */
@@ -483,7 +503,6 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
             mma_acc_finish<D, 2>(R);
             mma_store_partials<DT, D, 2>(R, a, e0, 32 * warp, nrows, lane);
         }
-        tile += ntl;
     }
 }
 
@@ -654,50 +673,6 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     }
     __syncthreads();
     mma_merge_tile<DT, D>(a, sm, tile, sq, h, out, lse);
-}
-
-/* The key-centric kernel for the block size, with FULL when every block is
- * a whole number of key chunks (then no chunk needs a mask). */
-template <int DT, int D, bool FULL>
-static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
-                                 const void *v)
-{
-    typedef unsigned short T;
-    const bool wide = a->S >= MMA_WIDE_MIN;
-    void (*kern)(const T *, const T *, const T *, gpu_args) =
-        wide ? k_mma_kv_wide<DT, D, FULL> : k_mma_kv_narrow<DT, D, FULL>;
-    /* Above the 48 KB default: opt in, then fill every SM. */
-    const int smem =
-        (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    int per_sm = 0;
-    if (e == cudaSuccess)
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, MMA_THREADS, smem);
-    if (e != cudaSuccess) return e;
-    const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
-    kern<<<grid, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, *a);
-    return cudaGetLastError();
-}
-
-template <int DT, int D>
-static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
-                              const void *v, void *out, float *lse)
-{
-    typedef unsigned short T;
-    if (a->K > 1) {
-        const cudaError_t e = a->len_gcd % MMA_KC == 0 ? mma_kv_launch<DT, D, true>(a, q, k, v)
-                                                       : mma_kv_launch<DT, D, false>(a, q, k, v);
-        if (e != cudaSuccess) return e;
-    }
-    /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
-    const int smem = (int)sizeof(mma_own_smem<D>);
-    const cudaError_t e = cudaFuncSetAttribute(k_mma_own<DT, D>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
-    k_mma_own<DT, D><<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
-                                                          (const T *)v, (T *)out, lse, *a);
-    return cudaGetLastError();
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

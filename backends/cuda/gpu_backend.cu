@@ -17,7 +17,8 @@ static const moba_host_api *host;
 typedef struct gpu_ctx {
     int device;
     int sm_count;
-    int cc_major;        /* compute capability: mma.sync needs 8+  */
+    int cc_major;        /* compute capability: mma.sync needs 8+, */
+    int cc_minor;        /* wgmma exactly 9.0                      */
     cudaStream_t own;    /* the library's stream                  */
     cudaStream_t stream; /* own, or the caller's                   */
 } gpu_ctx;
@@ -92,6 +93,7 @@ static moba_status gpu_context_create(int device, void **bctx)
     }
     c->sm_count = prop.multiProcessorCount;
     c->cc_major = prop.major;
+    c->cc_minor = prop.minor;
     c->stream = c->own;
     *bctx = c;
     return MOBA_OK;
@@ -356,12 +358,22 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
     plan_free((gpu_plan *)bplan);
 }
 
-/* Tensor-core kernels (gating scores, attention) need compute 8.0+;
- * MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons). */
+/* Tensor-core kernels (gating scores, attention) need compute 8.0+.
+ * MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons);
+ * =wgmma allows the Hopper key-centric kernel, which needs compute 9.0
+ * exactly and a build with sm_90a code (gpu_archs with 90a:
+ * MOBA_CUDA_SM90A).  It is opt-in: measured slower than the mma.sync
+ * kernel so far (docs/perf.md, CUDA v8). */
 static int use_mma(const gpu_ctx *c)
 {
     const char *kern = host->getenv("MOBA_CUDA_KERNEL");
-    return MOBA_GPU_HAVE_MMA && c->cc_major >= 8 && !(kern && strcmp(kern, "simt") == 0);
+    if (!MOBA_GPU_HAVE_MMA || c->cc_major < 8 || (kern && strcmp(kern, "simt") == 0))
+        return GPU_MMA_NONE;
+#ifdef MOBA_CUDA_SM90A
+    if (c->cc_major == 9 && c->cc_minor == 0 && kern && strcmp(kern, "wgmma") == 0)
+        return GPU_MMA_WGMMA;
+#endif
+    return GPU_MMA_SYNC;
 }
 
 static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,

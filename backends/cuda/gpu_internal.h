@@ -17,6 +17,11 @@
 /* Query rows per CTA of the tensor-core gate (gate_mma.cuh). */
 #define GPU_GATE_ROWS 128
 
+/* gpu_args.use_mma: the kernels a call may use. */
+#define GPU_MMA_NONE 0  /* SIMT only                                  */
+#define GPU_MMA_SYNC 1  /* mma.sync (compute 8.0+)                    */
+#define GPU_MMA_WGMMA 2 /* and wgmma (compute 9.0, sm_90a code built) */
+
 /* One key block: its first token in the packed tensors and its length. */
 typedef struct gpu_block {
     int64_t start;
@@ -43,7 +48,7 @@ typedef struct gpu_args {
     int64_t ngtiles;  /* GPU_GATE_ROWS-row tiles (host)             */
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
-    int32_t use_mma;  /* tensor-core kernels allowed (host, per call) */
+    int32_t use_mma;  /* GPU_MMA_*: tensor-core kernels allowed (host, per call) */
     int32_t len_gcd;  /* gcd of every block's length (host)          */
     const moba_seq *seqs;
     const gpu_block *blocks;

@@ -234,8 +234,9 @@ void test_shapes_long_blocks(void **state)
     /* Blocks longer than a GPU kernel keeps resident: 128 keys (resident,
      * two chunks), 200 (streamed, the last chunk masked), and blocks of
      * 4096+ keys, where CUDA switches to its 32-rows-per-warp kernel
-     * (MMA_WIDE_MIN): whole 64-key chunks only (lengths multiples of 64)
-     * and with masked chunks.  16-bit dtypes at D = 64 / 128: the
+     * (MMA_WIDE_MIN), or on compute 9.0 to wgmma: whole 64- and 128-key
+     * chunks only (4096) and with a masked chunk (4100), a pair of 64-row
+     * tiles and a lone one (300 rows).  16-bit dtypes at D = 64 / 128: the
      * tensor-core shapes. */
     int32_t len[2] = {1000, 300}, cu[3];
     cumulate(len, 2, cu);

@@ -1,0 +1,70 @@
+/*
+ * Launchers of the tensor-core attention (attend_mma.cuh,
+ * attend_wgmma.cuh): which key-centric kernel runs for the block size and
+ * the device, then the own-block + merge kernel.
+ */
+#ifndef MOBA_GPU_ATTEND_LAUNCH_CUH
+#define MOBA_GPU_ATTEND_LAUNCH_CUH
+
+#include "attend_wgmma.cuh"
+
+#if MOBA_GPU_HAVE_MMA
+
+/* The key-centric kernel: k_wgmma_kv for long blocks where wgmma is
+ * allowed (a->use_mma == GPU_MMA_WGMMA), else k_mma_kv_wide for long
+ * blocks, else k_mma_kv_narrow; FULL when every block is a whole number of
+ * the kernel's key chunks (then no chunk needs a mask). */
+template <int DT, int D>
+static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
+                                 const void *v)
+{
+    typedef unsigned short T;
+    void (*kern)(const T *, const T *, const T *, gpu_args);
+    int threads = MMA_THREADS, smem;
+    const bool wide = a->S >= MMA_WIDE_MIN;
+    if (wide && a->use_mma >= GPU_MMA_WGMMA) {
+        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv<DT, D, true> : k_wgmma_kv<DT, D, false>;
+        threads = WG_THREADS;
+        smem = wg_cfg<D>::SMEM;
+    } else {
+        const bool full = a->len_gcd % MMA_KC == 0;
+        if (wide)
+            kern = full ? k_mma_kv_wide<DT, D, true> : k_mma_kv_wide<DT, D, false>;
+        else
+            kern = full ? k_mma_kv_narrow<DT, D, true> : k_mma_kv_narrow<DT, D, false>;
+        smem = (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
+    }
+    /* Above the 48 KB default: opt in, then fill every SM. */
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    int per_sm = 0;
+    if (e == cudaSuccess)
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem);
+    if (e != cudaSuccess) return e;
+    const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
+    kern<<<grid, threads, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, *a);
+    return cudaGetLastError();
+}
+
+template <int DT, int D>
+static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
+                              const void *v, void *out, float *lse)
+{
+    typedef unsigned short T;
+    if (a->K > 1) {
+        const cudaError_t e = mma_kv_launch<DT, D>(a, q, k, v);
+        if (e != cudaSuccess) return e;
+    }
+    /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
+    const int smem = (int)sizeof(mma_own_smem<D>);
+    const cudaError_t e = cudaFuncSetAttribute(k_mma_own<DT, D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    k_mma_own<DT, D><<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
+                                                          (const T *)v, (T *)out, lse, *a);
+    return cudaGetLastError();
+}
+
+#endif /* MOBA_GPU_HAVE_MMA */
+
+#endif /* MOBA_GPU_ATTEND_LAUNCH_CUH */

@@ -1,0 +1,221 @@
+/*
+ * Key-centric attention on Hopper's warpgroup MMA (sm_90a), for long key
+ * blocks (MMA_WIDE_MIN keys and more, f16/bf16, D = 64 or 128): the
+ * partials of k_mma_kv_wide, computed with wgmma.mma_async instead of
+ * mma.sync.
+ *
+ * Why: at the paper's 16384-key blocks k_mma_kv_wide runs mma.sync at
+ * ~230 TFLOP/s (docs/perf.md, v7), about a quarter of the H100/H200 bf16
+ * peak; mma.sync cannot feed Hopper's tensor cores (FlashAttention-3
+ * reaches ~600 with wgmma).  A warpgroup's m64n128k16 reads B straight
+ * from shared memory once for 64 rows, where 16-row mma.sync fragments
+ * re-read it through registers per warp.
+ *
+ * Layout: a CTA of two warpgroups takes two key-centric tiles of one list
+ * (64 rows each, as k_mma_kv_wide), holds each warp's Q rows as A
+ * fragments in registers for the whole block, and streams the block
+ * through a ring of two WG_KC-key chunks of K and V in the core-matrix
+ * tiled layout of wgmma.cuh, loaded with cp.async by all 256 threads.  Per
+ * chunk a warpgroup computes S (64 x WG_KC) = Q K^T with D / 16 wgmmas,
+ * the softmax step in registers (mma_softmax: S's accumulator has the
+ * mma C layout), and O += P V with WG_KC / 16 wgmmas taking P from
+ * registers.  One CTA per SM (128 KB of shared memory at D = 128, up to
+ * 255 registers).
+ *
+ * Status: opt-in (MOBA_CUDA_KERNEL=wgmma).  Correct (conformance-cuda on
+ * an H200), but not faster than k_mma_kv_wide: 332.9 against 307.5 ms at
+ * 256K tokens with 16384-key blocks (docs/perf.md, CUDA v8).  A version
+ * with warpgroup 1 half a chunk behind warpgroup 0 (its P V issued with
+ * the next Q K^T, three ring slots) was slower still.  Not yet known
+ * why: no profile was taken; the suspects are the unswizzled layout's
+ * shared-memory reads and the CTA barrier per chunk.
+ *
+ * Determinism: as the mma.sync kernels, a row's result depends only on its
+ * Q row and the block's keys in a fixed order; which kernel runs depends on
+ * the block size, the device (compute capability 9.0 with sm_90a code) and
+ * MOBA_CUDA_KERNEL, not on the data.
+ */
+#ifndef MOBA_GPU_ATTEND_WGMMA_CUH
+#define MOBA_GPU_ATTEND_WGMMA_CUH
+
+#include "attend_mma.cuh"
+#include "wgmma.cuh"
+
+#if MOBA_GPU_HAVE_MMA
+
+#define WG_THREADS 256 /* two warpgroups */
+#define WG_KC 128      /* keys per chunk: the N of S's wgmma */
+
+/* Descriptor strides of the tiled layout, in bytes (measured by
+ * tools/wgmma_probe.cu): the leading offset steps along the reduction
+ * dimension, the stride offset along M/N, for K-major and MN-major alike.
+ * A core matrix is 128 bytes; a tile with C columns has C / 8 of them per
+ * 8 rows. */
+template <int D> struct wg_cfg {
+    enum {
+        K_LBO = 128,          /* K: next 8 d                    */
+        K_SBO = D / 8 * 128,  /* K: next 8 keys                 */
+        V_LBO = D / 8 * 128,  /* V: next 8 keys (the reduction) */
+        V_SBO = 128,          /* V: next 8 d                    */
+        CHUNK = WG_KC * D,    /* elements of one K or V chunk   */
+        SMEM = 4 * WG_KC * D * 2 /* two chunks of K and of V, bytes */
+    };
+};
+
+/* Keys [0, nk) of a chunk into ks/vs in the tiled layout, rows nk ..
+ * WG_KC - 1 zeroed.  Consecutive threads fill consecutive 16-byte slots
+ * (the tiled offset of (row, 8-column group) is linear in
+ * ((row / 8) (D / 8) + group) 8 + row % 8), so the shared-memory writes
+ * are contiguous and each row's global reads come in 64-byte runs. */
+template <int D>
+__device__ __forceinline__ void wg_load_kv_async(const unsigned short *k, const unsigned short *v,
+                                                 int64_t tok0, int Hk, int kh, int nk,
+                                                 unsigned short *ks, unsigned short *vs)
+{
+    const int V8 = D / 8;
+#pragma unroll 4
+    for (int e = threadIdx.x; e < WG_KC * V8; e += WG_THREADS) {
+        const int r8 = e % 8, grp = e / 8, c = grp % V8, u = (grp / V8) * 8 + r8;
+        if (u < nk) {
+            const size_t o = ((size_t)(tok0 + u) * Hk + kh) * D + c * 8;
+            cp_async16(ks + e * 8, k + o);
+            cp_async16(vs + e * 8, v + o);
+        } else {
+            *(uint4 *)(ks + e * 8) = make_uint4(0, 0, 0, 0);
+            *(uint4 *)(vs + e * 8) = make_uint4(0, 0, 0, 0);
+        }
+    }
+    cp_async_commit();
+}
+
+/* P's A fragments from S's accumulator after the softmax, 16 keys per
+ * step (the mma C layout is the A layout). */
+template <int DT>
+__device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float (*s)[4])
+{
+#pragma unroll
+    for (int kc = 0; kc < WG_KC / 16; kc++) {
+        pa[kc][0] = mma_pack<DT>(s[2 * kc][0], s[2 * kc][1]);
+        pa[kc][1] = mma_pack<DT>(s[2 * kc][2], s[2 * kc][3]);
+        pa[kc][2] = mma_pack<DT>(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+        pa[kc][3] = mma_pack<DT>(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+    }
+}
+
+/* Issues (and commits, without waiting) O += P V for the warpgroup's 64
+ * rows, V's chunk as MN-major B. */
+template <int DT, int D>
+__device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned short *vs)
+{
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+    wg_fence();
+#pragma unroll
+    for (int kc = 0; kc < WG_KC / 16; kc++) {
+        /* keys 16 kc .. 16 kc + 15: two rows of core matrices */
+        const uint64_t desc =
+            wg_desc(vs + kc * 2 * (D / 8) * 64, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
+        if (D == 128)
+            wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
+        else
+            wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
+    }
+    wg_commit();
+}
+
+/* Waits for every wgmma of the warpgroup, then pins S and O so that no
+ * read of them moves above the wait. */
+template <int D>
+__device__ __forceinline__ void wg_wait_all(float *s, float *o)
+{
+    wg_wait<0>();
+#pragma unroll
+    for (int i = 0; i < WG_KC / 2; i++) wg_pin(s[i]);
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+}
+
+/* Issues (and commits) S = Q K^T for the warpgroup's 64 rows and the
+ * chunk's WG_KC keys, K as K-major B. */
+template <int DT, int D>
+__device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const unsigned short *ks)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n128k16<DT, 0>(s, qf[kk], wg_desc(ks + kk * 128, wg_cfg<D>::K_LBO, wg_cfg<D>::K_SBO),
+                                kk > 0);
+    wg_commit();
+}
+
+template <int DT, int D, bool FULL>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+           gpu_args a)
+{
+#if MOBA_WGMMA_OK
+    extern __shared__ __align__(128) unsigned short wg_smem[];
+    /* Ring slot c: K at ks + c CHUNK, V at vs + c CHUNK. */
+    unsigned short *ks = wg_smem, *vs = ks + 2 * wg_cfg<D>::CHUNK;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
+    const int g = lane / 4, t = lane % 4;
+    const int Km1 = a.K - 1;
+    /* Tile pairs round-robin, as k_mma_kv_wide. */
+    const int total = a.tile_off[a.nlists];
+    for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
+    for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
+        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+        ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
+        const int kh = (int)(lst % a.Hk);
+        const gpu_block blk = a.blocks[lst / a.Hk];
+        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
+        const int nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        /* wgmma is warpgroup-wide: the warpgroup computes when any of its
+         * 64 rows is live (dead rows run on zero Q and are not stored). */
+        const bool busy = nrows > 64 * wg;
+        const int r0 = 16 * warp + g, r1 = r0 + 8;
+        const bool live0 = r0 < nrows, live1 = r1 < nrows;
+        uint32_t qf[D / 16][4];
+        mma_load_a<D>(qf, live0 ? q + (size_t)(a.entries[e0 + r0] / Km1) * D : NULL,
+                      live1 ? q + (size_t)(a.entries[e0 + r1] / Km1) * D : NULL, t);
+        __syncthreads(); /* every warpgroup is past the last pair's chunks */
+        wg_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(WG_KC, blk.len), ks, vs);
+        mma_acc<D, 1> R;
+        mma_acc_init<D, 1>(R);
+        float *o = &R.o[0][0][0];
+        const int nch = (blk.len + WG_KC - 1) / WG_KC;
+        for (int c = 0; c < nch; c++) {
+            const int c0 = c * WG_KC;
+            cp_async_wait<0>();
+            wg_fence_smem();
+            __syncthreads(); /* chunk c is in; chunk c + 1's slot is free */
+            if (c + 1 < nch)
+                wg_load_kv_async<D>(k, v, blk.start + c0 + WG_KC, a.Hk, kh,
+                                    min(WG_KC, blk.len - c0 - WG_KC),
+                                    ks + ((c + 1) & 1) * wg_cfg<D>::CHUNK,
+                                    vs + ((c + 1) & 1) * wg_cfg<D>::CHUNK);
+            if (!busy) continue;
+            const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
+            float s[1][WG_KC / 8][4];
+            wg_qk<DT, D>(&s[0][0][0], qf, ks + (c & 1) * wg_cfg<D>::CHUNK);
+            wg_wait_all<D>(&s[0][0][0], o);
+            mma_softmax<D, 1, WG_KC / 8, !FULL, true>(R, s, a.scale, lo, hi, t);
+            uint32_t pa[WG_KC / 16][4];
+            wg_pack_p<DT>(pa, s[0]);
+            wg_pv<DT, D>(o, pa, vs + (c & 1) * wg_cfg<D>::CHUNK);
+            wg_wait_all<D>(&s[0][0][0], o);
+        }
+        if (busy) {
+            mma_acc_finish<D, 1>(R);
+            mma_store_partials<DT, D, 1>(R, a, e0, 16 * warp, nrows, lane);
+        }
+    }
+#else
+    (void)q; (void)k; (void)v; (void)a;
+    __trap(); /* launched only where sm_90a code exists (wgmma_kv_usable) */
+#endif
+}
+
+#endif /* MOBA_GPU_HAVE_MMA */
+
+#endif /* MOBA_GPU_ATTEND_WGMMA_CUH */

@@ -1,0 +1,182 @@
+/*
+ * Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): the primitives of
+ * the attention kernel in attend_wgmma.cuh.
+ *
+ * A warpgroup is 4 consecutive warps (128 threads); warp w of it owns rows
+ * 16 w .. 16 w + 15 of the 64-row tile.  With A in registers, each warp's
+ * A fragment for a k16 step is mma.m16n8k16's (mma_common.cuh), and the
+ * f32 accumulator of m64nNk16 is N / 8 of mma.m16n8's C fragments side by
+ * side: d[4 n .. 4 n + 3] = (row g, cols 8 n + 2 t, + 1), (row g + 8, same
+ * cols).  So the FlashAttention-2 register tricks carry over unchanged: S's
+ * accumulator over 16 keys is P's A fragment for P V.
+ *
+ * B comes from shared memory through a matrix descriptor.  The tiles here
+ * use the layout without swizzle, built from 8 x 8 "core matrices" of 128
+ * contiguous bytes: element (r, c) of an R x C tile at
+ * ((r / 8) (C / 8) + c / 8) 64 + (r % 8) 8 + c % 8 (wg_off).  K ([key][d])
+ * is B of S = Q K^T read K-major (its rows along the reduction); V
+ * ([key][d]) is B of O = P V read MN-major (transposed: d, the output
+ * column, is contiguous).  The descriptor's two strides (PTX ISA, "Matrix
+ * Descriptor Format") are the byte distances between neighbouring core
+ * matrices along the two dimensions; which dimension each names depends on
+ * the major-ness, so both are given per use (wg_cfg in
+ * attend_wgmma.cuh), as measured by tools/wgmma_probe.cu on an H200.
+ */
+#ifndef MOBA_GPU_WGMMA_CUH
+#define MOBA_GPU_WGMMA_CUH
+
+#include "mma_common.cuh"
+
+#if MOBA_GPU_HAVE_MMA
+
+/* wgmma exists only in the arch-specific sm_90a target; every other
+ * target compiles the callers to a trap, and the host launches them only
+ * on compute capability 9.0 in a build that has sm_90a code. */
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MOBA_WGMMA_OK 1
+#else
+#define MOBA_WGMMA_OK 0
+#endif
+
+/* Element offset of (r, c) in a core-matrix tiled tile with C columns. */
+template <int C> __device__ __forceinline__ int wg_off(int r, int c)
+{
+    return ((r >> 3) * (C / 8) + (c >> 3)) * 64 + (r & 7) * 8 + (c & 7);
+}
+
+/* Shared-memory matrix descriptor, no swizzle: start address, the two
+ * core-matrix strides in bytes (multiples of 16). */
+__device__ __forceinline__ uint64_t wg_desc(const void *smem, unsigned lbo, unsigned sbo)
+{
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    return (uint64_t)((s & 0x3ffffu) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
+           ((uint64_t)(sbo >> 4) << 32);
+}
+
+/* Before the first wgmma that reads registers written since the last one
+ * (its A fragments or accumulators). */
+__device__ __forceinline__ void wg_fence(void)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void wg_commit(void)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+
+/* Until at most N committed wgmma groups of this warpgroup are pending. */
+template <int N> __device__ __forceinline__ void wg_wait(void)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+/* Shared-memory writes of the generic proxy (st.shared, cp.async) become
+ * visible to wgmma, which reads through the async proxy: every writing
+ * thread fences, then the CTA synchronises. */
+__device__ __forceinline__ void wg_fence_smem(void)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+/* Keeps the compiler from moving an accumulator register across the
+ * asynchronous wgmma that owns it (reads before the wait would see stale
+ * values). */
+__device__ __forceinline__ void wg_pin(float &x)
+{
+    asm volatile("" : "+f"(x)::"memory");
+}
+
+/* D (64 x N, f32) = A (64 x 16, registers) B (16 x N, descriptor) + D when
+ * acc != 0; TB 0: B K-major, 1: B MN-major (transposed). */
+template <int DT, int TB>
+__device__ __forceinline__ void wgmma_m64n64k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
+{
+#if MOBA_WGMMA_OK
+    if (DT == 1)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                     "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+                     "}, {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                       "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                       "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                       "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB)
+                     : "memory");
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                     "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+                     "}, {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                       "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                       "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                       "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB)
+                     : "memory");
+#else
+    (void)d; (void)a; (void)bdesc; (void)acc;
+    __trap();
+#endif
+}
+
+template <int DT, int TB>
+__device__ __forceinline__ void wgmma_m64n128k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
+{
+#if MOBA_WGMMA_OK
+    if (DT == 1)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                     "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                     "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                     "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                     "}, {%64,%65,%66,%67}, %68, p, 1, 1, %70;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                       "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                       "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                       "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                       "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                       "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                       "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                       "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB)
+                     : "memory");
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+                     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"
+                     "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"
+                     "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"
+                     "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                     "}, {%64,%65,%66,%67}, %68, p, 1, 1, %70;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                       "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                       "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                       "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                       "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                       "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                       "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                       "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB)
+                     : "memory");
+#else
+    (void)d; (void)a; (void)bdesc; (void)acc;
+    __trap();
+#endif
+}
+
+#endif /* MOBA_GPU_HAVE_MMA */
+
+#endif /* MOBA_GPU_WGMMA_CUH */

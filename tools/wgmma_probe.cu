@@ -1,0 +1,121 @@
+/*
+ * Probe, run by hand on a compute-9.0 GPU: which descriptor strides make
+ * wgmma read the core-matrix tiled layout of backends/cuda/wgmma.cuh right,
+ * K-major (S = Q K^T, 64 x 128 by 64 keys) and MN-major (O = P V, 64 x 64
+ * by 64 x 128), against a double-precision product on the host.
+ *
+ *   nvcc -std=c++17 -arch=sm_90a -I backends/cuda -I include -I core \
+ *        -o /tmp/probe tools/wgmma_probe.cu
+ *   /tmp/probe X Y   (X, Y: 0 = LBO 128 / SBO 2048, 1 = LBO 2048 / SBO 128,
+ *                     for K-major and MN-major)
+ *
+ * On an H200 (2026-12-02): "0 1" gave max error 0 for both products; "1 1"
+ * gave 25.6 for S; "0 0" made an illegal shared-memory access.  So the
+ * leading offset steps along the reduction dimension and the stride offset
+ * along M/N, in both majors: wg_cfg in attend_wgmma.cuh.  Not built by
+ * meson (it needs the GPU and sm_90a).
+ */
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cmath>
+#include <vector>
+#include "vendor.h"
+#include "wgmma.cuh"
+
+__global__ void probe(const unsigned short *A, const unsigned short *K, const unsigned short *P,
+                      const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
+                      unsigned lbo2, unsigned sbo2)
+{
+    __shared__ __align__(128) unsigned short ks[64 * 128], vs[64 * 128];
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
+    for (int e = tid; e < 64 * 128; e += 128) {
+        int r = e / 128, c = e % 128;
+        ks[wg_off<128>(r, c)] = K[e];
+        vs[wg_off<128>(r, c)] = V[e];
+    }
+    wg_fence_smem();
+    __syncthreads();
+    float s[32];
+    for (int i = 0; i < 32; i++) s[i] = 0.f;
+    uint32_t qf[8][4];
+    mma_load_a<128>(qf, A + (16 * warp + g) * 128, A + (16 * warp + g + 8) * 128, t);
+    wg_fence();
+    for (int kk = 0; kk < 8; kk++)
+        wgmma_m64n64k16<2, 0>(s, qf[kk], wg_desc(ks + kk * 128, lbo, sbo), kk > 0);
+    wg_commit();
+    wg_wait<0>();
+    for (int n = 0; n < 8; n++) {
+        int r = 16 * warp + g, c = 8 * n + 2 * t;
+        S[r * 64 + c] = s[4 * n];
+        S[r * 64 + c + 1] = s[4 * n + 1];
+        S[(r + 8) * 64 + c] = s[4 * n + 2];
+        S[(r + 8) * 64 + c + 1] = s[4 * n + 3];
+    }
+    float o[64];
+    for (int i = 0; i < 64; i++) o[i] = 0.f;
+    uint32_t pf[4][4];
+    mma_load_a<64>(pf, P + (16 * warp + g) * 64, P + (16 * warp + g + 8) * 64, t);
+    wg_fence();
+    for (int kc = 0; kc < 4; kc++)
+        wgmma_m64n128k16<2, 1>(o, pf[kc], wg_desc(vs + kc * 2 * 16 * 64, lbo2, sbo2), kc > 0);
+    wg_commit();
+    wg_wait<0>();
+    for (int n = 0; n < 16; n++) {
+        int r = 16 * warp + g, c = 8 * n + 2 * t;
+        O[r * 128 + c] = o[4 * n];
+        O[r * 128 + c + 1] = o[4 * n + 1];
+        O[(r + 8) * 128 + c] = o[4 * n + 2];
+        O[(r + 8) * 128 + c + 1] = o[4 * n + 3];
+    }
+}
+
+static unsigned short bf(float f) { unsigned u; memcpy(&u, &f, 4); return (unsigned short)(u >> 16); }
+static float fb(unsigned short h) { unsigned u = (unsigned)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+int main(int argc, char **argv)
+{
+    std::vector<unsigned short> A(64 * 128), K(64 * 128), P(64 * 64), V(64 * 128);
+    srand(1);
+    for (auto *x : {&A, &K, &P, &V})
+        for (auto &e : *x) e = bf((float)(rand() % 17 - 8) / 8.0f);
+    std::vector<double> Sr(64 * 64), Or(64 * 128);
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 64; j++) {
+            double acc = 0;
+            for (int d = 0; d < 128; d++) acc += (double)fb(A[i * 128 + d]) * fb(K[j * 128 + d]);
+            Sr[i * 64 + j] = acc;
+        }
+    for (int i = 0; i < 64; i++)
+        for (int d = 0; d < 128; d++) {
+            double acc = 0;
+            for (int j = 0; j < 64; j++) acc += (double)fb(P[i * 64 + j]) * fb(V[j * 128 + d]);
+            Or[i * 128 + d] = acc;
+        }
+    unsigned short *dA, *dK, *dP, *dV;
+    float *dS, *dO;
+    cudaMalloc(&dA, 2 * A.size()); cudaMalloc(&dK, 2 * K.size());
+    cudaMalloc(&dP, 2 * P.size()); cudaMalloc(&dV, 2 * V.size());
+    cudaMalloc(&dS, 4 * 64 * 64); cudaMalloc(&dO, 4 * 64 * 128);
+    cudaMemcpy(dA, A.data(), 2 * A.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dK, K.data(), 2 * K.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dP, P.data(), 2 * P.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dV, V.data(), 2 * V.size(), cudaMemcpyHostToDevice);
+    const unsigned v[2][2] = {{128, 2048}, {2048, 128}};
+    {
+            const int x = atoi(argv[1]), y = atoi(argv[2]);
+            cudaMemset(dS, 0, 4 * 64 * 64); cudaMemset(dO, 0, 4 * 64 * 128);
+            probe<<<1, 128>>>(dA, dK, dP, dV, dS, dO, v[x][0], v[x][1], v[y][0], v[y][1]);
+            cudaError_t e = cudaDeviceSynchronize();
+            std::vector<float> S(64 * 64), O(64 * 128);
+            cudaMemcpy(S.data(), dS, 4 * S.size(), cudaMemcpyDeviceToHost);
+            cudaMemcpy(O.data(), dO, 4 * O.size(), cudaMemcpyDeviceToHost);
+            double es = 0, eo = 0;
+            for (size_t i = 0; i < S.size(); i++) es = fmax(es, fabs(S[i] - Sr[i]));
+            for (size_t i = 0; i < O.size(); i++) eo = fmax(eo, fabs(O[i] - Or[i]));
+            printf("K-major lbo %u sbo %u: S max err %g | MN-major lbo %u sbo %u: O max err %g | %s\n",
+                   v[x][0], v[x][1], es, v[y][0], v[y][1], eo, cudaGetErrorString(e));
+            if (e != cudaSuccess) return 1;
+        }
+    return 0;
+}
