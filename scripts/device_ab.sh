@@ -10,11 +10,15 @@
 #           carry [".devdeps", ".whl", ".ab-base"]
 #
 # run builds both trees (CUDA only, sm_90a), runs conformance-cuda and
-# unit-core on this tree (NOTEST=1 skips), then for each case of
-# CASES="seqlen:batch:block:topk ..." (default: 128K blk128/top8 and the
-# paper's 1M) ncu's per-kernel times of base and new, and, with arguments,
-# tools/bench_vs_torch.py --only moba ARGS with each library, alternated
-# (base, new, base, new).  Logs go to $OUT.
+# unit-core on this tree, conformance-cuda again with MOBA_CUDA_KERNEL=wgmma
+# and =simt (NOTEST=1 skips all three), then for each case of
+# CASES="seqlen:batch:block:topk ..." (default: 128K blk128/top8 and 256K
+# with 16384-key blocks, the paper's block size at a quarter of its
+# length: the 1M inputs alone take ~90 s to make and upload) ncu's
+# per-kernel times of base and of new once per MOBA_CUDA_KERNEL value in
+# NEW_KERNELS (default: "default"; e.g. "default wgmma"), and, with
+# arguments, tools/bench_vs_torch.py --only moba ARGS with each library,
+# alternated (base, new, base, new).  Logs go to $OUT.
 set -u
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -51,16 +55,25 @@ if [ -z "${NOTEST:-}" ]; then
     MOBA_PLUGIN_DIR=$here/build-ab-new/backends/cuda timeout 150 meson test -C build-ab-new \
         conformance-cuda unit-core --print-errorlogs > "$OUT/test.log" 2>&1
     echo "new: conformance-cuda + unit-core rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
+    for kern in wgmma simt; do
+        MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$here/build-ab-new/backends/cuda timeout 150 \
+            meson test -C build-ab-new conformance-cuda --print-errorlogs > "$OUT/test-$kern.log" 2>&1
+        echo "new: conformance-cuda with MOBA_CUDA_KERNEL=$kern rc=$?"
+        grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$kern.log"
+    done
 fi
-for c in ${CASES:-131072:2:128:8 1048576:1:16384:3}; do
+for c in ${CASES:-131072:2:128:8 262144:1:16384:3}; do
     IFS=: read -r sl bt bl tk <<< "$c"
-    for which in base new; do
-        b=$here/build-ab-$which f=$OUT/ncu-$which-$sl-$bl.csv
-        MOBA_PLUGIN_DIR=$b/backends/cuda timeout 200 ncu --metrics gpu__time_duration.sum --csv \
+    for which in base $(printf 'new:%s ' ${NEW_KERNELS:-default}); do
+        kern=${which#new:} which=${which%%:*}
+        [ "$which" = base ] && kern=default
+        b=$here/build-ab-$which f=$OUT/ncu-$which-$kern-$sl-$bl.csv
+        MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 200 \
+            ncu --metrics gpu__time_duration.sum --csv \
             "$b/tools/moba-bench" --quiet --backend cuda --seqlen "$sl" --batch "$bt" --q-heads 16 \
             --head-dim 128 --block-size "$bl" --top-k "$tk" --dtype bf16 --no-dense --warmup 0 \
-            --iters 1 > "$f" 2> "${f%.csv}.err" || echo "ncu $which $c failed: $(tail -2 "${f%.csv}.err")"
-        python3 - "$f" "$which $c" <<'PY'
+            --iters 1 > "$f" 2> "${f%.csv}.err" || echo "ncu $which $kern $c failed: $(tail -2 "${f%.csv}.err")"
+        python3 - "$f" "$which $kern $c" <<'PY'
 import collections, csv, sys
 rows = [l for l in open(sys.argv[1]) if l.startswith('"')]
 ms = {'ns': 1e-6, 'nsecond': 1e-6, 'us': 1e-3, 'usecond': 1e-3, 'ms': 1.0, 'msecond': 1.0,
