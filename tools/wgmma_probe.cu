@@ -23,6 +23,19 @@
 #include "vendor.h"
 #include "wgmma.cuh"
 
+/* A warpgroup accumulator of N columns (the mma C layout per 8 columns)
+ * into a row-major 64 x N matrix. */
+__device__ void store_acc(float *dst, const float *acc, int N, int warp, int g, int t)
+{
+    for (int n = 0; n < N / 8; n++) {
+        const int r = 16 * warp + g, c = 8 * n + 2 * t;
+        dst[r * N + c] = acc[4 * n];
+        dst[r * N + c + 1] = acc[4 * n + 1];
+        dst[(r + 8) * N + c] = acc[4 * n + 2];
+        dst[(r + 8) * N + c + 1] = acc[4 * n + 3];
+    }
+}
+
 __global__ void probe(const unsigned short *A, const unsigned short *K, const unsigned short *P,
                       const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
                       unsigned lbo2, unsigned sbo2)
@@ -45,13 +58,7 @@ __global__ void probe(const unsigned short *A, const unsigned short *K, const un
         wgmma_m64n64k16<2, 0>(s, qf[kk], wg_desc(ks + kk * 128, lbo, sbo), kk > 0);
     wg_commit();
     wg_wait<0>();
-    for (int n = 0; n < 8; n++) {
-        int r = 16 * warp + g, c = 8 * n + 2 * t;
-        S[r * 64 + c] = s[4 * n];
-        S[r * 64 + c + 1] = s[4 * n + 1];
-        S[(r + 8) * 64 + c] = s[4 * n + 2];
-        S[(r + 8) * 64 + c + 1] = s[4 * n + 3];
-    }
+    store_acc(S, s, 64, warp, g, t);
     float o[64];
     for (int i = 0; i < 64; i++) o[i] = 0.f;
     uint32_t pf[4][4];
@@ -61,13 +68,7 @@ __global__ void probe(const unsigned short *A, const unsigned short *K, const un
         wgmma_m64n128k16<2, 1>(o, pf[kc], wg_desc(vs + kc * 2 * 16 * 64, lbo2, sbo2), kc > 0);
     wg_commit();
     wg_wait<0>();
-    for (int n = 0; n < 16; n++) {
-        int r = 16 * warp + g, c = 8 * n + 2 * t;
-        O[r * 128 + c] = o[4 * n];
-        O[r * 128 + c + 1] = o[4 * n + 1];
-        O[(r + 8) * 128 + c] = o[4 * n + 2];
-        O[(r + 8) * 128 + c + 1] = o[4 * n + 3];
-    }
+    store_acc(O, o, 128, warp, g, t);
 }
 
 static unsigned short bf(float f) { unsigned u; memcpy(&u, &f, 4); return (unsigned short)(u >> 16); }
