@@ -26,9 +26,13 @@
  * an H200), but not faster than k_mma_kv_wide: 332.9 against 307.5 ms at
  * 256K tokens with 16384-key blocks (docs/perf.md, CUDA v8).  A version
  * with warpgroup 1 half a chunk behind warpgroup 0 (its P V issued with
- * the next Q K^T, three ring slots) was slower still.  Not yet known
- * why: no profile was taken; the suspects are the unswizzled layout's
- * shared-memory reads and the CTA barrier per chunk.
+ * the next Q K^T, three ring slots) was slower still.  No profile was
+ * taken.  Static SASS: a warp issues ~1 200 instructions per chunk beside
+ * its 16 wgmmas, ~690 of them the softmax (__expf without -ftz is about
+ * six instructions per score) and ~300 the loads' index arithmetic, so
+ * the tensor cores likely wait on issue (docs/perf.md, CUDA v8, and the
+ * next-softmax-ex2 branch); the CTA barrier per chunk is the other
+ * suspect.
  *
  * Determinism: as the mma.sync kernels, a row's result depends only on its
  * Q row and the block's keys in a fixed order; which kernel runs depends on
@@ -212,7 +216,7 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
     }
 #else
     (void)q; (void)k; (void)v; (void)a;
-    __trap(); /* launched only where sm_90a code exists (wgmma_kv_usable) */
+    __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }
 
