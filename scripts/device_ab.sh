@@ -14,7 +14,8 @@
 # and =simt (NOTEST=1 skips all three), then for each case of
 # CASES="seqlen:batch:block:topk ..." (default: 128K blk128/top8 and 256K
 # with 16384-key blocks, the paper's block size at a quarter of its
-# length: the 1M inputs alone take ~90 s to make and upload) ncu's
+# length: a 1M point's inputs took ~90 s to make before moba-bench made
+# them in parallel, and base trees older than that still do) ncu's
 # per-kernel times of base and of new once per MOBA_CUDA_KERNEL value in
 # NEW_KERNELS (default: "default"; e.g. "default wgmma"), and, with
 # arguments, tools/bench_vs_torch.py --only moba ARGS with each library,
