@@ -55,6 +55,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     int idx[KSEL_CAP];
     float val[KSEL_CAP];
     int n = 0;
+    float thr = -INFINITY; /* the full list's last score, else -inf */
     if (!everything && ksel > 0) {
         for (int i = lid; i < rows * D4; i += GR) {
             int r = i / D4, d = i - r * D4;
@@ -78,6 +79,12 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
                 int j = c0 + c;
                 float s = sc[c];
                 if (j == b) continue;
+                /* Below a full list's last score a candidate cannot get in
+                 * (a number below a number): one compare against a
+                 * register instead of the list in private arrays, which
+                 * dynamic indexing keeps out of registers.  NaN on either
+                 * side compares false and takes the exact test. */
+                if (s < thr) continue;
                 if (n == ksel) {
                     if (!gate_better(s, j, val[n - 1], idx[n - 1])) continue;
                     n--;
@@ -91,6 +98,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
                 idx[pos] = j;
                 val[pos] = s;
                 n++;
+                if (n == ksel) thr = val[n - 1];
             }
         }
     }
