@@ -333,7 +333,7 @@ static void *fill_worker(void *arg)
     fill_job *j = arg;
     float *f = malloc(FILL_CHUNK * sizeof *f);
     if (!f) {
-        j->st = MOBA_ERR_OUT_OF_MEMORY;
+        __atomic_store_n(&j->st, MOBA_ERR_OUT_OF_MEMORY, __ATOMIC_RELAXED);
         return NULL;
     }
     for (;;) {
@@ -345,7 +345,7 @@ static void *fill_worker(void *arg)
         for (size_t i = 0; i < m; i++) f[i] = next_normal(&s);
         const moba_status st = moba_convert((char *)j->dst + i0 * moba_dtype_size(j->dt), j->dt,
                                             f, MOBA_F32, m);
-        if (st) j->st = st;
+        if (st) __atomic_store_n(&j->st, st, __ATOMIC_RELAXED); /* any one failure */
     }
     free(f);
     return NULL;
