@@ -154,17 +154,37 @@ __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, i
     }
 }
 
+/* 2^x with subnormal results flushed to zero: one MUFU.EX2.  (__expf
+ * without -ftz compiles to a range test and two predicated multiplies
+ * around it, to keep subnormal results; a softmax weight below 2^-126 of
+ * the row's max counts for nothing in a sum that holds a 1.) */
+__device__ __forceinline__ float mma_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 /* The online-softmax step between S = Q K^T and O += P V, for the warp's
  * MT x 16 rows and NS x 8 keys of S (mma C fragments, or a wgmma
- * accumulator, which has the same layout): scales S, masks keys outside
- * [lo, hi) of their row when MASKED, updates each row's max and sum,
- * rescales O (with VOTE only when some row's max moved) and leaves P =
- * exp(S - max) in s. */
-template <int D, int MT, int NS, bool MASKED, bool VOTE>
+ * accumulator, which has the same layout): masks keys outside [lo, hi) of
+ * their row when MASKED, updates each row's max and sum, rescales O (with
+ * VOTE only when some row's max moved) and leaves P = exp(scale S - max)
+ * in s.  R.m is in scaled units, as lse needs it.
+ *
+ * EX2: S stays unscaled until the exponent (scale > 0, so the max
+ * commutes with it), and exp(scale s - m) is computed as
+ * 2^(s c - m log2 e) with c = scale log2 e (gpu_args.scale_log2: a kernel
+ * parameter costs no register): one FFMA and one MUFU per score, where
+ * scaling, subtracting and __expf take about six instructions
+ * (FlashAttention's form).  Without EX2, the scaled form: at the
+ * 168-register cap of k_mma_kv_narrow the EX2 form spilled 60-170 bytes. */
+template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2>
 __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
-                                            const int *lo, const int *hi, int t)
+                                            float c, const int *lo, const int *hi, int t)
 {
     const int ND = D / 8;
+    const float L2E = 1.4426950408889634f;
 #pragma unroll
     for (int j = 0; j < MT; j++) {
         float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -173,8 +193,10 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int key = n * 8 + 2 * t + i;
-                s[j][n][i] *= scale;
-                s[j][n][2 + i] *= scale;
+                if (!EX2) {
+                    s[j][n][i] *= scale;
+                    s[j][n][2 + i] *= scale;
+                }
                 if (MASKED) {
                     s[j][n][i] = key >= lo[2 * j] && key < hi[2 * j] ? s[j][n][i] : -INFINITY;
                     s[j][n][2 + i] =
@@ -183,10 +205,18 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
                 mx0 = fmaxf(mx0, s[j][n][i]);
                 mx1 = fmaxf(mx1, s[j][n][2 + i]);
             }
+        if (EX2) {
+            mx0 *= scale;
+            mx1 *= scale;
+        }
         const float al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
         const float al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
-        const float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
-        const float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
+        float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
+        float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
+        if (EX2) {
+            sub0 *= L2E;
+            sub1 *= L2E;
+        }
         /* O is rescaled only when a row of the warp has a new max: x 1 is
          * exact, and past a long block's first chunks the max seldom moves
          * (the multiplies cost as many issue slots as the chunk's mma).
@@ -202,10 +232,11 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
             }
 #pragma unroll
         for (int n = 0; n < NS; n++) {
-            s[j][n][0] = __expf(s[j][n][0] - sub0);
-            s[j][n][1] = __expf(s[j][n][1] - sub0);
-            s[j][n][2] = __expf(s[j][n][2] - sub1);
-            s[j][n][3] = __expf(s[j][n][3] - sub1);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float sub = i < 2 ? sub0 : sub1;
+                s[j][n][i] = EX2 ? mma_exp2(fmaf(s[j][n][i], c, -sub)) : __expf(s[j][n][i] - sub);
+            }
             R.l[2 * j] += s[j][n][0] + s[j][n][1];
             R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
         }
@@ -231,8 +262,9 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
 template <int DT, int D, int MT, bool MASKED, int NK = MMA_KC, bool QREG = false>
 __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned short *qs,
                                           const uint32_t (*qf)[4], const unsigned short *ks,
-                                          const unsigned short *vs, float scale, const int *lo,
-                                          const int *hi, int lane)
+                                          const unsigned short *vs, float scale,
+                                          float scale_log2, const int *lo, const int *hi,
+                                          int lane)
 {
     static_assert(!QREG || MT == 1, "Q fragments in registers: one m-tile");
     const int LD = mma_cfg<D>::LD, KD = D / 16, NS = NK / 8;
@@ -276,7 +308,7 @@ __device__ __forceinline__ void mma_chunk(mma_acc<D, MT> &R, const unsigned shor
             }
         }
     }
-    mma_softmax<D, MT, NS, MASKED, !QREG>(R, s, scale, lo, hi, t);
+    mma_softmax<D, MT, NS, MASKED, !QREG, !QREG>(R, s, scale, scale_log2, lo, hi, t);
     /* O += P V, 16 keys per step; P's A fragment is S's C layout.  ldmatrix
      * .trans tiles of V: keys +0 / +8 (bit 0 of lane / 8), d +0 / +8 (bit 1). */
 #pragma unroll
@@ -418,7 +450,7 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
             for (int c0 = 0; c0 < blk.len; c0 += MMA_KC) {
                 const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
                 mma_chunk<DT, D, 1, !FULL, MMA_KC, true>(R, NULL, qf, ks + c0 * LD,
-                                                         vs + c0 * LD, a.scale, lo, hi, lane);
+                                                         vs + c0 * LD, a.scale, a.scale_log2, lo, hi, lane);
             }
         } else {
             /* A longer block streams through the buffer's two halves as a
@@ -433,7 +465,7 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
                 mma_chunk<DT, D, 1, !FULL, MMA_KC, true>(R, NULL, qf,
                                                          ks + (c & 1) * MMA_KC * LD,
                                                          vs + (c & 1) * MMA_KC * LD, a.scale,
-                                                         lo, hi, lane);
+                                                         a.scale_log2, lo, hi, lane);
             }
         }
         mma_acc_finish<D, 1>(R);
@@ -496,7 +528,7 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
                     hi[0] = hi[1] = hi[2] = hi[3] = blk.len - c0 - u;
                     mma_chunk<DT, D, 2, !FULL, MMA_KV_STEP>(
                         R, qw, NULL, ks + ((c & 1) * MMA_KC + u) * LD,
-                        vs + ((c & 1) * MMA_KC + u) * LD, a.scale, lo, hi, lane);
+                        vs + ((c & 1) * MMA_KC + u) * LD, a.scale, a.scale_log2, lo, hi, lane);
                 }
         }
         if (wrows > 0) {
@@ -656,7 +688,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
                          sm.u.kv[0].v, (int)(sizeof sm.u.kv[0] / sizeof(unsigned short)));
         const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
         mma_chunk<DT, D, 1, true>(R, sm.q + 16 * warp * LD, NULL, sm.u.kv[c & 1].k,
-                                  sm.u.kv[c & 1].v, a.scale, lo, hi, lane);
+                                  sm.u.kv[c & 1].v, a.scale, a.scale_log2, lo, hi, lane);
     }
     mma_acc_finish<D, 1>(R);
     __syncthreads(); /* the K/V chunk is dead: its space takes O */

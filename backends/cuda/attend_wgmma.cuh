@@ -70,23 +70,39 @@ template <int D> struct wg_cfg {
  * WG_KC - 1 zeroed.  Consecutive threads fill consecutive 16-byte slots
  * (the tiled offset of (row, 8-column group) is linear in
  * ((row / 8) (D / 8) + group) 8 + row % 8), so the shared-memory writes
- * are contiguous and each row's global reads come in 64-byte runs. */
+ * are contiguous and each row's global reads come in 64-byte runs.  A
+ * thread's slots are WG_THREADS apart, which keeps its column group and
+ * steps its row by RS: its global addresses are one base plus multiples
+ * of a stride, and a whole chunk (every chunk but a block's last, when
+ * its length is not a multiple of WG_KC) needs no row test. */
 template <int D>
 __device__ __forceinline__ void wg_load_kv_async(const unsigned short *k, const unsigned short *v,
                                                  int64_t tok0, int Hk, int kh, int nk,
                                                  unsigned short *ks, unsigned short *vs)
 {
-    const int V8 = D / 8;
-#pragma unroll 4
-    for (int e = threadIdx.x; e < WG_KC * V8; e += WG_THREADS) {
-        const int r8 = e % 8, grp = e / 8, c = grp % V8, u = (grp / V8) * 8 + r8;
-        if (u < nk) {
-            const size_t o = ((size_t)(tok0 + u) * Hk + kh) * D + c * 8;
-            cp_async16(ks + e * 8, k + o);
-            cp_async16(vs + e * 8, v + o);
-        } else {
-            *(uint4 *)(ks + e * 8) = make_uint4(0, 0, 0, 0);
-            *(uint4 *)(vs + e * 8) = make_uint4(0, 0, 0, 0);
+    const int V8 = D / 8, RS = WG_THREADS / V8, N = WG_KC * V8 / WG_THREADS;
+    static_assert(WG_THREADS % (8 * V8) == 0, "a thread's column group must stay fixed");
+    const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
+    const size_t off = ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
+    const size_t step = (size_t)RS * Hk * D;
+    const unsigned short *kp = k + off, *vp = v + off;
+    unsigned short *kd = ks + e0 * 8, *vd = vs + e0 * 8;
+    if (nk == WG_KC) {
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            cp_async16(kd + i * WG_THREADS * 8, kp + i * step);
+            cp_async16(vd + i * WG_THREADS * 8, vp + i * step);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            if (u0 + i * RS < nk) {
+                cp_async16(kd + i * WG_THREADS * 8, kp + i * step);
+                cp_async16(vd + i * WG_THREADS * 8, vp + i * step);
+            } else {
+                *(uint4 *)(kd + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
+                *(uint4 *)(vd + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
+            }
         }
     }
     cp_async_commit();
@@ -203,7 +219,7 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
             float s[1][WG_KC / 8][4];
             wg_qk<DT, D>(&s[0][0][0], qf, ks + (c & 1) * wg_cfg<D>::CHUNK);
             wg_wait_all<D>(&s[0][0][0], o);
-            mma_softmax<D, 1, WG_KC / 8, !FULL, true>(R, s, a.scale, lo, hi, t);
+            mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
             uint32_t pa[WG_KC / 16][4];
             wg_pack_p<DT>(pa, s[0]);
             wg_pv<DT, D>(o, pa, vs + (c & 1) * wg_cfg<D>::CHUNK);

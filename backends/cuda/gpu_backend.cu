@@ -231,6 +231,7 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->causal = p->causal;
     a->dtype = (int)p->dtype;
     a->scale = p->softmax_scale;
+    a->scale_log2 = (float)((double)p->softmax_scale * 1.4426950408889634);
     a->T = pb->total_tokens;
     a->nblocks = pb->total_blocks;
     a->nlists = pb->total_blocks * p->num_kv_heads;

@@ -41,6 +41,7 @@ typedef struct gpu_qtile {
 typedef struct gpu_args {
     int32_t Hq, Hk, D, S, K, group, causal, dtype;
     float scale;
+    float scale_log2; /* scale * log2(e): the mma kernels' exponent (host) */
     int64_t T;
     int64_t nblocks;  /* total blocks (host)                        */
     int64_t nlists;   /* nblocks * Hk (host)                        */
