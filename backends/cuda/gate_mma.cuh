@@ -92,17 +92,24 @@ __device__ __forceinline__ void gtc_insert(gtc_key_t *L, gtc_key_t x)
 }
 
 /* Centroids j0 .. j0 + 63 into cs; rows past jn keep stale data (their
- * columns are never ranked). */
+ * columns are never ranked).  A thread's 16-byte slots are GTC_THREADS
+ * apart: its column group stays and its row steps by GTC_THREADS / (D /
+ * 8), so its addresses are one base plus multiples of a stride (the
+ * general index arithmetic cost ~30 instructions per slot, a quarter of
+ * a tile's non-mma work). */
 template <int D>
 __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *cent16,
                                          int64_t cbase, int Hk, int j0, int jn)
 {
-    const int LD = D + 8, V8 = D / 8;
-    for (int e = threadIdx.x; e < jn * V8; e += GTC_THREADS) {
-        const int r = e / V8, c = e % V8;
-        cp_async16(cs + r * LD + c * 8,
-                   cent16 + (size_t)(cbase + (int64_t)(j0 + r) * Hk) * D + c * 8);
-    }
+    const int LD = D + 8, V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
+    static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0, "fixed column group per thread");
+    const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
+    const unsigned short *src = cent16 + (size_t)(cbase + (int64_t)(j0 + r0) * Hk) * D + c * 8;
+    const size_t step = (size_t)RS * Hk * D;
+    unsigned short *dst = cs + r0 * LD + c * 8;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (jn == GTC_BC || r0 + i * RS < jn) cp_async16(dst + i * RS * LD, src + i * step);
 }
 
 /* A lower bound on the row's final 8th-best score from its 4 lanes' sorted
