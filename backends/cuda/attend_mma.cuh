@@ -177,8 +177,10 @@ __device__ __forceinline__ float mma_exp2(float x)
  * 2^(s c - m log2 e) with c = scale log2 e (gpu_args.scale_log2: a kernel
  * parameter costs no register): one FFMA and one MUFU per score, where
  * scaling, subtracting and __expf take about six instructions
- * (FlashAttention's form).  Without EX2, the scaled form: at the
- * 168-register cap of k_mma_kv_narrow the EX2 form spilled 60-170 bytes. */
+ * (FlashAttention's form).  Without EX2 (k_mma_kv_narrow), S is scaled
+ * first and the exponent is 2^(s log2 e - m log2 e), one FMUL more per
+ * score: at that kernel's 168-register cap the EX2 form spilled 60-170
+ * bytes, this one none. */
 template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2>
 __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
                                             float c, const int *lo, const int *hi, int t)
@@ -235,7 +237,8 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const float sub = i < 2 ? sub0 : sub1;
-                s[j][n][i] = EX2 ? mma_exp2(fmaf(s[j][n][i], c, -sub)) : __expf(s[j][n][i] - sub);
+                s[j][n][i] = EX2 ? mma_exp2(fmaf(s[j][n][i], c, -sub))
+                                 : mma_exp2(fmaf(s[j][n][i], 1.4426950408889634f, -sub * 1.4426950408889634f));
             }
             R.l[2 * j] += s[j][n][0] + s[j][n][1];
             R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
