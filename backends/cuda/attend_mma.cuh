@@ -511,12 +511,10 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
     const int total = a.tile_off[a.nlists];
     for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
     for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
-        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-        ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
-        const int kh = (int)(lst % a.Hk);
-        const gpu_block blk = a.blocks[lst / a.Hk];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
+        const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
+        const gpu_block blk = w.blk;
+        ntl = w.ntl;
         const int wrows = nrows - 32 * warp; /* this warp's rows, when > 0 */
         __syncthreads(); /* every warp is past the last pair's Q and K/V */
         mma_load_q_async<D>(qs, MMA_KV_ROWS, nrows, q, a.entries + e0, Km1, 0, 0, 0);

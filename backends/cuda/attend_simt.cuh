@@ -106,20 +106,23 @@ __device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, 
     return lo;
 }
 
-/* Tile `tile` of the key-centric work: its (block, kv head) list, the
- * block, its first entry and its row count (<= GPU_TILE_ROWS). */
+/* Tile `tile` of the key-centric work, and the next one too when it is
+ * below tlast and of the same list (the wide kernels take tiles in
+ * pairs): its (block, kv head) list, the block, the first entry, the row
+ * count (<= ntl GPU_TILE_ROWS) and ntl, the tiles taken. */
 struct gpu_kv_tile {
     gpu_block blk;
-    int kh, e0, nrows;
+    int kh, e0, nrows, ntl;
 };
-__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile)
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
 {
     gpu_kv_tile w;
     const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+    w.ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
     w.kh = (int)(lst % a.Hk);
     w.blk = a.blocks[lst / a.Hk];
     w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-    w.nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
+    w.nrows = min(w.ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
     return w;
 }
 
@@ -136,7 +139,7 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     const int total = a.tile_off[a.nlists];
     const int Km1 = a.K - 1;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, tile);
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tile + 1);
         const gpu_block blk = w.blk;
         const bool live = r < w.nrows;
         const int pidx = live ? a.entries[w.e0 + r] : 0;

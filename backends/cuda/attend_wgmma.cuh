@@ -184,12 +184,10 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
     const int total = a.tile_off[a.nlists];
     for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
     for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
-        const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-        ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
-        const int kh = (int)(lst % a.Hk);
-        const gpu_block blk = a.blocks[lst / a.Hk];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
+        const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
+        const gpu_block blk = w.blk;
+        ntl = w.ntl;
         /* wgmma is warpgroup-wide: the warpgroup computes when any of its
          * 64 rows is live (dead rows run on zero Q and are not stored). */
         const bool busy = nrows > 64 * wg;
