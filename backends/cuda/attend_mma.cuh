@@ -559,9 +559,9 @@ template <int D> struct mma_own_smem {
  * order and writes out / lse: the arithmetic of gpu_merge_row, value for
  * value, so the result does not change.  Two threads per row, all 64 rows
  * at once: each thread reads every other 16-byte vector of a partial (D/16
- * independent loads), and the next partial's vectors are loaded before the
- * current one is summed, so a row waits about one memory latency in all
- * rather than one per partial.  (One row per 16 threads, 8 rows at a time,
+ * independent loads), and the next two partials' vectors are loaded
+ * before the current one is summed, so a row waits about one memory
+ * latency per two partials rather than one per partial.  (One row per 16 threads, 8 rows at a time,
  * was slower than the scalar reads of v4: 14.7 ms against 9.1 ms at 128K,
  * its passes in series.)  The own-block result arrives through shared
  * memory: its C-fragment layout does not give such vectors. */
@@ -581,24 +581,42 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
     const float l = sm.l[r];
     const float own_lse = sm.m[r] + __logf(l);
     const float *part_lse = a.part_lse + qrow * Km1;
-    /* Slots in use, where the own block sits among them, and the max. */
+    /* Slots in use, where the own block sits among them, and the max.
+     * Eight slots' ids, then their partials' lse, are loaded at once: read
+     * one after the other behind the loop's break, the two dependent
+     * loads per slot put k_mma_own's warps on long-scoreboard stalls for
+     * half of its time (ncu, docs/perf.md, CUDA v9). */
     float M = own_lse;
     int ns = 0, ip = -1;
-    for (; ns < a.K; ns++) {
-        const int j = selrow[ns];
-        if (j < 0) break;
-        if (j == b)
-            ip = ns;
-        else
-            M = fmaxf(M, part_lse[ns - (ip >= 0)]);
+    for (int s0 = 0; s0 == ns && s0 < a.K; s0 += 8) {
+        int j[8];
+        float pl[8];
+#pragma unroll
+        for (int x = 0; x < 8; x++) j[x] = s0 + x < a.K ? selrow[s0 + x] : -1;
+#pragma unroll
+        for (int x = 0; x < 8; x++) {
+            if (ns != s0 + x || j[x] < 0) continue; /* past the first empty slot */
+            if (j[x] == b) ip = ns;
+            ns++;
+        }
+#pragma unroll
+        for (int x = 0; x < 8; x++) {
+            const int sl = s0 + x;
+            pl[x] = sl < ns && sl != ip ? part_lse[sl - (ip >= 0 && ip < sl)] : -INFINITY;
+        }
+#pragma unroll
+        for (int x = 0; x < 8; x++) M = fmaxf(M, pl[x]);
     }
     const int np = ns - (ip >= 0);
-    /* Vector x of this thread is vector half + 2x of the row. */
+    /* Vector x of this thread is vector half + 2x of the row; partials c
+     * + 1 and c + 2 are in flight while c is summed. */
     const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D) + half;
-    uint4 nxt[VPT];
-    if (np > 0)
+    uint4 nx1[VPT], nx2[VPT];
 #pragma unroll
-        for (int x = 0; x < VPT; x++) nxt[x] = po[2 * x];
+    for (int x = 0; x < VPT; x++) {
+        if (np > 0) nx1[x] = po[2 * x];
+        if (np > 1) nx2[x] = po[D / 8 + 2 * x];
+    }
     float o[VPT][8];
 #pragma unroll
     for (int x = 0; x < VPT; x++)
@@ -618,10 +636,13 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
         }
         uint4 cur[VPT];
 #pragma unroll
-        for (int x = 0; x < VPT; x++) cur[x] = nxt[x];
-        if (c + 1 < np)
+        for (int x = 0; x < VPT; x++) {
+            cur[x] = nx1[x];
+            nx1[x] = nx2[x];
+        }
+        if (c + 2 < np)
 #pragma unroll
-            for (int x = 0; x < VPT; x++) nxt[x] = po[(size_t)(c + 1) * (D / 8) + 2 * x];
+            for (int x = 0; x < VPT; x++) nx2[x] = po[(size_t)(c + 2) * (D / 8) + 2 * x];
         const float w = __expf(part_lse[c] - M);
         L += w;
 #pragma unroll

@@ -14,7 +14,7 @@
  * Layout: a CTA of two warpgroups takes two key-centric tiles of one list
  * (64 rows each, as k_mma_kv_wide), holds each warp's Q rows as A
  * fragments in registers for the whole block, and streams the block
- * through a ring of two WG_KC-key chunks of K and V in the core-matrix
+ * through a ring of WG_RING WG_KC-key chunks of K and V in the core-matrix
  * tiled layout of wgmma.cuh, loaded with cp.async by all 256 threads.  Per
  * chunk a warpgroup computes S (64 x WG_KC) = Q K^T with D / 16 wgmmas,
  * the softmax step in registers (mma_softmax: S's accumulator has the
@@ -49,6 +49,7 @@
 
 #define WG_THREADS 256 /* two warpgroups */
 #define WG_KC 128      /* keys per chunk: the N of S's wgmma */
+#define WG_RING 3      /* chunks in flight: this one, and two loading */
 
 /* Descriptor strides of the tiled layout, in bytes (measured by
  * tools/wgmma_probe.cu): the leading offset steps along the reduction
@@ -62,50 +63,45 @@ template <int D> struct wg_cfg {
         V_LBO = D / 8 * 128,  /* V: next 8 keys (the reduction) */
         V_SBO = 128,          /* V: next 8 d                    */
         CHUNK = WG_KC * D,    /* elements of one K or V chunk   */
-        SMEM = 4 * WG_KC * D * 2 /* two chunks of K and of V, bytes */
+        SMEM = 2 * WG_RING * WG_KC * D * 2 /* the ring's K and V, bytes */
     };
 };
 
-/* Keys [0, nk) of a chunk into ks/vs in the tiled layout, rows nk ..
- * WG_KC - 1 zeroed.  Consecutive threads fill consecutive 16-byte slots
- * (the tiled offset of (row, 8-column group) is linear in
- * ((row / 8) (D / 8) + group) 8 + row % 8), so the shared-memory writes
- * are contiguous and each row's global reads come in 64-byte runs.  A
- * thread's slots are WG_THREADS apart, which keeps its column group and
- * steps its row by RS: its global addresses are one base plus multiples
- * of a stride, and a whole chunk (every chunk but a block's last, when
- * its length is not a multiple of WG_KC) needs no row test. */
-template <int D>
-__device__ __forceinline__ void wg_load_kv_async(const unsigned short *k, const unsigned short *v,
-                                                 int64_t tok0, int Hk, int kh, int nk,
-                                                 unsigned short *ks, unsigned short *vs)
+/* Keys [0, nk) of one tensor's chunk (K or V) into dst in the tiled
+ * layout, rows nk .. WG_KC - 1 zeroed; the caller commits.  Consecutive
+ * threads fill consecutive 16-byte slots (the tiled offset of (row,
+ * 8-column group) is linear in ((row / 8) (D / 8) + group) 8 + row % 8),
+ * so the shared-memory writes are contiguous and each row's global reads
+ * come in 64-byte runs.  A thread's slots are WG_THREADS apart, which
+ * keeps its column group and steps its row by RS: its global addresses
+ * are one base plus multiples of a stride, and a whole chunk (every chunk
+ * but a block's last, when its length is not a multiple of WG_KC) needs
+ * no row test (FULL: every chunk is whole).  K and V are separate calls so that each can be issued
+ * behind a batch of wgmmas: issued together right after the chunk barrier
+ * their 16 cp.async per thread filled the LSU queue and the warps stalled
+ * on it before issuing their MMAs (docs/perf.md, CUDA v9 profile). */
+template <int D, bool FULL>
+__device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
+                                              int kh, int nk, unsigned short *dst)
 {
     const int V8 = D / 8, RS = WG_THREADS / V8, N = WG_KC * V8 / WG_THREADS;
     static_assert(WG_THREADS % (8 * V8) == 0, "a thread's column group must stay fixed");
     const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
-    const size_t off = ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
+    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
     const size_t step = (size_t)RS * Hk * D;
-    const unsigned short *kp = k + off, *vp = v + off;
-    unsigned short *kd = ks + e0 * 8, *vd = vs + e0 * 8;
-    if (nk == WG_KC) {
+    unsigned short *dp = dst + e0 * 8;
+    if (FULL || nk == WG_KC) {
 #pragma unroll
-        for (int i = 0; i < N; i++) {
-            cp_async16(kd + i * WG_THREADS * 8, kp + i * step);
-            cp_async16(vd + i * WG_THREADS * 8, vp + i * step);
-        }
+        for (int i = 0; i < N; i++) cp_async16(dp + i * WG_THREADS * 8, sp + i * step);
     } else {
 #pragma unroll
         for (int i = 0; i < N; i++) {
-            if (u0 + i * RS < nk) {
-                cp_async16(kd + i * WG_THREADS * 8, kp + i * step);
-                cp_async16(vd + i * WG_THREADS * 8, vp + i * step);
-            } else {
-                *(uint4 *)(kd + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
-                *(uint4 *)(vd + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
-            }
+            if (u0 + i * RS < nk)
+                cp_async16(dp + i * WG_THREADS * 8, sp + i * step);
+            else
+                *(uint4 *)(dp + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
         }
     }
-    cp_async_commit();
 }
 
 /* P's A fragments from S's accumulator after the softmax, 16 keys per
@@ -176,7 +172,7 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned short wg_smem[];
     /* Ring slot c: K at ks + c CHUNK, V at vs + c CHUNK. */
-    unsigned short *ks = wg_smem, *vs = ks + 2 * wg_cfg<D>::CHUNK;
+    unsigned short *ks = wg_smem, *vs = ks + WG_RING * wg_cfg<D>::CHUNK;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
     const int g = lane / 4, t = lane % 4;
     const int Km1 = a.K - 1;
@@ -197,31 +193,55 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
         mma_load_a<D>(qf, live0 ? q + (size_t)(a.entries[e0 + r0] / Km1) * D : NULL,
                       live1 ? q + (size_t)(a.entries[e0 + r1] / Km1) * D : NULL, t);
         __syncthreads(); /* every warpgroup is past the last pair's chunks */
-        wg_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(WG_KC, blk.len), ks, vs);
+        const int nch = (blk.len + WG_KC - 1) / WG_KC;
+        /* One cp.async group per chunk, empty past the block's end, so that
+         * at chunk c exactly one group (chunk c + 1's) may stay pending. */
+        for (int c = 0; c < WG_RING - 1; c++) {
+            if (c < nch) {
+                const int nk = min(WG_KC, blk.len - c * WG_KC);
+                wg_load_async<D, FULL>(k, blk.start + c * WG_KC, a.Hk, kh, nk, ks + c * wg_cfg<D>::CHUNK);
+                wg_load_async<D, FULL>(v, blk.start + c * WG_KC, a.Hk, kh, nk, vs + c * wg_cfg<D>::CHUNK);
+            }
+            cp_async_commit();
+        }
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
-        const int nch = (blk.len + WG_KC - 1) / WG_KC;
-        for (int c = 0; c < nch; c++) {
+        for (int c = 0, slot = 0; c < nch; c++, slot = slot == WG_RING - 1 ? 0 : slot + 1) {
             const int c0 = c * WG_KC;
-            cp_async_wait<0>();
+            cp_async_wait<WG_RING - 2>();
             wg_fence_smem();
-            __syncthreads(); /* chunk c is in; chunk c + 1's slot is free */
-            if (c + 1 < nch)
-                wg_load_kv_async<D>(k, v, blk.start + c0 + WG_KC, a.Hk, kh,
-                                    min(WG_KC, blk.len - c0 - WG_KC),
-                                    ks + ((c + 1) & 1) * wg_cfg<D>::CHUNK,
-                                    vs + ((c + 1) & 1) * wg_cfg<D>::CHUNK);
-            if (!busy) continue;
-            const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
-            float s[1][WG_KC / 8][4];
-            wg_qk<DT, D>(&s[0][0][0], qf, ks + (c & 1) * wg_cfg<D>::CHUNK);
-            wg_wait_all<D>(&s[0][0][0], o);
-            mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
-            uint32_t pa[WG_KC / 16][4];
-            wg_pack_p<DT>(pa, s[0]);
-            wg_pv<DT, D>(o, pa, vs + (c & 1) * wg_cfg<D>::CHUNK);
-            wg_wait_all<D>(&s[0][0][0], o);
+            __syncthreads(); /* chunk c is in; chunk c - 1's slot is free */
+            /* Chunk c + 2 goes to chunk c - 1's slot: K behind this chunk's
+             * Q K^T, V behind its P V (nx keys, 0 past the block's end). */
+            const int nx = c + WG_RING - 1 < nch ? min(WG_KC, blk.len - c0 - (WG_RING - 1) * WG_KC) : 0;
+            const int nslot = slot == 0 ? WG_RING - 1 : slot - 1;
+            const unsigned short *kc = ks + slot * wg_cfg<D>::CHUNK, *vc = vs + slot * wg_cfg<D>::CHUNK;
+            const int64_t nt = blk.start + c0 + (WG_RING - 1) * WG_KC;
+            unsigned short *kn = ks + nslot * wg_cfg<D>::CHUNK, *vn = vs + nslot * wg_cfg<D>::CHUNK;
+            /* One branch around the whole chunk: a wgmma issued and waited
+             * for under separate data-dependent branches is serialized by
+             * ptxas (C7518). */
+            if (busy) {
+                float s[1][WG_KC / 8][4];
+                const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
+                wg_qk<DT, D>(&s[0][0][0], qf, kc);
+                if (nx) wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
+                wg_wait_all<D>(&s[0][0][0], o);
+                mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
+                uint32_t pa[WG_KC / 16][4];
+                wg_pack_p<DT>(pa, s[0]);
+                wg_pv<DT, D>(o, pa, vc);
+                if (nx) wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
+                cp_async_commit();
+                wg_wait_all<D>(&s[0][0][0], o);
+            } else {
+                if (nx) {
+                    wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
+                    wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
+                }
+                cp_async_commit();
+            }
         }
         if (busy) {
             mma_acc_finish<D, 1>(R);
