@@ -23,16 +23,13 @@
  * 255 registers).
  *
  * Status: opt-in (MOBA_CUDA_KERNEL=wgmma).  Correct (conformance-cuda on
- * an H200), but not faster than k_mma_kv_wide: 332.9 against 307.5 ms at
- * 256K tokens with 16384-key blocks (docs/perf.md, CUDA v8).  A version
- * with warpgroup 1 half a chunk behind warpgroup 0 (its P V issued with
- * the next Q K^T, three ring slots) was slower still.  No profile was
- * taken.  Static SASS: a warp issues ~1 200 instructions per chunk beside
- * its 16 wgmmas, ~690 of them the softmax (__expf without -ftz is about
- * six instructions per score) and ~300 the loads' index arithmetic, so
- * the tensor cores likely wait on issue (docs/perf.md, CUDA v8, and the
- * next-softmax-ex2 branch); the CTA barrier per chunk is the other
- * suspect.
+ * an H200), and since the loads were spread behind the wgmmas (ncu had a
+ * third of its stall samples on the LSU queue) as fast as k_mma_kv_wide,
+ * not faster: 266.9 against 266.1 ms at 256K tokens with 16384-key blocks
+ * (docs/perf.md, CUDA v10).  Both warpgroups meet at the CTA barrier
+ * every chunk and run their softmax at the same time, leaving the tensor
+ * pipe idle through it; FlashAttention-3's per-slot mbarriers and
+ * ping-pong scheduling are what is missing.
  *
  * Determinism: as the mma.sync kernels, a row's result depends only on its
  * Q row and the block's keys in a fixed order; which kernel runs depends on
