@@ -19,7 +19,7 @@
  * chunk a warpgroup computes S (64 x WG_KC) = Q K^T with D / 16 wgmmas,
  * the softmax step in registers (mma_softmax: S's accumulator has the
  * mma C layout), and O += P V with WG_KC / 16 wgmmas taking P from
- * registers.  One CTA per SM (128 KB of shared memory at D = 128, up to
+ * registers.  One CTA per SM (192 KB of shared memory at D = 128, up to
  * 255 registers).
  *
  * Status: opt-in (MOBA_CUDA_KERNEL=wgmma).  Correct (conformance-cuda on
