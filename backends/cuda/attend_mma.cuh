@@ -238,7 +238,7 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
             for (int i = 0; i < 4; i++) {
                 const float sub = i < 2 ? sub0 : sub1;
                 s[j][n][i] = EX2 ? mma_exp2(fmaf(s[j][n][i], c, -sub))
-                                 : mma_exp2(fmaf(s[j][n][i], 1.4426950408889634f, -sub * 1.4426950408889634f));
+                                 : mma_exp2(fmaf(s[j][n][i], L2E, -sub * L2E));
             }
             R.l[2 * j] += s[j][n][0] + s[j][n][1];
             R.l[2 * j + 1] += s[j][n][2] + s[j][n][3];
@@ -561,9 +561,9 @@ template <int D> struct mma_own_smem {
  * at once: each thread reads every other 16-byte vector of a partial (D/16
  * independent loads), and the next two partials' vectors are loaded
  * before the current one is summed, so a row waits about one memory
- * latency per two partials rather than one per partial.  (One row per 16 threads, 8 rows at a time,
- * was slower than the scalar reads of v4: 14.7 ms against 9.1 ms at 128K,
- * its passes in series.)  The own-block result arrives through shared
+ * latency per two partials rather than one per partial.  (One row per 16
+ * threads, 8 rows at a time, was slower than the scalar reads of v4: 14.7
+ * ms against 9.1 ms at 128K, its passes in series.)  The own-block result arrives through shared
  * memory: its C-fragment layout does not give such vectors. */
 template <int DT, int D>
 __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
