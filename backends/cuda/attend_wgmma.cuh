@@ -73,10 +73,11 @@ template <int D> struct wg_cfg {
  * keeps its column group and steps its row by RS: its global addresses
  * are one base plus multiples of a stride, and a whole chunk (every chunk
  * but a block's last, when its length is not a multiple of WG_KC) needs
- * no row test (FULL: every chunk is whole).  K and V are separate calls so that each can be issued
- * behind a batch of wgmmas: issued together right after the chunk barrier
- * their 16 cp.async per thread filled the LSU queue and the warps stalled
- * on it before issuing their MMAs (docs/perf.md, CUDA v9 profile). */
+ * no row test (FULL: every chunk is whole).  K and V are separate calls
+ * so that each can be issued behind a batch of wgmmas: issued together
+ * right after the chunk barrier, their 16 cp.async per thread filled the
+ * LSU queue and the warps stalled on it before issuing their MMAs
+ * (docs/perf.md, CUDA v9 profile). */
 template <int D, bool FULL>
 __device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
                                               int kh, int nk, unsigned short *dst)
