@@ -54,9 +54,10 @@ want = [
     ('gpu__time_duration.sum', 'ms', 1),
     ('sm__cycles_elapsed.avg', 'cycles', 1),
     ('smsp__issue_active.avg.pct_of_peak_sustained_active', '% issue', 1),
-    ('smsp__inst_executed.avg.per_cycle_active', 'IPC/smsp', 1),
+    ('sm__inst_executed.avg.per_cycle_active', 'IPC/SM', 1),
+    ('sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active', '% tensor', 1),
     ('sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active', '% hmma', 1),
-    ('sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active', '% gmma', 1),
+    ('sm__inst_executed_pipe_tensor_op_gmma.avg.pct_of_peak_sustained_active', '% gmma inst', 1),
     ('sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active', '% alu', 1),
     ('sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active', '% fma', 1),
     ('sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active', '% xu', 1),
@@ -66,8 +67,8 @@ want = [
     ('l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed', '% smem', 1),
     ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum', 'ld confl', 1),
     ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum', 'st confl', 1),
-    ('dram__throughput.avg.pct_of_peak_sustained_elapsed', '% dram', 1),
-    ('lts__t_sectors_srcunit_tex_lookup_hit.sum.pct', '% L2 hit', 1),
+    ('gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed', '% dram', 1),
+    ('lts__t_sector_hit_rate.pct', '% L2 hit', 1),
     ('launch__registers_per_thread', 'regs', 1),
 ]
 def num(s):
@@ -103,8 +104,6 @@ for r in data:
 missing = [m for m, _, _ in want if m not in col]
 if missing:
     print('   (not in this report: %s)' % ', '.join(missing))
-    print('   (tensor-pipe metrics it has: %s)' % ', '.join(
-        h for h in col if 'pipe_tensor' in h and h.endswith('pct_of_peak_sustained_active')))
 PY
 done
 (cd "$P" && tar -czf "$OUT/prof.tar.gz" --exclude="*.ncu-rep" .) && ls -l "$OUT/prof.tar.gz"
