@@ -14,6 +14,18 @@
  * leading offset steps along the reduction dimension and the stride offset
  * along M/N, in both majors: wg_cfg in attend_wgmma.cuh.  Not built by
  * meson (it needs the GPU and sm_90a).
+ *
+ *   for x in 0 1; do for y in 0 1; do /tmp/probe swz $x $y; done; done
+ *   (not run yet; one process per pair, since an illegal access ends the
+ *   context)
+ *
+ * The same two products with K and V in the 128-byte-swizzled layout that
+ * a TMA box of 64 bf16 columns writes (FlashAttention-3's layout): 8-row
+ * x 128-byte atoms whose 16-byte chunk index is XORed with the row within
+ * the atom, one 64-column block of the tile after the other.  Descriptors
+ * with layout type 1 (128B swizzle); X and Y pick the candidate (LBO,
+ * SBO) pair of each major (see main), and the four runs say which pair
+ * reads the layout right.
  */
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +83,63 @@ __global__ void probe(const unsigned short *A, const unsigned short *K, const un
     store_acc(O, o, 128, warp, g, t);
 }
 
+/* Byte offset of element (r, c) of a rows x 128 bf16 tile in the 128B-
+ * swizzled layout: 64-column blocks of rows x 128 bytes, in each 8-row
+ * atom (1024 bytes, 1024-aligned) the 16-byte chunk XORed with r % 8. */
+__host__ __device__ inline unsigned sw128_off(int r, int c, int rows)
+{
+    const unsigned b = (unsigned)((c / 64) * rows * 128 + r * 128 + (c % 64) * 2);
+    return b ^ (((b >> 7) & 7u) << 4);
+}
+
+/* Descriptor with layout type 1 (128-byte swizzle), base offset 0. */
+__device__ inline uint64_t desc_sw128(const void *smem, unsigned lbo, unsigned sbo)
+{
+    return wg_desc(smem, lbo, sbo) | (1ull << 62);
+}
+
+__global__ void probe_swz(const unsigned short *A, const unsigned short *K, const unsigned short *P,
+                          const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
+                          unsigned lbo2, unsigned sbo2)
+{
+    /* 1024-byte alignment: the swizzle is applied to address bits 4-9. */
+    __shared__ __align__(1024) unsigned short ks[64 * 128], vs[64 * 128];
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
+    for (int e = tid; e < 64 * 128; e += 128) {
+        const int r = e / 128, c = e % 128;
+        ks[sw128_off(r, c, 64) / 2] = K[e];
+        vs[sw128_off(r, c, 64) / 2] = V[e];
+    }
+    wg_fence_smem();
+    __syncthreads();
+    float s[32];
+    for (int i = 0; i < 32; i++) s[i] = 0.f;
+    uint32_t qf[8][4];
+    mma_load_a<128>(qf, A + (16 * warp + g) * 128, A + (16 * warp + g + 8) * 128, t);
+    wg_fence();
+    /* k16 step kk: 32 bytes into the row of its 64-column block. */
+    for (int kk = 0; kk < 8; kk++)
+        wgmma_m64n64k16<2, 0>(s, qf[kk],
+                              desc_sw128((const char *)ks + (kk / 4) * 64 * 128 + (kk % 4) * 32,
+                                         lbo, sbo),
+                              kk > 0);
+    wg_commit();
+    wg_wait<0>();
+    store_acc(S, s, 64, warp, g, t);
+    float o[64];
+    for (int i = 0; i < 64; i++) o[i] = 0.f;
+    uint32_t pf[4][4];
+    mma_load_a<64>(pf, P + (16 * warp + g) * 64, P + (16 * warp + g + 8) * 64, t);
+    wg_fence();
+    /* keys 16 kc .. 16 kc + 15: 16 rows of 128 bytes into each block. */
+    for (int kc = 0; kc < 4; kc++)
+        wgmma_m64n128k16<2, 1>(o, pf[kc], desc_sw128((const char *)vs + kc * 16 * 128, lbo2, sbo2),
+                               kc > 0);
+    wg_commit();
+    wg_wait<0>();
+    store_acc(O, o, 128, warp, g, t);
+}
+
 static unsigned short bf(float f) { unsigned u; memcpy(&u, &f, 4); return (unsigned short)(u >> 16); }
 static float fb(unsigned short h) { unsigned u = (unsigned)h << 16; float f; memcpy(&f, &u, 4); return f; }
 
@@ -102,21 +171,39 @@ int main(int argc, char **argv)
     cudaMemcpy(dK, K.data(), 2 * K.size(), cudaMemcpyHostToDevice);
     cudaMemcpy(dP, P.data(), 2 * P.size(), cudaMemcpyHostToDevice);
     cudaMemcpy(dV, V.data(), 2 * V.size(), cudaMemcpyHostToDevice);
+    auto run = [&](bool swz, unsigned l1, unsigned s1, unsigned l2, unsigned s2) {
+        cudaMemset(dS, 0, 4 * 64 * 64); cudaMemset(dO, 0, 4 * 64 * 128);
+        if (swz)
+            probe_swz<<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
+        else
+            probe<<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
+        cudaError_t e = cudaDeviceSynchronize();
+        std::vector<float> S(64 * 64), O(64 * 128);
+        cudaMemcpy(S.data(), dS, 4 * S.size(), cudaMemcpyDeviceToHost);
+        cudaMemcpy(O.data(), dO, 4 * O.size(), cudaMemcpyDeviceToHost);
+        double es = 0, eo = 0;
+        for (size_t i = 0; i < S.size(); i++) es = fmax(es, fabs(S[i] - Sr[i]));
+        for (size_t i = 0; i < O.size(); i++) eo = fmax(eo, fabs(O[i] - Or[i]));
+        printf("%s K-major lbo %u sbo %u: S max err %g | MN-major lbo %u sbo %u: O max err %g | %s\n",
+               swz ? "sw128" : "plain", l1, s1, es, l2, s2, eo, cudaGetErrorString(e));
+        return e == cudaSuccess;
+    };
+    if (argc == 4 && strcmp(argv[1], "swz") == 0) {
+        /* K-major: SBO the 8-row step (1024); LBO unused by the swizzled
+         * K-major form (16 bytes), or the 64-column block step.  MN-major:
+         * one of the pair steps between the two 64-column blocks (8192),
+         * the other between 8-row groups along K (1024). */
+        const unsigned kc[2][2] = {{16, 1024}, {8192, 1024}};
+        const unsigned vc[2][2] = {{8192, 1024}, {1024, 8192}};
+        const int x = atoi(argv[2]) & 1, y = atoi(argv[3]) & 1;
+        return run(true, kc[x][0], kc[x][1], vc[y][0], vc[y][1]) ? 0 : 1;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "usage: probe X Y | probe swz X Y\n");
+        return 2;
+    }
     const unsigned v[2][2] = {{128, 2048}, {2048, 128}};
-    {
-            const int x = atoi(argv[1]), y = atoi(argv[2]);
-            cudaMemset(dS, 0, 4 * 64 * 64); cudaMemset(dO, 0, 4 * 64 * 128);
-            probe<<<1, 128>>>(dA, dK, dP, dV, dS, dO, v[x][0], v[x][1], v[y][0], v[y][1]);
-            cudaError_t e = cudaDeviceSynchronize();
-            std::vector<float> S(64 * 64), O(64 * 128);
-            cudaMemcpy(S.data(), dS, 4 * S.size(), cudaMemcpyDeviceToHost);
-            cudaMemcpy(O.data(), dO, 4 * O.size(), cudaMemcpyDeviceToHost);
-            double es = 0, eo = 0;
-            for (size_t i = 0; i < S.size(); i++) es = fmax(es, fabs(S[i] - Sr[i]));
-            for (size_t i = 0; i < O.size(); i++) eo = fmax(eo, fabs(O[i] - Or[i]));
-            printf("K-major lbo %u sbo %u: S max err %g | MN-major lbo %u sbo %u: O max err %g | %s\n",
-                   v[x][0], v[x][1], es, v[y][0], v[y][1], eo, cudaGetErrorString(e));
-            if (e != cudaSuccess) return 1;
-        }
+    const int x = atoi(argv[1]), y = atoi(argv[2]);
+    if (!run(false, v[x][0], v[x][1], v[y][0], v[y][1])) return 1;
     return 0;
 }
