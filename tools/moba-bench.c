@@ -45,7 +45,7 @@ enum { RUN_OK, RUN_UNSUPPORTED, RUN_SKIPPED };
 
 typedef struct result {
     int moba_state, dense_state;
-    double setup_ms, moba_ms, dense_ms, flops;
+    double setup_ms, moba_ms, gate_ms, dense_ms, flops;
     size_t plan_bytes;
 } result;
 
@@ -83,6 +83,7 @@ static void usage(FILE *f)
         "  -h, --help         this text\n"
         "\n"
         "Columns: moba_ms / dense_ms are medians (gate + attend, synchronized);\n"
+        "gate_ms is the median of the gate alone, timed in separate synchronized runs;\n"
         "speedup = dense_ms / moba_ms; moba_GFLOP/s counts 4*D FLOPs per attended\n"
         "(query, head, key) plus 2*D per (query, head, past block) for gating;\n"
         "plan_MiB = moba_plan_device_bytes of the MoBA plan; setup_ms = moba_plan_create.\n"
@@ -400,11 +401,20 @@ static const char *failed_call;
         }                                     \
     } while (0)
 
+static double median_of(double *times, int n)
+{
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
 /* Creates a plan (timed separately as setup), then times gate + attend.
- * Returns the first failing status; *median_ms is the median of iters. */
+ * Returns the first failing status; *median_ms is the median of iters.
+ * With gate_ms, the gate alone is timed again after that, iters times,
+ * each synchronized, so that a backend's two phases can be told apart. */
 static moba_status time_plan(moba_context *ctx, const moba_params *p, const int32_t *cu,
                              int32_t batch, const bufs *b, const options *o,
-                             double *setup_ms, double *median_ms, size_t *plan_bytes)
+                             double *setup_ms, double *median_ms, double *gate_ms,
+                             size_t *plan_bytes)
 {
     moba_plan *plan = NULL;
     double *times = malloc((size_t)o->iters * sizeof *times);
@@ -423,9 +433,16 @@ static moba_status time_plan(moba_context *ctx, const moba_params *p, const int3
         CALL("moba_context_synchronize", moba_context_synchronize(ctx));
         if (i >= o->warmup) times[i - o->warmup] = now_ms() - t0;
     }
-    qsort(times, (size_t)o->iters, sizeof *times, cmp_double);
-    *median_ms = o->iters % 2 ? times[o->iters / 2]
-                              : 0.5 * (times[o->iters / 2 - 1] + times[o->iters / 2]);
+    *median_ms = median_of(times, o->iters);
+    if (gate_ms) {
+        for (int i = 0; i < o->iters; i++) {
+            t0 = now_ms();
+            CALL("moba_plan_gate", moba_plan_gate(plan, b->q, b->k));
+            CALL("moba_context_synchronize", moba_context_synchronize(ctx));
+            times[i] = now_ms() - t0;
+        }
+        *gate_ms = median_of(times, o->iters);
+    }
 done:
     moba_plan_destroy(plan);
     free(times);
@@ -463,7 +480,8 @@ static moba_status run_point(moba_context *ctx, const point *pt, const options *
     p.block_size = pt->block;
     p.top_k = pt->top_k;
     p.dtype = pt->dtype;
-    st = time_plan(ctx, &p, cu, pt->batch, &b, o, &r->setup_ms, &r->moba_ms, &r->plan_bytes);
+    st = time_plan(ctx, &p, cu, pt->batch, &b, o, &r->setup_ms, &r->moba_ms, &r->gate_ms,
+                   &r->plan_bytes);
     if (st == MOBA_ERR_UNSUPPORTED) {
         r->moba_state = RUN_UNSUPPORTED;
         r->dense_state = RUN_SKIPPED;
@@ -472,7 +490,7 @@ static moba_status run_point(moba_context *ctx, const point *pt, const options *
     }
     if (st || o->no_dense) goto done;
     p.top_k = (int32_t)blocks_of(pt->seqlen, pt->block);
-    st = time_plan(ctx, &p, cu, pt->batch, &b, o, NULL, &r->dense_ms, NULL);
+    st = time_plan(ctx, &p, cu, pt->batch, &b, o, NULL, &r->dense_ms, NULL, NULL);
     if (st == MOBA_ERR_UNSUPPORTED) {
         r->dense_state = RUN_UNSUPPORTED;
         st = MOBA_OK;
@@ -502,7 +520,7 @@ static void print_header(const options *o, const char *backend, int dev,
 {
     if (o->csv) {
         printf("backend,device,seqlen,batch,q_heads,kv_heads,head_dim,block_size,top_k,"
-               "dtype,status,setup_ms,moba_ms,dense_ms,speedup,moba_gflops,plan_bytes\n");
+               "dtype,status,setup_ms,moba_ms,gate_ms,dense_ms,speedup,moba_gflops,plan_bytes\n");
     } else if (o->json) {
         printf("{\n  \"version\": \"%s\",\n  \"backend\": \"%s\",\n  \"device_index\": %d,\n"
                "  \"device\": ", moba_version(), backend, dev);
@@ -517,9 +535,9 @@ static void print_header(const options *o, const char *backend, int dev,
         if (threads > 0) printf(", %d threads", threads);
         printf("\nmedian of %d iters after %d warmup; moba = gate + attend; dense = same path "
                "with top_k = blocks\n\n", o->iters, o->warmup);
-        printf("%7s %5s %7s %4s %5s %5s %5s %10s %10s %8s %12s %9s %9s\n", "seqlen", "batch",
-               "heads", "D", "block", "top_k", "dtype", "moba_ms", "dense_ms", "speedup",
-               "moba_GFLOP/s", "plan_MiB", "setup_ms");
+        printf("%7s %5s %7s %4s %5s %5s %5s %10s %9s %10s %8s %12s %9s %9s\n", "seqlen",
+               "batch", "heads", "D", "block", "top_k", "dtype", "moba_ms", "gate_ms", "dense_ms",
+               "speedup", "moba_GFLOP/s", "plan_MiB", "setup_ms");
     }
 }
 
@@ -536,8 +554,8 @@ static void print_row(const options *o, const char *backend, const moba_device_i
         csv_quoted(di->name);
         printf(",%d,%d,%d,%d,%d,%d,%d,%s,%s,", pt->seqlen, pt->batch, pt->hq, pt->hk, pt->d,
                pt->block, pt->top_k, dt, ok ? "ok" : "unsupported");
-        if (ok) printf("%.4f,%.4f,", r->setup_ms, r->moba_ms);
-        else printf(",,");
+        if (ok) printf("%.4f,%.4f,%.4f,", r->setup_ms, r->moba_ms, r->gate_ms);
+        else printf(",,,");
         if (dense) printf("%.4f,%.4f,", r->dense_ms, speedup);
         else printf(",,");
         if (ok) printf("%.3f,%zu\n", gflops, r->plan_bytes);
@@ -548,9 +566,9 @@ static void print_row(const options *o, const char *backend, const moba_device_i
                "\"status\": \"%s\", ", index ? "," : "", pt->seqlen, pt->batch, pt->hq, pt->hk,
                pt->d, pt->block, pt->top_k, dt, ok ? "ok" : "unsupported");
         if (ok)
-            printf("\"setup_ms\": %.4f, \"moba_ms\": %.4f, \"moba_gflops\": %.3f, "
-                   "\"moba_flops\": %.0f, \"plan_bytes\": %zu, ",
-                   r->setup_ms, r->moba_ms, gflops, r->flops, r->plan_bytes);
+            printf("\"setup_ms\": %.4f, \"moba_ms\": %.4f, \"gate_ms\": %.4f, "
+                   "\"moba_gflops\": %.3f, \"moba_flops\": %.0f, \"plan_bytes\": %zu, ",
+                   r->setup_ms, r->moba_ms, r->gate_ms, gflops, r->flops, r->plan_bytes);
         if (dense) printf("\"dense_ms\": %.4f, \"speedup\": %.4f}", r->dense_ms, speedup);
         else printf("\"dense\": \"%s\"}", dense_word);
     } else {
@@ -563,7 +581,7 @@ static void print_row(const options *o, const char *backend, const moba_device_i
             printf("%10s\n", "unsupported");
             return;
         }
-        printf("%10.2f ", r->moba_ms);
+        printf("%10.2f %9.2f ", r->moba_ms, r->gate_ms);
         if (dense) printf("%10.2f %7.2fx ", r->dense_ms, speedup);
         else printf("%10s %8s ", dense_word, "-");
         printf("%12.2f %9.2f %9.2f\n", gflops, (double)r->plan_bytes / (1024.0 * 1024.0),
