@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Counts, on random scores, how often k_gate_mma's candidate loop runs per
+warp and 64-centroid tile (the warp loops as often as its busiest lane has
+candidates above the row floor), and how that count moves with two changes
+to the rule, without a GPU.  Needs numpy.
+
+    python3 scripts/gate_loop_sim.py [NB]     # NB: past blocks of every row
+
+Model (backends/cuda/gate_mma.cuh, one selection pass of top 8): each of a
+row's 4 lanes owns 16 of a tile's 64 columns (the mma C layout) and keeps
+its own top 8; the row floor is the largest of the three certificates of
+gtc_row_floor (best lane 8th, second-largest lane 4th, smallest lane 2nd),
+and in the first tile at least the least over the quad of each lane's 2nd
+best (gtc_first_floor); a warp holds 8 rows per half (hr) and runs the two
+halves' loops one after the other.  Variants: 'merged' runs one loop over
+both halves (the warp then loops max(c0 + c1) times instead of max(c0) +
+max(c1)); 'exact' takes the row's exact 8th best so far as the floor.
+"""
+import sys
+
+import numpy as np
+
+K, BC = 8, 64
+
+
+def lane_cols(t):
+    return [8 * n + 2 * t + i for n in range(8) for i in range(2)]
+
+
+def kth(lst, k):
+    return lst[k - 1] if len(lst) >= k else -np.inf
+
+
+def run(variant, nb, rows=16, reps=20, seed=1):
+    rng = np.random.default_rng(seed)
+    iters = tiles = inserts = 0
+    for _ in range(reps):
+        s = rng.standard_normal((rows, nb))
+        lists = [[[] for _ in range(4)] for _ in range(rows)]
+        for it in range((nb + BC - 1) // BC):
+            j0 = it * BC
+            counts = np.zeros((rows, 4), int)
+            for r in range(rows):
+                ls = lists[r]
+                if variant == 'exact':
+                    f = kth(sorted((x for l in ls for x in l), reverse=True), K)
+                else:
+                    fours = sorted((kth(l, 4) for l in ls), reverse=True)
+                    f = max(max(kth(l, 8) for l in ls), fours[1], min(kth(l, 2) for l in ls))
+                cols = [[j0 + c for c in lane_cols(t) if j0 + c < nb] for t in range(4)]
+                if it == 0:
+                    f = max(f, min(kth(sorted(s[r, c], reverse=True), 2) for c in cols))
+                for t in range(4):
+                    for j in cols[t]:
+                        x = s[r, j]
+                        if x < f:
+                            continue
+                        counts[r, t] += 1
+                        l = ls[t]
+                        if len(l) < K or x > l[-1]:
+                            l.append(x)
+                            l.sort(reverse=True)
+                            del l[K:]
+                            inserts += 1
+            for w0 in range(0, rows, 16):
+                c0, c1 = counts[w0:w0 + 8], counts[w0 + 8:w0 + 16]
+                iters += (c0 + c1).max() if variant == 'merged' else c0.max() + c1.max()
+                tiles += 1
+    return iters / tiles, inserts / (reps * rows)
+
+
+def main():
+    nb = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
+    for v in ('current', 'merged', 'exact'):
+        it, ins = run(v, nb)
+        print('%-8s NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f' % (v, nb, it, ins))
+
+
+if __name__ == '__main__':
+    main()
