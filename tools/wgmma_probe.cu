@@ -48,41 +48,6 @@ __device__ void store_acc(float *dst, const float *acc, int N, int warp, int g, 
     }
 }
 
-__global__ void probe(const unsigned short *A, const unsigned short *K, const unsigned short *P,
-                      const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
-                      unsigned lbo2, unsigned sbo2)
-{
-    __shared__ __align__(128) unsigned short ks[64 * 128], vs[64 * 128];
-    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
-    for (int e = tid; e < 64 * 128; e += 128) {
-        int r = e / 128, c = e % 128;
-        ks[wg_off<128>(r, c)] = K[e];
-        vs[wg_off<128>(r, c)] = V[e];
-    }
-    wg_fence_smem();
-    __syncthreads();
-    float s[32];
-    for (int i = 0; i < 32; i++) s[i] = 0.f;
-    uint32_t qf[8][4];
-    mma_load_a<128>(qf, A + (16 * warp + g) * 128, A + (16 * warp + g + 8) * 128, t);
-    wg_fence();
-    for (int kk = 0; kk < 8; kk++)
-        wgmma_m64n64k16<2, 0>(s, qf[kk], wg_desc(ks + kk * 128, lbo, sbo), kk > 0);
-    wg_commit();
-    wg_wait<0>();
-    store_acc(S, s, 64, warp, g, t);
-    float o[64];
-    for (int i = 0; i < 64; i++) o[i] = 0.f;
-    uint32_t pf[4][4];
-    mma_load_a<64>(pf, P + (16 * warp + g) * 64, P + (16 * warp + g + 8) * 64, t);
-    wg_fence();
-    for (int kc = 0; kc < 4; kc++)
-        wgmma_m64n128k16<2, 1>(o, pf[kc], wg_desc(vs + kc * 2 * 16 * 64, lbo2, sbo2), kc > 0);
-    wg_commit();
-    wg_wait<0>();
-    store_acc(O, o, 128, warp, g, t);
-}
-
 /* Byte offset of element (r, c) of a rows x 128 bf16 tile in the 128B-
  * swizzled layout: 64-column blocks of rows x 128 bytes, in each 8-row
  * atom (1024 bytes, 1024-aligned) the 16-byte chunk XORed with r % 8. */
@@ -92,23 +57,35 @@ __host__ __device__ inline unsigned sw128_off(int r, int c, int rows)
     return b ^ (((b >> 7) & 7u) << 4);
 }
 
-/* Descriptor with layout type 1 (128-byte swizzle), base offset 0. */
-__device__ inline uint64_t desc_sw128(const void *smem, unsigned lbo, unsigned sbo)
+/* Element offset of (r, c) in a 64 x 128 tile of the probed layout. */
+template <bool SWZ> __device__ inline int probe_off(int r, int c)
 {
-    return wg_desc(smem, lbo, sbo) | (1ull << 62);
+    return SWZ ? (int)(sw128_off(r, c, 64) / 2) : wg_off<128>(r, c);
 }
 
-__global__ void probe_swz(const unsigned short *A, const unsigned short *K, const unsigned short *P,
-                          const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
-                          unsigned lbo2, unsigned sbo2)
+/* Descriptor of the B tile at byte offset `off`: layout type 1 (128-byte
+ * swizzle, base offset 0) or 0 (the core-matrix layout). */
+template <bool SWZ>
+__device__ inline uint64_t probe_desc(const unsigned short *tile, unsigned off, unsigned lbo,
+                                      unsigned sbo)
+{
+    return wg_desc((const char *)tile + off, lbo, sbo) | (SWZ ? 1ull << 62 : 0ull);
+}
+
+/* S = A K^T (64 x 64, D = 128) and O = P V (64 x 128 by 64 keys) with K
+ * and V in the probed layout and the given descriptor strides. */
+template <bool SWZ>
+__global__ void probe(const unsigned short *A, const unsigned short *K, const unsigned short *P,
+                      const unsigned short *V, float *S, float *O, unsigned lbo, unsigned sbo,
+                      unsigned lbo2, unsigned sbo2)
 {
     /* 1024-byte alignment: the swizzle is applied to address bits 4-9. */
     __shared__ __align__(1024) unsigned short ks[64 * 128], vs[64 * 128];
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
     for (int e = tid; e < 64 * 128; e += 128) {
         const int r = e / 128, c = e % 128;
-        ks[sw128_off(r, c, 64) / 2] = K[e];
-        vs[sw128_off(r, c, 64) / 2] = V[e];
+        ks[probe_off<SWZ>(r, c)] = K[e];
+        vs[probe_off<SWZ>(r, c)] = V[e];
     }
     wg_fence_smem();
     __syncthreads();
@@ -117,11 +94,12 @@ __global__ void probe_swz(const unsigned short *A, const unsigned short *K, cons
     uint32_t qf[8][4];
     mma_load_a<128>(qf, A + (16 * warp + g) * 128, A + (16 * warp + g + 8) * 128, t);
     wg_fence();
-    /* k16 step kk: 32 bytes into the row of its 64-column block. */
+    /* k16 step kk: the next two core matrices, or 32 bytes into the row
+     * of its 64-column block. */
     for (int kk = 0; kk < 8; kk++)
         wgmma_m64n64k16<2, 0>(s, qf[kk],
-                              desc_sw128((const char *)ks + (kk / 4) * 64 * 128 + (kk % 4) * 32,
-                                         lbo, sbo),
+                              probe_desc<SWZ>(ks, SWZ ? (kk / 4) * 64 * 128 + (kk % 4) * 32
+                                                      : kk * 256, lbo, sbo),
                               kk > 0);
     wg_commit();
     wg_wait<0>();
@@ -131,9 +109,12 @@ __global__ void probe_swz(const unsigned short *A, const unsigned short *K, cons
     uint32_t pf[4][4];
     mma_load_a<64>(pf, P + (16 * warp + g) * 64, P + (16 * warp + g + 8) * 64, t);
     wg_fence();
-    /* keys 16 kc .. 16 kc + 15: 16 rows of 128 bytes into each block. */
+    /* keys 16 kc .. 16 kc + 15: two rows of core matrices, or 16 rows of
+     * 128 bytes into each 64-column block. */
     for (int kc = 0; kc < 4; kc++)
-        wgmma_m64n128k16<2, 1>(o, pf[kc], desc_sw128((const char *)vs + kc * 16 * 128, lbo2, sbo2),
+        wgmma_m64n128k16<2, 1>(o, pf[kc],
+                               probe_desc<SWZ>(vs, SWZ ? kc * 16 * 128 : kc * 2 * 16 * 64 * 2,
+                                               lbo2, sbo2),
                                kc > 0);
     wg_commit();
     wg_wait<0>();
@@ -174,9 +155,9 @@ int main(int argc, char **argv)
     auto run = [&](bool swz, unsigned l1, unsigned s1, unsigned l2, unsigned s2) {
         cudaMemset(dS, 0, 4 * 64 * 64); cudaMemset(dO, 0, 4 * 64 * 128);
         if (swz)
-            probe_swz<<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
+            probe<true><<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
         else
-            probe<<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
+            probe<false><<<1, 128>>>(dA, dK, dP, dV, dS, dO, l1, s1, l2, s2);
         cudaError_t e = cudaDeviceSynchronize();
         std::vector<float> S(64 * 64), O(64 * 128);
         cudaMemcpy(S.data(), dS, 4 * S.size(), cudaMemcpyDeviceToHost);
