@@ -11,11 +11,7 @@ source "$(dirname "$0")/device_env.sh" || exit 1
 grep -m1 'model name' /proc/cpuinfo
 echo "amx flags: $(grep -m1 -o 'amx_[a-z0-9]*' /proc/cpuinfo | tr '\n' ' ')"
 b=build-cpu
-s=$(date +%s)
-meson setup $b -Dcuda=disabled -Dhip=disabled -Dopencl=disabled > "$OUT/setup.log" 2>&1 ||
-    { tail -30 "$OUT/setup.log"; exit 1; }
-ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
-echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
+device_build "$PWD" "$PWD/$b" -Dcuda=disabled -Dhip=disabled -Dopencl=disabled || exit 1
 for isa in avx2 avx512 amx; do
     MOBA_CPU_ISA=$isa timeout 120 ./$b/tools/cpu-check > "$OUT/check-$isa.log" 2>&1
     echo "cpu-check $isa rc=$?: $(tail -1 "$OUT/check-$isa.log")"

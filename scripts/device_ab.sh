@@ -45,14 +45,6 @@ bases=$(ls -d .ab-base/[0-9]*-* 2>/dev/null | sort -t/ -k2 -n)
 [ -n "$bases" ] || { echo "device_ab.sh: no .ab-base/N-REV/; run 'prepare REV...' first" >&2; exit 2; }
 source "$(dirname "$0")/device_env.sh" || exit 1
 here=$PWD
-build() { # source dir, build dir (absolute)
-    local r=; [ -d "$2" ] && r=--reconfigure
-    (cd "$1" && meson setup $r "$2" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled \
-        -Dgpu_archs=90a > "$OUT/setup-$(basename "$2").log" 2>&1 &&
-        ninja -C "$2" > "$OUT/build-$(basename "$2").log" 2>&1) ||
-        { echo "build of $1 failed:"; tail -20 "$OUT/build-$(basename "$2").log"; return 1; }
-    echo "$1: built, warnings: $(grep -c 'warning' "$OUT/build-$(basename "$2").log")"
-}
 # trees: label=source dir; the label names the build dir build-ab-LABEL
 trees=
 for d in $bases; do
@@ -60,7 +52,10 @@ for d in $bases; do
     echo "base $l: $(cat "$d/REVISION")"
 done
 trees="$trees new=$here"
-for t in $trees; do build "${t#*=}" "$here/build-ab-${t%%=*}" || exit 1; done
+for t in $trees; do
+    device_build "${t#*=}" "$here/build-ab-${t%%=*}" -Dcuda=enabled -Dopencl=disabled \
+        -Dhip=disabled -Dgpu_archs=90a || exit 1
+done
 if ! nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; then
     echo "device_ab.sh: no NVIDIA GPU here; the builds are all there is to do" >&2
     exit 77

@@ -9,15 +9,8 @@ set -u
 source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 b=build-device
-s=$(date +%s)
-# --reconfigure with every option spelled out: a build dir left by another
-# script on a warm machine (say with -Dopencl=disabled) must not keep its
-# options, and meson 1.0 returns 0 for a plain setup of an existing dir.
-r=; [ -d $b ] && r=--reconfigure
-meson setup $r $b -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90a \
-    > "$OUT/setup.log" 2>&1 || { tail -30 "$OUT/setup.log"; exit 1; }
-ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
-echo "build: $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning:' "$OUT/build.log")"
+device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90a ||
+    exit 1
 export MOBA_CACHE_DIR=/tmp/moba-cache
 # The modules of this build, for moba-info and every tool below (the
 # conformance tests set their own).

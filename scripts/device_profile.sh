@@ -20,11 +20,8 @@ set -u
 source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || exit 77
 b=build-prof
-r=; [ -d $b ] && r=--reconfigure
-meson setup $r $b -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a \
-    > "$OUT/setup.log" 2>&1 || { tail -30 "$OUT/setup.log"; exit 1; }
-ninja -C $b > "$OUT/build.log" 2>&1 || { grep -B3 -A20 'error' "$OUT/build.log" | head -60; exit 1; }
-echo "built, warnings: $(grep -c 'warning:' "$OUT/build.log")"
+device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a ||
+    exit 1
 export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda MOBA_CACHE_DIR=/tmp/moba-cache
 P=$(mktemp -d /tmp/moba-prof.XXXXXX)
 default="131072:2:128:8:k_gate_mma|k_mma_kv_narrow|k_mma_own:default
@@ -51,25 +48,25 @@ import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
 head, units, data = rows[0], rows[1], rows[2:]
 want = [
-    ('gpu__time_duration.sum', 'ms', 1),
-    ('sm__cycles_elapsed.avg', 'cycles', 1),
-    ('smsp__issue_active.avg.pct_of_peak_sustained_active', '% issue', 1),
-    ('sm__inst_executed.avg.per_cycle_active', 'IPC/SM', 1),
-    ('sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active', '% tensor', 1),
-    ('sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active', '% hmma', 1),
-    ('sm__inst_executed_pipe_tensor_op_gmma.avg.pct_of_peak_sustained_active', '% gmma inst', 1),
-    ('sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active', '% alu', 1),
-    ('sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active', '% fma', 1),
-    ('sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active', '% xu', 1),
-    ('sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active', '% lsu', 1),
-    ('sm__warps_active.avg.per_cycle_active', 'warps/SM', 1),
-    ('smsp__warps_eligible.avg.per_cycle_active', 'eligible/smsp', 1),
-    ('l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed', '% smem', 1),
-    ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum', 'ld confl', 1),
-    ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum', 'st confl', 1),
-    ('gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed', '% dram', 1),
-    ('lts__t_sector_hit_rate.pct', '% L2 hit', 1),
-    ('launch__registers_per_thread', 'regs', 1),
+    ('gpu__time_duration.sum', 'ms'),
+    ('sm__cycles_elapsed.avg', 'cycles'),
+    ('smsp__issue_active.avg.pct_of_peak_sustained_active', '% issue'),
+    ('sm__inst_executed.avg.per_cycle_active', 'IPC/SM'),
+    ('sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active', '% tensor'),
+    ('sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active', '% hmma'),
+    ('sm__inst_executed_pipe_tensor_op_gmma.avg.pct_of_peak_sustained_active', '% gmma inst'),
+    ('sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active', '% alu'),
+    ('sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active', '% fma'),
+    ('sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active', '% xu'),
+    ('sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active', '% lsu'),
+    ('sm__warps_active.avg.per_cycle_active', 'warps/SM'),
+    ('smsp__warps_eligible.avg.per_cycle_active', 'eligible/smsp'),
+    ('l1tex__data_pipe_lsu_wavefronts_mem_shared.sum.pct_of_peak_sustained_elapsed', '% smem'),
+    ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum', 'ld confl'),
+    ('l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum', 'st confl'),
+    ('gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed', '% dram'),
+    ('lts__t_sector_hit_rate.pct', '% L2 hit'),
+    ('launch__registers_per_thread', 'regs'),
 ]
 def num(s):
     try:
@@ -80,7 +77,7 @@ col = {h: i for i, h in enumerate(head)}
 for r in data:
     name = r[col['Kernel Name']].split('(')[0].split('<')[0].replace('void ', '')
     out = []
-    for m, label, f in want:
+    for m, label in want:
         if m in col and num(r[col[m]]) is not None:
             v = num(r[col[m]])
             if m == 'gpu__time_duration.sum':
@@ -101,7 +98,7 @@ for r in data:
     top = sorted(st.items(), key=lambda kv: -kv[1])
     print('   stalls per issued instruction (sum %.2f):' % sum(st.values()),
           ', '.join('%s %.2f' % kv for kv in top[:9]))
-missing = [m for m, _, _ in want if m not in col]
+missing = [m for m, _ in want if m not in col]
 if missing:
     print('   (not in this report: %s)' % ', '.join(missing))
 PY
