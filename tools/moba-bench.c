@@ -33,7 +33,7 @@ typedef struct options {
     int_list seqlen, batch, q_heads, kv_heads, head_dim, block_size, top_k;
     int n_dtypes;
     moba_dtype dtypes[MAX_LIST];
-    int warmup, iters, threads, no_dense, csv, json, quiet;
+    int warmup, iters, threads, no_dense, no_gate_ms, csv, json, quiet;
 } options;
 
 typedef struct point {
@@ -77,6 +77,8 @@ static void usage(FILE *f)
         "  --threads N        worker threads (CPU backend); an error if the backend\n"
         "                     cannot set it                           [backend default]\n"
         "  --no-dense         skip the dense baseline\n"
+        "  --no-gate-ms       skip the gate-alone runs (gate_ms), e.g. under a profiler,\n"
+        "                     where they would add a second gate to the counts\n"
         "  --csv              CSV on stdout instead of the table\n"
         "  --json             JSON on stdout instead of the table\n"
         "  --quiet            no progress lines on stderr\n"
@@ -163,7 +165,8 @@ static int parse_args(int argc, char **argv, options *o)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int *flag = !strcmp(a, "--no-dense") ? &o->no_dense
+        int *flag = !strcmp(a, "--no-dense")     ? &o->no_dense
+                    : !strcmp(a, "--no-gate-ms") ? &o->no_gate_ms
                     : !strcmp(a, "--csv")    ? &o->csv
                     : !strcmp(a, "--json")   ? &o->json
                     : !strcmp(a, "--quiet")  ? &o->quiet
@@ -480,7 +483,8 @@ static moba_status run_point(moba_context *ctx, const point *pt, const options *
     p.block_size = pt->block;
     p.top_k = pt->top_k;
     p.dtype = pt->dtype;
-    st = time_plan(ctx, &p, cu, pt->batch, &b, o, &r->setup_ms, &r->moba_ms, &r->gate_ms,
+    st = time_plan(ctx, &p, cu, pt->batch, &b, o, &r->setup_ms, &r->moba_ms,
+                   o->no_gate_ms ? NULL : &r->gate_ms,
                    &r->plan_bytes);
     if (st == MOBA_ERR_UNSUPPORTED) {
         r->moba_state = RUN_UNSUPPORTED;
@@ -554,8 +558,10 @@ static void print_row(const options *o, const char *backend, const moba_device_i
         csv_quoted(di->name);
         printf(",%d,%d,%d,%d,%d,%d,%d,%s,%s,", pt->seqlen, pt->batch, pt->hq, pt->hk, pt->d,
                pt->block, pt->top_k, dt, ok ? "ok" : "unsupported");
-        if (ok) printf("%.4f,%.4f,%.4f,", r->setup_ms, r->moba_ms, r->gate_ms);
-        else printf(",,,");
+        if (ok) printf("%.4f,%.4f,", r->setup_ms, r->moba_ms);
+        else printf(",,");
+        if (ok && !o->no_gate_ms) printf("%.4f,", r->gate_ms);
+        else printf(",");
         if (dense) printf("%.4f,%.4f,", r->dense_ms, speedup);
         else printf(",,");
         if (ok) printf("%.3f,%zu\n", gflops, r->plan_bytes);
@@ -566,9 +572,13 @@ static void print_row(const options *o, const char *backend, const moba_device_i
                "\"status\": \"%s\", ", index ? "," : "", pt->seqlen, pt->batch, pt->hq, pt->hk,
                pt->d, pt->block, pt->top_k, dt, ok ? "ok" : "unsupported");
         if (ok)
-            printf("\"setup_ms\": %.4f, \"moba_ms\": %.4f, \"gate_ms\": %.4f, "
-                   "\"moba_gflops\": %.3f, \"moba_flops\": %.0f, \"plan_bytes\": %zu, ",
-                   r->setup_ms, r->moba_ms, r->gate_ms, gflops, r->flops, r->plan_bytes);
+        {
+            printf("\"setup_ms\": %.4f, \"moba_ms\": %.4f, ", r->setup_ms, r->moba_ms);
+            if (o->no_gate_ms) printf("\"gate_ms\": null, ");
+            else printf("\"gate_ms\": %.4f, ", r->gate_ms);
+            printf("\"moba_gflops\": %.3f, \"moba_flops\": %.0f, \"plan_bytes\": %zu, ", gflops,
+                   r->flops, r->plan_bytes);
+        }
         if (dense) printf("\"dense_ms\": %.4f, \"speedup\": %.4f}", r->dense_ms, speedup);
         else printf("\"dense\": \"%s\"}", dense_word);
     } else {
@@ -581,7 +591,9 @@ static void print_row(const options *o, const char *backend, const moba_device_i
             printf("%10s\n", "unsupported");
             return;
         }
-        printf("%10.2f %9.2f ", r->moba_ms, r->gate_ms);
+        printf("%10.2f ", r->moba_ms);
+        if (o->no_gate_ms) printf("%9s ", "-");
+        else printf("%9.2f ", r->gate_ms);
         if (dense) printf("%10.2f %7.2fx ", r->dense_ms, speedup);
         else printf("%10s %8s ", dense_word, "-");
         printf("%12.2f %9.2f %9.2f\n", gflops, (double)r->plan_bytes / (1024.0 * 1024.0),
