@@ -17,7 +17,7 @@
  * at or above it build their key and take the exact test.  In the first
  * tile the lists are empty and that bound is void, so there each lane's
  * second best valid score, the least over the quad, serves instead
- * (gtc_first_floor).  At the end of a pass the quad merges its lists
+ * (gtc_cand_mask).  At the end of a pass the quad merges its lists
  * with shuffles (gtc_quad_merge).
  *
  * Ranking keys: core/gate.h's order (numbers above NaN, larger score
@@ -215,28 +215,42 @@ __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], cons
     return surv;
 }
 
-/* For the first tile of the first pass, where the lists are still empty
- * and every candidate would be inserted: the least over the quad of each
- * lane's second best valid score of the row (candidates j < jend, j !=
- * myb, at j0 = 0, all staged in sc since the floor was -inf).  8 valid
- * candidates (2 per lane) score at or above it, so one below it is out of
- * the row's top 8 and never built into a key.  Read back from sc rather
- * than taken in gtc_score_tile, whose mma loop is at the register cap. */
-__device__ __forceinline__ float gtc_first_floor(const float *sc, int tid, int t, int hr,
-                                                 int myb, int jend)
+/* The candidate bits m of one row half in the tile at j0, less the
+ * columns that are no candidates (j >= jend, the row's own block myb: the
+ * tile at the row's own block, or the last of the row's range) and, in
+ * the first tile of the first pass (FIRST), less the scores below the
+ * least over the quad of each lane's second best valid score: 8 valid
+ * candidates (2 per lane) score at or above that, so one below it is out
+ * of the row's top 8.  FIRST matters because the lists are still empty
+ * there and the row floor let every score through: without it the warp
+ * looped 16 times per half in that tile.  sc holds the half's 16 staged
+ * scores of this thread ([c][thread]).  NaN is never below a floor and
+ * goes to the exact test. */
+__device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, int tid, int t,
+                                                  int j0, int myb, int jend, bool first)
 {
+    if (first || j0 + GTC_BC > jend || (myb >= j0 && myb < j0 + GTC_BC))
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+            const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
+            if (j >= jend || j == myb) m &= ~(1u << c);
+        }
+    if (!first) return m; /* warp-uniform */
     float b1 = -INFINITY, b2 = -INFINITY;
 #pragma unroll
     for (int c = 0; c < 16; c++) {
-        const int j = 8 * (c >> 1) + 2 * t + (c & 1);
-        const float sv = sc[(16 * hr + c) * GTC_THREADS + tid];
-        if (j < jend && j != myb) { /* NaN is never above */
+        const float sv = sc[c * GTC_THREADS + tid];
+        if (m >> c & 1u) { /* at j0 = 0 every valid score was staged */
             b2 = sv > b1 ? b1 : (sv > b2 ? sv : b2);
             b1 = sv > b1 ? sv : b1;
         }
     }
     b2 = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
-    return fminf(b2, MOBA_SHFL_XOR(b2, 2, 4));
+    b2 = fminf(b2, MOBA_SHFL_XOR(b2, 2, 4));
+#pragma unroll
+    for (int c = 0; c < 16; c++)
+        if (sc[c * GTC_THREADS + tid] < b2) m &= ~(1u << c);
+    return m;
 }
 
 template <int DT, int D>
@@ -305,30 +319,24 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                 rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
             }
             const unsigned surv = gtc_score_tile<DT, D>(qf, cs, rf, &sm.sc[0][0], tid, lane);
-            float pre[2] = {-INFINITY, -INFINITY};
-            if (pass == 0 && it == 0)
-#pragma unroll
-                for (int hr = 0; hr < 2; hr++) {
-                    const int myb = sm.b[rr[hr]];
-                    pre[hr] = gtc_first_floor(&sm.sc[0][0], tid, t, hr, myb, a.causal ? myb : sq.nb);
-                }
             /* Candidates the float filter let through: the exact test, then
              * the insertion.  The warp loops as often as its busiest lane
-             * has candidates, not once per candidate slot. */
+             * has candidates, not once per candidate slot.  (Taking the two
+             * row halves side by side, as two branch-free insertions per
+             * turn, was 0.90x: the loop is bound by issue, not latency.) */
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
-                unsigned m = hr ? surv >> 16 : surv & 0xffffu;
-                if (!m || sm.want[rr[hr]] == 0) continue;
                 const int myb = sm.b[rr[hr]];
-                const int jend = a.causal ? myb : sq.nb;
+                unsigned m = sm.want[rr[hr]] ? (hr ? surv >> 16 : surv & 0xffffu) : 0u;
+                m = gtc_cand_mask(m, &sm.sc[16 * hr][0], tid, t, j0, myb, a.causal ? myb : sq.nb,
+                                  pass == 0 && it == 0);
+                if (!m) continue;
                 const gtc_key_t prev = sm.bound[rr[hr]];
                 while (m) {
                     const int c = __ffs(m) - 1;
                     m &= m - 1;
                     const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
-                    const float sv = sm.sc[16 * hr + c][tid];
-                    if (j >= jend || j == myb || sv < pre[hr]) continue;
-                    const gtc_key_t x = gtc_key(sv, j);
+                    const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
                     if (x < prev && x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
                 }
             }
