@@ -144,6 +144,7 @@ void test_shapes_dtypes(void **state);
 void test_shapes_noncausal(void **state);
 void test_shapes_long_selection(void **state);
 void test_shapes_long_blocks(void **state);
+void test_shapes_many_tiles(void **state);
 void test_selection_random(void **state);
 void test_selection_ties(void **state);
 void test_selection_nan(void **state);

@@ -255,3 +255,21 @@ void test_shapes_long_blocks(void **state)
                 0);
     assert_int_equal(bad, 0);
 }
+
+void test_shapes_many_tiles(void **state)
+{
+    (void)state;
+    /* More 64-row key-centric tiles than a GPU has SMs (~850 and ~380
+     * here), so that a persistent kernel's CTA runs several steps of its
+     * run, prefetching the next step's rows and block while it computes
+     * and changing block between steps: whole 128-key blocks at D = 128,
+     * and 64-key ones (a masked chunk of the 128-key kernels) at D = 64. */
+    int32_t len[2] = {6000, 3000}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = run1("many tiles S=128 bf16", conf_params(2, 1, 128, 128, 4, MOBA_BF16), 2, cu,
+                   160, 0);
+    int32_t len2[2] = {4000, 2000}, cu2[3];
+    cumulate(len2, 2, cu2);
+    bad += run1("many tiles S=64 f16", conf_params(2, 2, 64, 64, 3, MOBA_F16), 2, cu2, 161, 0);
+    assert_int_equal(bad, 0);
+}
