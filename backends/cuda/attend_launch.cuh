@@ -10,9 +10,10 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-/* The key-centric kernel: k_wgmma_kv for long blocks where wgmma is
- * allowed (a->use_mma == GPU_MMA_WGMMA), else k_mma_kv_wide for long
- * blocks, else k_mma_kv_narrow; FULL when every block is a whole number of
+/* The key-centric kernel: where wgmma is allowed (a->use_mma ==
+ * GPU_MMA_WGMMA) k_wgmma_kv for long blocks and k_wgmma_kv_short for
+ * blocks of at most WG_KC keys, else k_mma_kv_wide for long blocks, else
+ * k_mma_kv_narrow; FULL when every block is a whole number of
  * the kernel's key chunks (then no chunk needs a mask). */
 template <int DT, int D>
 static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
@@ -26,6 +27,11 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv<DT, D, true> : k_wgmma_kv<DT, D, false>;
         threads = WG_THREADS;
         smem = wg_cfg<D>::SMEM;
+    } else if (a->S <= WG_KC && a->use_mma >= GPU_MMA_WGMMA) {
+        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
+                                       : k_wgmma_kv_short<DT, D, false>;
+        threads = WG_THREADS;
+        smem = wg_short_cfg<D>::SMEM;
     } else {
         const bool full = a->len_gcd % MMA_KC == 0;
         if (wide)

@@ -131,19 +131,20 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_init(mma_acc<D,
     }
 }
 
-/* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async, rows nr .. rows - 1
- * zeroed (their results are never stored, but must not be NaN garbage
- * either).  Row r is the token-head ent[r] / Km1 when ent is given (a
- * key-centric tile's partial indices), else (tok0 + r) Hq + h.  Not
- * committed: the caller's next K/V load commits it with its own group. */
-template <int D>
+/* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async by the NT threads
+ * of the CTA, rows nr .. rows - 1 zeroed (their results are never stored,
+ * but must not be NaN garbage either).  Row r is the token-head ent[r] /
+ * Km1 when ent is given (a key-centric tile's partial indices), else
+ * (tok0 + r) Hq + h.  Not committed: the caller's next K/V load commits it
+ * with its own group. */
+template <int D, int NT = MMA_THREADS>
 __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, int nr,
                                                  const unsigned short *q, const int32_t *ent,
                                                  int Km1, int64_t tok0, int Hq, int h)
 {
     const int LD = mma_cfg<D>::LD, V8 = D / 8;
 #pragma unroll 4
-    for (int e = threadIdx.x; e < rows * V8; e += MMA_THREADS) {
+    for (int e = threadIdx.x; e < rows * V8; e += NT) {
         const int r = e / V8, c = e % V8;
         if (r < nr) {
             const size_t qr = ent ? (size_t)(ent[r] / Km1) : (size_t)(tok0 + r) * Hq + h;

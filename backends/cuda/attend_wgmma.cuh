@@ -252,6 +252,108 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
 #endif
 }
 
+/* Short blocks (at most WG_KC keys: MoBA's common 128-key blocks) on
+ * wgmma: k_mma_kv_narrow's partials.
+ *
+ * Why: k_mma_kv_narrow keeps its tensor pipe 27 % busy at 128K tokens
+ * (docs/perf.md, v9 profile): a 16-row warp reads every K and V fragment
+ * through registers for 16 rows only (two shared-memory wavefronts per
+ * mma), and each tile waits for its entries and then its Q rows.  Here a
+ * warpgroup's m64n128k16 reads K and V from shared memory once for 64
+ * rows, and the next step's Q rows and block arrive by cp.async while
+ * this step computes.
+ *
+ * Layout: a CTA of two warpgroups takes a contiguous run of the
+ * key-centric tiles (mostly of one (block, kv head) list, as
+ * k_mma_kv_narrow) in steps of up to two tiles of one list
+ * (gpu_kv_tile_at), warpgroup i computing tile i of the step.  Shared
+ * memory holds two K/V slots (a block in the tiled layout of wgmma.cuh)
+ * and two Q buffers ([128 rows][LD], row-major, read with ldmatrix into A
+ * fragments): step s + 1's Q, and its block when its list differs, load
+ * into the other buffers during step s, behind one CTA barrier per step.
+ * At D = 128: 128 KB + 68 KB, one CTA per SM. */
+template <int D> struct wg_short_cfg {
+    enum {
+        QBUF = 128 * mma_cfg<D>::LD,                       /* one step's Q rows   */
+        SMEM = (4 * wg_cfg<D>::CHUNK + 2 * QBUF) * 2       /* bytes               */
+    };
+};
+
+template <int DT, int D, bool FULL>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+                 gpu_args a)
+{
+#if MOBA_WGMMA_OK
+    extern __shared__ __align__(128) unsigned short wg_smem[];
+    const int CH = wg_cfg<D>::CHUNK, LD = mma_cfg<D>::LD, QB = wg_short_cfg<D>::QBUF;
+    /* K/V slot i: K at kv + 2 i CH, V at kv + (2 i + 1) CH; Q buffer i at
+     * qb + i QB. */
+    unsigned short *kv = wg_smem, *qb = kv + 4 * CH;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
+    const int t = lane % 4, mi = lane / 8;
+    const int Km1 = a.K - 1;
+    const int total = a.tile_off[a.nlists];
+    const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
+    const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+    if (tbeg >= tend) return;
+    gpu_kv_tile w = gpu_kv_tile_at(a, tbeg, tend);
+    mma_load_q_async<D, WG_THREADS>(qb, 128, w.nrows, q, a.entries + w.e0, Km1, 0, 0, 0);
+    wg_load_async<D, FULL>(k, w.blk.start, a.Hk, w.kh, w.blk.len, kv);
+    wg_load_async<D, FULL>(v, w.blk.start, a.Hk, w.kh, w.blk.len, kv + CH);
+    cp_async_commit();
+    int slot = 0;
+    for (int tile = tbeg, st = 0; tile < tend; st++) {
+        const int tn = tile + w.ntl;
+        const gpu_kv_tile wn = tn < tend ? gpu_kv_tile_at(a, tn, tend) : w;
+        const bool newkv = tn < tend && (wn.kh != w.kh || wn.blk.start != w.blk.start);
+        cp_async_wait<0>();
+        wg_fence_smem();
+        __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
+        if (tn < tend) {
+            mma_load_q_async<D, WG_THREADS>(qb + ((st + 1) & 1) * QB, 128, wn.nrows, q,
+                                            a.entries + wn.e0, Km1, 0, 0, 0);
+            if (newkv) {
+                unsigned short *kn = kv + 2 * (slot ^ 1) * CH;
+                wg_load_async<D, FULL>(k, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn);
+                wg_load_async<D, FULL>(v, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn + CH);
+            }
+        }
+        cp_async_commit();
+        /* One branch around the whole step (C7518, as k_wgmma_kv); a
+         * warpgroup computes when any of its 64 rows is live. */
+        if (w.nrows > 64 * wg) {
+            uint32_t qf[D / 16][4];
+            const unsigned short *qa =
+                qb + (st & 1) * QB + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qf[kk], qa + kk * 16);
+            mma_acc<D, 1> R;
+            mma_acc_init<D, 1>(R);
+            float *o = &R.o[0][0][0];
+            float s[1][WG_KC / 8][4];
+            const int lo[2] = {0, 0}, hi[2] = {w.blk.len, w.blk.len};
+            const unsigned short *kc = kv + 2 * slot * CH;
+            wg_qk<DT, D>(&s[0][0][0], qf, kc);
+            wg_wait_all<D>(&s[0][0][0], o);
+            mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
+            uint32_t pa[WG_KC / 16][4];
+            wg_pack_p<DT>(pa, s[0]);
+            wg_pv<DT, D>(o, pa, kc + CH);
+            wg_wait_all<D>(&s[0][0][0], o);
+            mma_acc_finish<D, 1>(R);
+            mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
+        }
+        if (newkv) slot ^= 1;
+        w = wn;
+        tile = tn;
+    }
+#else
+    (void)q; (void)k; (void)v; (void)a;
+    __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
+#endif
+}
+
 #endif /* MOBA_GPU_HAVE_MMA */
 
 #endif /* MOBA_GPU_ATTEND_WGMMA_CUH */
