@@ -351,7 +351,21 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_finish(mma_acc<
 
 /* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
  * of a key-centric tile whose first entry is e0: O / l in the storage
- * dtype, lse in f32, at the entry's partial index. */
+ * dtype, lse in f32, at the entry's partial index (mma_store_partial_row:
+ * the warp's row r at partial p). */
+template <int DT, int D, int MT>
+__device__ __forceinline__ void mma_store_partial_row(const mma_acc<D, MT> &R, const gpu_args &a,
+                                                      int r, int p, int t)
+{
+    const float inv = 1.0f / R.l[r];
+    uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+        po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
+                                     R.o[r / 2][n][2 * (r % 2) + 1] * inv);
+    if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
+}
+
 template <int DT, int D, int MT>
 __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
                                                    int e0, int row0, int nrows, int lane)
@@ -360,15 +374,7 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
 #pragma unroll
     for (int r = 0; r < 2 * MT; r++) {
         const int row = row0 + 8 * r + g; /* m-tile r / 2, half r % 2 */
-        if (row >= nrows) continue;
-        const int p = a.entries[e0 + row];
-        const float inv = 1.0f / R.l[r];
-        uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-            po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
-                                         R.o[r / 2][n][2 * (r % 2) + 1] * inv);
-        if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
+        if (row < nrows) mma_store_partial_row<DT, D, MT>(R, a, r, a.entries[e0 + row], t);
     }
 }
 

@@ -279,6 +279,27 @@ template <int D> struct wg_short_cfg {
     };
 };
 
+/* Step wn's loads, issued during the step before it and committed as one
+ * group: its Q rows into qn, and its block into kn (K; V at kn + CHUNK)
+ * when it is of another list than that step (kn NULL: the same block). */
+template <int D, bool FULL>
+__device__ __forceinline__ void wg_short_prefetch(const unsigned short *q, const unsigned short *k,
+                                                  const unsigned short *v, const gpu_args &a,
+                                                  const gpu_kv_tile &wn, bool any,
+                                                  unsigned short *qn, unsigned short *kn)
+{
+    if (any) {
+        mma_load_q_async<D, WG_THREADS>(qn, 128, wn.nrows, q, a.entries + wn.e0, a.K - 1, 0, 0,
+                                        0);
+        if (kn) {
+            wg_load_async<D, FULL>(k, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn);
+            wg_load_async<D, FULL>(v, wn.blk.start, a.Hk, wn.kh, wn.blk.len,
+                                   kn + wg_cfg<D>::CHUNK);
+        }
+    }
+    cp_async_commit();
+}
+
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
@@ -291,38 +312,35 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
      * qb + i QB. */
     unsigned short *kv = wg_smem, *qb = kv + 4 * CH;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
-    const int t = lane % 4, mi = lane / 8;
-    const int Km1 = a.K - 1;
+    const int g = lane / 4, t = lane % 4, mi = lane / 8;
     const int total = a.tile_off[a.nlists];
     const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
-    gpu_kv_tile w = gpu_kv_tile_at(a, tbeg, tend);
-    mma_load_q_async<D, WG_THREADS>(qb, 128, w.nrows, q, a.entries + w.e0, Km1, 0, 0, 0);
-    wg_load_async<D, FULL>(k, w.blk.start, a.Hk, w.kh, w.blk.len, kv);
-    wg_load_async<D, FULL>(v, w.blk.start, a.Hk, w.kh, w.blk.len, kv + CH);
-    cp_async_commit();
+    /* The list is stepped along, not searched per step (32-bit list
+     * numbers, as k_mma_kv_narrow). */
+    int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
+    gpu_kv_tile w = gpu_kv_tile_in(a, lst, tbeg, tend);
+    wg_short_prefetch<D, FULL>(q, k, v, a, w, true, qb, kv);
     int slot = 0;
     for (int tile = tbeg, st = 0; tile < tend; st++) {
         const int tn = tile + w.ntl;
-        const gpu_kv_tile wn = tn < tend ? gpu_kv_tile_at(a, tn, tend) : w;
-        const bool newkv = tn < tend && (wn.kh != w.kh || wn.blk.start != w.blk.start);
+        int ln = lst;
+        if (tn < tend)
+            while (tn >= a.tile_off[ln + 1]) ln++;
+        const gpu_kv_tile wn = tn < tend ? gpu_kv_tile_in(a, ln, tn, tend) : w;
+        unsigned short *qn = qb + ((st + 1) & 1) * QB, *kn = ln != lst ? kv + 2 * (slot ^ 1) * CH : NULL;
         cp_async_wait<0>();
         wg_fence_smem();
         __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
-        if (tn < tend) {
-            mma_load_q_async<D, WG_THREADS>(qb + ((st + 1) & 1) * QB, 128, wn.nrows, q,
-                                            a.entries + wn.e0, Km1, 0, 0, 0);
-            if (newkv) {
-                unsigned short *kn = kv + 2 * (slot ^ 1) * CH;
-                wg_load_async<D, FULL>(k, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn);
-                wg_load_async<D, FULL>(v, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn + CH);
-            }
-        }
-        cp_async_commit();
         /* One branch around the whole step (C7518, as k_wgmma_kv); a
-         * warpgroup computes when any of its 64 rows is live. */
+         * warpgroup computes when any of its 64 rows is live.  The next
+         * step's loads go out behind Q K^T, so that their reads of the
+         * entries (each row's address depends on one) overlap it. */
         if (w.nrows > 64 * wg) {
+            const int r0 = 16 * warp + g, r1 = r0 + 8;
+            const int p0 = r0 < w.nrows ? a.entries[w.e0 + r0] : 0;
+            const int p1 = r1 < w.nrows ? a.entries[w.e0 + r1] : 0;
             uint32_t qf[D / 16][4];
             const unsigned short *qa =
                 qb + (st & 1) * QB + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
@@ -335,6 +353,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             const int lo[2] = {0, 0}, hi[2] = {w.blk.len, w.blk.len};
             const unsigned short *kc = kv + 2 * slot * CH;
             wg_qk<DT, D>(&s[0][0][0], qf, kc);
+            wg_short_prefetch<D, FULL>(q, k, v, a, wn, tn < tend, qn, kn);
             wg_wait_all<D>(&s[0][0][0], o);
             mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
             uint32_t pa[WG_KC / 16][4];
@@ -342,9 +361,13 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             wg_pv<DT, D>(o, pa, kc + CH);
             wg_wait_all<D>(&s[0][0][0], o);
             mma_acc_finish<D, 1>(R);
-            mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
+            if (r0 < w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 0, p0, t);
+            if (r1 < w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 1, p1, t);
+        } else {
+            wg_short_prefetch<D, FULL>(q, k, v, a, wn, tn < tend, qn, kn);
         }
-        if (newkv) slot ^= 1;
+        if (kn) slot ^= 1;
+        lst = ln;
         w = wn;
         tile = tn;
     }
