@@ -279,21 +279,81 @@ template <int D> struct wg_short_cfg {
     };
 };
 
-/* Step wn's loads, issued during the step before it and committed as one
+/* A step of k_wgmma_kv_short: its first tile, its tiles (gpu_kv_tile),
+ * its list, and whether there is one (past the CTA's run there is not). */
+struct wg_step {
+    gpu_kv_tile w;
+    int tile, lst;
+    bool any;
+};
+
+/* The step after x in the run ending at tend, its list stepped along from
+ * x's (gpu_find_list is a binary search of ~15 dependent loads). */
+__device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int tend)
+{
+    wg_step y = x;
+    y.tile = x.tile + x.w.ntl;
+    y.any = x.any && y.tile < tend;
+    if (y.any) {
+        while (y.tile >= a.tile_off[y.lst + 1]) y.lst++;
+        y.w = gpu_kv_tile_in(a, y.lst, y.tile, tend);
+    }
+    return y;
+}
+
+/* This thread's Q slots of a step (wg_gather_q): rows tid / V8 + i RS, the
+ * 16-byte column group tid % V8. */
+template <int D> struct wg_qslots {
+    enum { V8 = D / 8, RS = WG_THREADS / V8, N = 128 * V8 / WG_THREADS };
+};
+
+/* The partial indices of this thread's Q slots of step x (0 for dead
+ * rows), read a step before the gather that needs them: each row's
+ * address depends on one, and reading them in the gather stalled it on
+ * the load (a quarter of the kernel's stall samples). */
+template <int D>
+__device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step &x, int *pe)
+{
+    const int r0 = threadIdx.x / wg_qslots<D>::V8;
+#pragma unroll
+    for (int i = 0; i < wg_qslots<D>::N; i++) {
+        const int r = r0 + i * wg_qslots<D>::RS;
+        pe[i] = x.any && r < x.w.nrows ? a.entries[x.w.e0 + r] : 0;
+    }
+}
+
+/* Step x's Q rows into qs ([128][LD], rows past nrows zeroed) by cp.async,
+ * from its slots' partial indices pe. */
+template <int D>
+__device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned short *q,
+                                            const wg_step &x, const int *pe, int Km1)
+{
+    const int LD = mma_cfg<D>::LD, V8 = wg_qslots<D>::V8, RS = wg_qslots<D>::RS;
+    const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
+#pragma unroll
+    for (int i = 0; i < wg_qslots<D>::N; i++) {
+        const int r = r0 + i * RS;
+        if (r < x.w.nrows)
+            cp_async16(qs + r * LD + c * 8, q + (size_t)(pe[i] / Km1) * D + c * 8);
+        else
+            *(uint4 *)(qs + r * LD + c * 8) = make_uint4(0, 0, 0, 0);
+    }
+}
+
+/* Step x's loads, issued during the step before it and committed as one
  * group: its Q rows into qn, and its block into kn (K; V at kn + CHUNK)
  * when it is of another list than that step (kn NULL: the same block). */
 template <int D, bool FULL>
 __device__ __forceinline__ void wg_short_prefetch(const unsigned short *q, const unsigned short *k,
                                                   const unsigned short *v, const gpu_args &a,
-                                                  const gpu_kv_tile &wn, bool any,
+                                                  const wg_step &x, const int *pe,
                                                   unsigned short *qn, unsigned short *kn)
 {
-    if (any) {
-        mma_load_q_async<D, WG_THREADS>(qn, 128, wn.nrows, q, a.entries + wn.e0, a.K - 1, 0, 0,
-                                        0);
+    if (x.any) {
+        wg_gather_q<D>(qn, q, x, pe, a.K - 1);
         if (kn) {
-            wg_load_async<D, FULL>(k, wn.blk.start, a.Hk, wn.kh, wn.blk.len, kn);
-            wg_load_async<D, FULL>(v, wn.blk.start, a.Hk, wn.kh, wn.blk.len,
+            wg_load_async<D, FULL>(k, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, kn);
+            wg_load_async<D, FULL>(v, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len,
                                    kn + wg_cfg<D>::CHUNK);
         }
     }
@@ -308,39 +368,44 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned short wg_smem[];
     const int CH = wg_cfg<D>::CHUNK, LD = mma_cfg<D>::LD, QB = wg_short_cfg<D>::QBUF;
+    const int NS = wg_qslots<D>::N;
     /* K/V slot i: K at kv + 2 i CH, V at kv + (2 i + 1) CH; Q buffer i at
      * qb + i QB. */
     unsigned short *kv = wg_smem, *qb = kv + 4 * CH;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
     const int g = lane / 4, t = lane % 4, mi = lane / 8;
+    const int r0 = 16 * warp + g, r1 = r0 + 8; /* this thread's rows of a step */
     const int total = a.tile_off[a.nlists];
     const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
-    /* The list is stepped along, not searched per step (32-bit list
-     * numbers, as k_mma_kv_narrow). */
-    int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
-    gpu_kv_tile w = gpu_kv_tile_in(a, lst, tbeg, tend);
-    wg_short_prefetch<D, FULL>(q, k, v, a, w, true, qb, kv);
+    /* Bookkeeping runs ahead of the math: during step s the next step's
+     * rows and block load (their partial indices pe were read in step
+     * s - 1), and then the indices of step s + 2's rows and of step s + 1's
+     * own rows (ps) are read for the steps that need them. */
+    wg_step x;
+    x.tile = tbeg;
+    x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
+    x.w = gpu_kv_tile_in(a, x.lst, tbeg, tend);
+    x.any = true;
+    wg_step xn = wg_step_after(a, x, tend);
+    int pe[NS], ps[2];
+    wg_slot_entries<D>(a, x, pe);
+    wg_short_prefetch<D, FULL>(q, k, v, a, x, pe, qb, kv);
+    wg_slot_entries<D>(a, xn, pe);
+    ps[0] = r0 < x.w.nrows ? a.entries[x.w.e0 + r0] : 0;
+    ps[1] = r1 < x.w.nrows ? a.entries[x.w.e0 + r1] : 0;
     int slot = 0;
-    for (int tile = tbeg, st = 0; tile < tend; st++) {
-        const int tn = tile + w.ntl;
-        int ln = lst;
-        if (tn < tend)
-            while (tn >= a.tile_off[ln + 1]) ln++;
-        const gpu_kv_tile wn = tn < tend ? gpu_kv_tile_in(a, ln, tn, tend) : w;
-        unsigned short *qn = qb + ((st + 1) & 1) * QB, *kn = ln != lst ? kv + 2 * (slot ^ 1) * CH : NULL;
+    for (int st = 0; x.any; st++) {
+        unsigned short *qn = qb + ((st + 1) & 1) * QB;
+        unsigned short *kn = xn.any && xn.lst != x.lst ? kv + 2 * (slot ^ 1) * CH : NULL;
         cp_async_wait<0>();
         wg_fence_smem();
         __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
         /* One branch around the whole step (C7518, as k_wgmma_kv); a
          * warpgroup computes when any of its 64 rows is live.  The next
-         * step's loads go out behind Q K^T, so that their reads of the
-         * entries (each row's address depends on one) overlap it. */
-        if (w.nrows > 64 * wg) {
-            const int r0 = 16 * warp + g, r1 = r0 + 8;
-            const int p0 = r0 < w.nrows ? a.entries[w.e0 + r0] : 0;
-            const int p1 = r1 < w.nrows ? a.entries[w.e0 + r1] : 0;
+         * step's loads go out behind Q K^T. */
+        if (x.w.nrows > 64 * wg) {
             uint32_t qf[D / 16][4];
             const unsigned short *qa =
                 qb + (st & 1) * QB + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
@@ -350,10 +415,10 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             mma_acc_init<D, 1>(R);
             float *o = &R.o[0][0][0];
             float s[1][WG_KC / 8][4];
-            const int lo[2] = {0, 0}, hi[2] = {w.blk.len, w.blk.len};
+            const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
             const unsigned short *kc = kv + 2 * slot * CH;
             wg_qk<DT, D>(&s[0][0][0], qf, kc);
-            wg_short_prefetch<D, FULL>(q, k, v, a, wn, tn < tend, qn, kn);
+            wg_short_prefetch<D, FULL>(q, k, v, a, xn, pe, qn, kn);
             wg_wait_all<D>(&s[0][0][0], o);
             mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
             uint32_t pa[WG_KC / 16][4];
@@ -361,15 +426,18 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             wg_pv<DT, D>(o, pa, kc + CH);
             wg_wait_all<D>(&s[0][0][0], o);
             mma_acc_finish<D, 1>(R);
-            if (r0 < w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 0, p0, t);
-            if (r1 < w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 1, p1, t);
+            if (r0 < x.w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 0, ps[0], t);
+            if (r1 < x.w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 1, ps[1], t);
         } else {
-            wg_short_prefetch<D, FULL>(q, k, v, a, wn, tn < tend, qn, kn);
+            wg_short_prefetch<D, FULL>(q, k, v, a, xn, pe, qn, kn);
         }
         if (kn) slot ^= 1;
-        lst = ln;
-        w = wn;
-        tile = tn;
+        const wg_step xnn = wg_step_after(a, xn, tend);
+        wg_slot_entries<D>(a, xnn, pe);
+        ps[0] = xn.any && r0 < xn.w.nrows ? a.entries[xn.w.e0 + r0] : 0;
+        ps[1] = xn.any && r1 < xn.w.nrows ? a.entries[xn.w.e0 + r1] : 0;
+        x = xn;
+        xn = xnn;
     }
 #else
     (void)q; (void)k; (void)v; (void)a;
