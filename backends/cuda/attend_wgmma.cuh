@@ -279,25 +279,49 @@ template <int D> struct wg_short_cfg {
     };
 };
 
-/* A step of k_wgmma_kv_short: its first tile, its tiles (gpu_kv_tile),
- * its list, and whether there is one (past the CTA's run there is not). */
+/* A step of k_wgmma_kv_short: its tiles (gpu_kv_tile: block, kv head,
+ * first entry, rows, tiles), its first tile, its list and where that
+ * list's tiles and entries end, and whether there is a step (past the
+ * CTA's run there is not). */
 struct wg_step {
     gpu_kv_tile w;
-    int tile, lst;
+    int tile, lst, tile_end, e_end;
     bool any;
 };
 
-/* The step after x in the run ending at tend, its list stepped along from
- * x's (gpu_find_list is a binary search of ~15 dependent loads). */
+__device__ __forceinline__ void wg_step_fill(wg_step &y, int tend)
+{
+    y.w.ntl = y.tile + 1 < tend && y.tile + 1 < y.tile_end ? 2 : 1;
+    y.w.nrows = min(y.w.ntl * GPU_TILE_ROWS, y.e_end - y.w.e0);
+}
+
+/* The list's facts: read once per list, not per step. */
+__device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
+{
+    y.tile_end = a.tile_off[y.lst + 1];
+    y.e_end = a.list_off[y.lst + 1];
+    y.w.kh = y.lst % a.Hk;
+    y.w.blk = a.blocks[y.lst / a.Hk];
+    y.w.e0 = a.list_off[y.lst] + (y.tile - a.tile_off[y.lst]) * GPU_TILE_ROWS;
+}
+
+/* The step after x in the run ending at tend.  Within a list it reads
+ * nothing (the lookups waited on at the end of every step were ~10 % of
+ * the stall samples); at a list's end it steps the list along (tiles are
+ * contiguous, so past any empty lists) rather than searching for it. */
 __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int tend)
 {
     wg_step y = x;
     y.tile = x.tile + x.w.ntl;
     y.any = x.any && y.tile < tend;
-    if (y.any) {
-        while (y.tile >= a.tile_off[y.lst + 1]) y.lst++;
-        y.w = gpu_kv_tile_in(a, y.lst, y.tile, tend);
+    if (!y.any) return y;
+    if (y.tile < x.tile_end) {
+        y.w.e0 = x.w.e0 + x.w.ntl * GPU_TILE_ROWS;
+    } else {
+        do y.lst++; while (y.tile >= a.tile_off[y.lst + 1]);
+        wg_step_list(a, y);
     }
+    wg_step_fill(y, tend);
     return y;
 }
 
@@ -360,6 +384,40 @@ __device__ __forceinline__ void wg_short_prefetch(const unsigned short *q, const
     cp_async_commit();
 }
 
+/* The warp's 16 rows' partials (O / l in the storage dtype, lse in f32)
+ * at partial indices ps (rows g and g + 8 of lane (g, t)), for the rows
+ * below nrows, through ow, the warp's own 16 rows of the step's Q buffer
+ * (dead once its A fragments are loaded): each row goes out as 16-byte
+ * stores of whole 256-byte rows, where the mma C layout gives 32-bit
+ * stores spread over 8 rows (ncu: with those the LSU queue and the
+ * registers waiting on it took ~28 % of the stall samples). */
+template <int DT, int D>
+__device__ __forceinline__ void wg_store_partials(const mma_acc<D, 1> &R, const gpu_args &a,
+                                                  unsigned short *ow, int nrows, const int *ps,
+                                                  int lane)
+{
+    const int LD = mma_cfg<D>::LD, C8 = D / 8, RPI = 32 / C8;
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float inv = 1.0f / R.l[h];
+        uint32_t *row = (uint32_t *)(ow + (g + 8 * h) * LD);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            row[4 * n + t] = mma_pack<DT>(R.o[0][n][2 * h] * inv, R.o[0][n][2 * h + 1] * inv);
+        if (t == 0 && g + 8 * h < nrows) a.part_lse[ps[h]] = R.m[h] + __logf(R.l[h]);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < 16 / RPI; i++) {
+        const int rr = RPI * i + lane / C8, c = lane % C8; /* rr / 8 is i's */
+        const int p = __shfl_sync(0xffffffffu, ps[RPI * i / 8], (rr % 8) * 4);
+        if (rr < nrows)
+            *(uint4 *)((unsigned short *)a.part_o + (size_t)p * D + c * 8) =
+                *(const uint4 *)(ow + rr * LD + c * 8);
+    }
+}
+
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
@@ -386,8 +444,9 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_step x;
     x.tile = tbeg;
     x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
-    x.w = gpu_kv_tile_in(a, x.lst, tbeg, tend);
     x.any = true;
+    wg_step_list(a, x);
+    wg_step_fill(x, tend);
     wg_step xn = wg_step_after(a, x, tend);
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
@@ -426,8 +485,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             wg_pv<DT, D>(o, pa, kc + CH);
             wg_wait_all<D>(&s[0][0][0], o);
             mma_acc_finish<D, 1>(R);
-            if (r0 < x.w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 0, ps[0], t);
-            if (r1 < x.w.nrows) mma_store_partial_row<DT, D, 1>(R, a, 1, ps[1], t);
+            wg_store_partials<DT, D>(R, a, qb + (st & 1) * QB + 16 * warp * LD,
+                                     x.w.nrows - 16 * warp, ps, lane);
         } else {
             wg_short_prefetch<D, FULL>(q, k, v, a, xn, pe, qn, kn);
         }
