@@ -131,20 +131,19 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_init(mma_acc<D,
     }
 }
 
-/* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async by the NT threads
- * of the CTA, rows nr .. rows - 1 zeroed (their results are never stored,
- * but must not be NaN garbage either).  Row r is the token-head ent[r] /
- * Km1 when ent is given (a key-centric tile's partial indices), else
- * (tok0 + r) Hq + h.  Not committed: the caller's next K/V load commits it
- * with its own group. */
-template <int D, int NT = MMA_THREADS>
+/* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async, rows nr .. rows - 1
+ * zeroed (their results are never stored, but must not be NaN garbage
+ * either).  Row r is the token-head ent[r] / Km1 when ent is given (a
+ * key-centric tile's partial indices), else (tok0 + r) Hq + h.  Not
+ * committed: the caller's next K/V load commits it with its own group. */
+template <int D>
 __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, int nr,
                                                  const unsigned short *q, const int32_t *ent,
                                                  int Km1, int64_t tok0, int Hq, int h)
 {
     const int LD = mma_cfg<D>::LD, V8 = D / 8;
 #pragma unroll 4
-    for (int e = threadIdx.x; e < rows * V8; e += NT) {
+    for (int e = threadIdx.x; e < rows * V8; e += MMA_THREADS) {
         const int r = e / V8, c = e % V8;
         if (r < nr) {
             const size_t qr = ent ? (size_t)(ent[r] / Km1) : (size_t)(tok0 + r) * Hq + h;
@@ -351,21 +350,7 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_finish(mma_acc<
 
 /* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
  * of a key-centric tile whose first entry is e0: O / l in the storage
- * dtype, lse in f32, at the entry's partial index (mma_store_partial_row:
- * the warp's row r at partial p). */
-template <int DT, int D, int MT>
-__device__ __forceinline__ void mma_store_partial_row(const mma_acc<D, MT> &R, const gpu_args &a,
-                                                      int r, int p, int t)
-{
-    const float inv = 1.0f / R.l[r];
-    uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
-#pragma unroll
-    for (int n = 0; n < D / 8; n++)
-        po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
-                                     R.o[r / 2][n][2 * (r % 2) + 1] * inv);
-    if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
-}
-
+ * dtype, lse in f32, at the entry's partial index. */
 template <int DT, int D, int MT>
 __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
                                                    int e0, int row0, int nrows, int lane)
@@ -374,7 +359,15 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
 #pragma unroll
     for (int r = 0; r < 2 * MT; r++) {
         const int row = row0 + 8 * r + g; /* m-tile r / 2, half r % 2 */
-        if (row < nrows) mma_store_partial_row<DT, D, MT>(R, a, r, a.entries[e0 + row], t);
+        if (row >= nrows) continue;
+        const int p = a.entries[e0 + row];
+        const float inv = 1.0f / R.l[r];
+        uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
+                                         R.o[r / 2][n][2 * (r % 2) + 1] * inv);
+        if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
     }
 }
 

@@ -109,28 +109,21 @@ __device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, 
 /* Tile `tile` of the key-centric work, and the next one too when it is
  * below tlast and of the same list (the wide kernels take tiles in
  * pairs): its (block, kv head) list, the block, the first entry, the row
- * count (<= ntl GPU_TILE_ROWS) and ntl, the tiles taken.  gpu_kv_tile_in
- * takes the tile's list lst (tile_off[lst] <= tile < tile_off[lst + 1]),
- * for kernels that walk their tiles in order and step the list along:
- * gpu_find_list is a binary search, ~15 dependent loads. */
+ * count (<= ntl GPU_TILE_ROWS) and ntl, the tiles taken. */
 struct gpu_kv_tile {
     gpu_block blk;
     int kh, e0, nrows, ntl;
 };
-__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_in(const gpu_args &a, int64_t lst, int tile,
-                                                      int tlast)
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
 {
     gpu_kv_tile w;
+    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
     w.ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
     w.kh = (int)(lst % a.Hk);
     w.blk = a.blocks[lst / a.Hk];
     w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
     w.nrows = min(w.ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
     return w;
-}
-__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
-{
-    return gpu_kv_tile_in(a, gpu_find_list(a.tile_off, a.nlists, tile), tile, tlast);
 }
 
 template <int DT, int D>

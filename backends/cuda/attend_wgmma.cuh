@@ -270,7 +270,7 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
  * Layout: a CTA of two warpgroups takes a contiguous run of the
  * key-centric tiles (mostly of one (block, kv head) list, as
  * k_mma_kv_narrow) in steps of up to two tiles of one list
- * (gpu_kv_tile_at), warpgroup i computing tile i of the step.  Shared
+ * (wg_step_after), warpgroup i computing tile i of the step.  Shared
  * memory holds two K/V slots (a block in the tiled layout of wgmma.cuh)
  * and two Q buffers ([128 rows][LD], row-major, read with ldmatrix into A
  * fragments): step s + 1's Q, and its block when its list differs, load
