@@ -71,7 +71,7 @@ if [ -z "${NOTEST:-}" ]; then
             conformance-cuda unit-core --print-errorlogs > "$OUT/test-$l.log" 2>&1
         rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
         echo "$l: conformance-cuda + unit-core rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l.log"
-        for kern in wgmma simt; do
+        for kern in wgmma mma simt; do
             MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 90 \
                 meson test -C "$b" conformance-cuda --print-errorlogs > "$OUT/test-$l-$kern.log" 2>&1
             rc=$?; [ $rc = 0 ] || failed="$failed $l:$kern"

@@ -27,10 +27,10 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv<DT, D, true> : k_wgmma_kv<DT, D, false>;
         threads = WG_THREADS;
         smem = wg_cfg<D>::SMEM;
-    } else if (a->S <= WG_KC && a->use_mma >= GPU_MMA_WGMMA) {
+    } else if (a->S <= WG_KC && a->use_mma >= GPU_MMA_WG_SHORT) {
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
                                        : k_wgmma_kv_short<DT, D, false>;
-        threads = WG_THREADS;
+        threads = WG_SHORT_THREADS;
         smem = wg_short_cfg<D>::SMEM;
     } else {
         const bool full = a->len_gcd % MMA_KC == 0;

@@ -51,6 +51,7 @@
 #define WG_THREADS 256 /* two warpgroups */
 #define WG_KC 128      /* keys per chunk: the N of S's wgmma */
 #define WG_RING 3      /* chunks in flight: this one, and two loading */
+#define WG_SHORT_THREADS 128 /* k_wgmma_kv_short: one warpgroup */
 
 /* Descriptor strides of the tiled layout, in bytes (measured by
  * tools/wgmma_probe.cu): the leading offset steps along the reduction
@@ -73,7 +74,7 @@ template <int D> struct wg_cfg {
  * threads fill consecutive 16-byte slots (the tiled offset of (row,
  * 8-column group) is linear in ((row / 8) (D / 8) + group) 8 + row % 8),
  * so the shared-memory writes are contiguous and each row's global reads
- * come in 64-byte runs.  A thread's slots are WG_THREADS apart, which
+ * come in 64-byte runs.  A thread's slots are NT (the threads loading) apart, which
  * keeps its column group and steps its row by RS: its global addresses
  * are one base plus multiples of a stride, and a whole chunk (every chunk
  * but a block's last, when its length is not a multiple of WG_KC) needs
@@ -82,26 +83,26 @@ template <int D> struct wg_cfg {
  * right after the chunk barrier, their 16 cp.async per thread filled the
  * LSU queue and the warps stalled on it before issuing their MMAs
  * (docs/perf.md, CUDA v9 profile). */
-template <int D, bool FULL>
+template <int D, bool FULL, int NT = WG_THREADS>
 __device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
                                               int kh, int nk, unsigned short *dst)
 {
-    const int V8 = D / 8, RS = WG_THREADS / V8, N = WG_KC * V8 / WG_THREADS;
-    static_assert(WG_THREADS % (8 * V8) == 0, "a thread's column group must stay fixed");
+    const int V8 = D / 8, RS = NT / V8, N = WG_KC * V8 / NT;
+    static_assert(NT % (8 * V8) == 0, "a thread's column group must stay fixed");
     const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
     const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
     const size_t step = (size_t)RS * Hk * D;
     unsigned short *dp = dst + e0 * 8;
     if (FULL || nk == WG_KC) {
 #pragma unroll
-        for (int i = 0; i < N; i++) cp_async16(dp + i * WG_THREADS * 8, sp + i * step);
+        for (int i = 0; i < N; i++) cp_async16(dp + i * NT * 8, sp + i * step);
     } else {
 #pragma unroll
         for (int i = 0; i < N; i++) {
             if (u0 + i * RS < nk)
-                cp_async16(dp + i * WG_THREADS * 8, sp + i * step);
+                cp_async16(dp + i * NT * 8, sp + i * step);
             else
-                *(uint4 *)(dp + i * WG_THREADS * 8) = make_uint4(0, 0, 0, 0);
+                *(uint4 *)(dp + i * NT * 8) = make_uint4(0, 0, 0, 0);
         }
     }
 }
@@ -264,40 +265,36 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
  * through registers for 16 rows only (two shared-memory wavefronts per
  * mma), and each tile waits for its entries and then its Q rows.  Here a
  * warpgroup's m64n128k16 reads K and V from shared memory once for 64
- * rows, and the next step's Q rows and block arrive by cp.async while
- * this step computes.
+ * rows, and the next tile's Q rows arrive by cp.async while this one
+ * computes.
  *
- * Layout: a CTA of two warpgroups takes a contiguous run of the
+ * Layout: a CTA of one warpgroup takes a contiguous run of the
  * key-centric tiles (mostly of one (block, kv head) list, as
- * k_mma_kv_narrow) in steps of up to two tiles of one list
- * (wg_step_after), warpgroup i computing tile i of the step.  Shared
- * memory holds two K/V slots (a block in the tiled layout of wgmma.cuh)
- * and two Q buffers ([128 rows][LD], row-major, read with ldmatrix into A
- * fragments): step s + 1's Q, and its block when its list differs, load
- * into the other buffers during step s, behind one CTA barrier per step.
- * At D = 128: 128 KB + 68 KB, one CTA per SM. */
+ * k_mma_kv_narrow), one 64-row tile per step.  Shared memory holds the
+ * block (K and V in the tiled layout of wgmma.cuh) and two Q buffers
+ * ([64][LD], row-major, read with ldmatrix into A fragments): step s + 1's
+ * rows load into the other buffer during step s.  When step s + 1 is of
+ * another list, its K loads once step s's S is in and its V once P V is
+ * done.  100 KB at D = 128: two CTAs per SM, which never wait for each
+ * other, so one's softmax and stores run under the other's wgmmas.  (Two
+ * warpgroups per CTA, with two K/V slots so that the next block could
+ * load during a step, met at the CTA barrier every step and reached
+ * 0.79x of this; docs/perf.md, CUDA v14.) */
 template <int D> struct wg_short_cfg {
     enum {
-        QBUF = 128 * mma_cfg<D>::LD,                       /* one step's Q rows   */
-        SMEM = (4 * wg_cfg<D>::CHUNK + 2 * QBUF) * 2       /* bytes               */
+        QBUF = GPU_TILE_ROWS * mma_cfg<D>::LD,           /* one step's Q rows */
+        SMEM = (2 * wg_cfg<D>::CHUNK + 2 * QBUF) * 2     /* bytes             */
     };
 };
 
-/* A step of k_wgmma_kv_short: its tiles (gpu_kv_tile: block, kv head,
- * first entry, rows, tiles), its first tile, its list and where that
- * list's tiles and entries end, and whether there is a step (past the
- * CTA's run there is not). */
+/* A step of k_wgmma_kv_short: its tile (gpu_kv_tile: block, kv head,
+ * first entry, rows), its list and where that list's tiles and entries
+ * end, and whether there is a step (past the CTA's run there is not). */
 struct wg_step {
     gpu_kv_tile w;
     int tile, lst, tile_end, e_end;
     bool any;
 };
-
-__device__ __forceinline__ void wg_step_fill(wg_step &y, int tend)
-{
-    y.w.ntl = y.tile + 1 < tend && y.tile + 1 < y.tile_end ? 2 : 1;
-    y.w.nrows = min(y.w.ntl * GPU_TILE_ROWS, y.e_end - y.w.e0);
-}
 
 /* The list's facts: read once per list, not per step. */
 __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
@@ -316,23 +313,27 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
 __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int tend)
 {
     wg_step y = x;
-    y.tile = x.tile + x.w.ntl;
+    y.tile = x.tile + 1;
     y.any = x.any && y.tile < tend;
     if (!y.any) return y;
     if (y.tile < x.tile_end) {
-        y.w.e0 = x.w.e0 + x.w.ntl * GPU_TILE_ROWS;
+        y.w.e0 = x.w.e0 + GPU_TILE_ROWS;
     } else {
         do y.lst++; while (y.tile >= a.tile_off[y.lst + 1]);
         wg_step_list(a, y);
     }
-    wg_step_fill(y, tend);
+    y.w.nrows = min(GPU_TILE_ROWS, y.e_end - y.w.e0);
     return y;
 }
 
 /* This thread's Q slots of a step (wg_gather_q): rows tid / V8 + i RS, the
  * 16-byte column group tid % V8. */
 template <int D> struct wg_qslots {
-    enum { V8 = D / 8, RS = WG_THREADS / V8, N = 128 * V8 / WG_THREADS };
+    enum {
+        V8 = D / 8,
+        RS = WG_SHORT_THREADS / V8,
+        N = GPU_TILE_ROWS * V8 / WG_SHORT_THREADS
+    };
 };
 
 /* The partial indices of this thread's Q slots of step x (0 for dead
@@ -342,25 +343,28 @@ template <int D> struct wg_qslots {
 template <int D>
 __device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step &x, int *pe)
 {
-    const int r0 = threadIdx.x / wg_qslots<D>::V8;
+    typedef wg_qslots<D> S;
+    const int r0 = threadIdx.x / S::V8;
 #pragma unroll
-    for (int i = 0; i < wg_qslots<D>::N; i++) {
-        const int r = r0 + i * wg_qslots<D>::RS;
+    for (int i = 0; i < S::N; i++) {
+        const int r = r0 + i * S::RS;
         pe[i] = x.any && r < x.w.nrows ? a.entries[x.w.e0 + r] : 0;
     }
 }
 
-/* Step x's Q rows into qs ([128][LD], rows past nrows zeroed) by cp.async,
- * from its slots' partial indices pe. */
+/* Step x's Q rows into qs ([64][LD], rows past nrows zeroed) by cp.async,
+ * from its slots' partial indices pe; the caller commits. */
 template <int D>
 __device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned short *q,
                                             const wg_step &x, const int *pe, int Km1)
 {
-    const int LD = mma_cfg<D>::LD, V8 = wg_qslots<D>::V8, RS = wg_qslots<D>::RS;
-    const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
+    typedef wg_qslots<D> S;
+    const int LD = mma_cfg<D>::LD;
+    const int r0 = threadIdx.x / S::V8, c = threadIdx.x % S::V8;
+    if (!x.any) return;
 #pragma unroll
-    for (int i = 0; i < wg_qslots<D>::N; i++) {
-        const int r = r0 + i * RS;
+    for (int i = 0; i < S::N; i++) {
+        const int r = r0 + i * S::RS;
         if (r < x.w.nrows)
             cp_async16(qs + r * LD + c * 8, q + (size_t)(pe[i] / Km1) * D + c * 8);
         else
@@ -368,24 +372,12 @@ __device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned s
     }
 }
 
-/* Step x's loads, issued during the step before it and committed as one
- * group: its Q rows into qn, and its block into kn (K; V at kn + CHUNK)
- * when it is of another list than that step (kn NULL: the same block). */
+/* One tensor (K or V) of step x's block into dst; the caller commits. */
 template <int D, bool FULL>
-__device__ __forceinline__ void wg_short_prefetch(const unsigned short *q, const unsigned short *k,
-                                                  const unsigned short *v, const gpu_args &a,
-                                                  const wg_step &x, const int *pe,
-                                                  unsigned short *qn, unsigned short *kn)
+__device__ __forceinline__ void wg_short_load(const unsigned short *src, const gpu_args &a,
+                                              const wg_step &x, unsigned short *dst)
 {
-    if (x.any) {
-        wg_gather_q<D>(qn, q, x, pe, a.K - 1);
-        if (kn) {
-            wg_load_async<D, FULL>(k, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, kn);
-            wg_load_async<D, FULL>(v, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len,
-                                   kn + wg_cfg<D>::CHUNK);
-        }
-    }
-    cp_async_commit();
+    wg_load_async<D, FULL, WG_SHORT_THREADS>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
 }
 
 /* The warp's 16 rows' partials (O / l in the storage dtype, lse in f32)
@@ -423,7 +415,7 @@ __device__ __forceinline__ void wg_store_partials(const mma_acc<D, 1> &R, const 
 }
 
 template <int DT, int D, bool FULL>
-__global__ void __launch_bounds__(WG_THREADS, 1)
+__global__ void __launch_bounds__(WG_SHORT_THREADS, 2)
 k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
                  gpu_args a)
 {
@@ -431,10 +423,9 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     extern __shared__ __align__(128) unsigned short wg_smem[];
     const int CH = wg_cfg<D>::CHUNK, LD = mma_cfg<D>::LD, QB = wg_short_cfg<D>::QBUF;
     const int NS = wg_qslots<D>::N;
-    /* K/V slot i: K at kv + 2 i CH, V at kv + (2 i + 1) CH; Q buffer i at
-     * qb + i QB. */
-    unsigned short *kv = wg_smem, *qb = kv + 4 * CH;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
+    /* K at ks, V at ks + CH; Q buffer i at qb + i QB. */
+    unsigned short *ks = wg_smem, *qb = ks + 2 * CH;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4, mi = lane / 8;
     const int r0 = 16 * warp + g, r1 = r0 + 8; /* this thread's rows of a step */
     const int total = a.tile_off[a.nlists];
@@ -442,59 +433,61 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
     /* Bookkeeping runs ahead of the math: during step s the next step's
-     * rows and block load (their partial indices pe were read in step
-     * s - 1), and then the indices of step s + 2's rows and of step s + 1's
-     * own rows (ps) are read for the steps that need them. */
+     * rows load (their partial indices pe were read in step s - 1), and
+     * then the indices of step s + 2's rows and of step s + 1's own rows
+     * (ps) are read for the steps that need them. */
     wg_step x;
     x.tile = tbeg;
     x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
     x.any = true;
     wg_step_list(a, x);
-    wg_step_fill(x, tend);
+    x.w.nrows = min(GPU_TILE_ROWS, x.e_end - x.w.e0);
     wg_step xn = wg_step_after(a, x, tend);
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
-    wg_short_prefetch<D, FULL>(q, k, v, a, x, pe, qb, kv);
+    wg_gather_q<D>(qb, q, x, pe, a.K - 1);
+    wg_short_load<D, FULL>(k, a, x, ks);
+    wg_short_load<D, FULL>(v, a, x, ks + CH);
+    cp_async_commit();
     wg_slot_entries<D>(a, xn, pe);
     ps[0] = r0 < x.w.nrows ? a.entries[x.w.e0 + r0] : 0;
     ps[1] = r1 < x.w.nrows ? a.entries[x.w.e0 + r1] : 0;
-    int slot = 0;
     for (int st = 0; x.any; st++) {
-        unsigned short *qn = qb + ((st + 1) & 1) * QB;
-        unsigned short *kn = xn.any && xn.lst != x.lst ? kv + 2 * (slot ^ 1) * CH : NULL;
+        unsigned short *qs = qb + (st & 1) * QB, *qn = qb + ((st + 1) & 1) * QB;
+        const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
         cp_async_wait<0>();
         wg_fence_smem();
         __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
-        /* One branch around the whole step (C7518, as k_wgmma_kv); a
-         * warpgroup computes when any of its 64 rows is live.  The next
-         * step's loads go out behind Q K^T. */
-        if (x.w.nrows > 64 * wg) {
-            uint32_t qf[D / 16][4];
-            const unsigned short *qa =
-                qb + (st & 1) * QB + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+        uint32_t qf[D / 16][4];
+        const unsigned short *qa = qs + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qf[kk], qa + kk * 16);
-            mma_acc<D, 1> R;
-            mma_acc_init<D, 1>(R);
-            float *o = &R.o[0][0][0];
-            float s[1][WG_KC / 8][4];
-            const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
-            const unsigned short *kc = kv + 2 * slot * CH;
-            wg_qk<DT, D>(&s[0][0][0], qf, kc);
-            wg_short_prefetch<D, FULL>(q, k, v, a, xn, pe, qn, kn);
-            wg_wait_all<D>(&s[0][0][0], o);
-            mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
-            uint32_t pa[WG_KC / 16][4];
-            wg_pack_p<DT>(pa, s[0]);
-            wg_pv<DT, D>(o, pa, kc + CH);
-            wg_wait_all<D>(&s[0][0][0], o);
-            mma_acc_finish<D, 1>(R);
-            wg_store_partials<DT, D>(R, a, qb + (st & 1) * QB + 16 * warp * LD,
-                                     x.w.nrows - 16 * warp, ps, lane);
-        } else {
-            wg_short_prefetch<D, FULL>(q, k, v, a, xn, pe, qn, kn);
+        for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qf[kk], qa + kk * 16);
+        mma_acc<D, 1> R;
+        mma_acc_init<D, 1>(R);
+        float *o = &R.o[0][0][0];
+        float s[1][WG_KC / 8][4];
+        const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
+        wg_qk<DT, D>(&s[0][0][0], qf, ks);
+        wg_gather_q<D>(qn, q, xn, pe, a.K - 1);
+        cp_async_commit();
+        wg_wait_all<D>(&s[0][0][0], o);
+        if (nblk) {
+            __syncthreads(); /* every warp's Q K^T has read K */
+            wg_short_load<D, FULL>(k, a, xn, ks);
+            cp_async_commit();
         }
-        if (kn) slot ^= 1;
+        mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
+        uint32_t pa[WG_KC / 16][4];
+        wg_pack_p<DT>(pa, s[0]);
+        wg_pv<DT, D>(o, pa, ks + CH);
+        wg_wait_all<D>(&s[0][0][0], o);
+        if (nblk) {
+            __syncthreads(); /* every warp's P V has read V */
+            wg_short_load<D, FULL>(v, a, xn, ks + CH);
+            cp_async_commit();
+        }
+        mma_acc_finish<D, 1>(R);
+        wg_store_partials<DT, D>(R, a, qs + 16 * warp * LD, x.w.nrows - 16 * warp, ps, lane);
         const wg_step xnn = wg_step_after(a, xn, tend);
         wg_slot_entries<D>(a, xnn, pe);
         ps[0] = xn.any && r0 < xn.w.nrows ? a.entries[xn.w.e0 + r0] : 0;

@@ -359,20 +359,21 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
     plan_free((gpu_plan *)bplan);
 }
 
-/* Tensor-core kernels (gating scores, attention) need compute 8.0+.
- * MOBA_CUDA_KERNEL=simt forces the portable kernels (A/B comparisons);
- * =wgmma allows the Hopper key-centric kernel, which needs compute 9.0
- * exactly and a build with sm_90a code (gpu_archs with 90a:
- * MOBA_CUDA_SM90A).  It is opt-in: measured slower than the mma.sync
- * kernel so far (docs/perf.md, CUDA v8). */
+/* Tensor-core kernels (gating scores, attention) need compute 8.0+.  On
+ * compute 9.0 with sm_90a code (gpu_archs with 90a: MOBA_CUDA_SM90A)
+ * blocks of at most 128 keys run on wgmma (k_wgmma_kv_short: 1.2x the
+ * mma.sync kernel, docs/perf.md CUDA v14); long blocks stay on mma.sync,
+ * which the wgmma kernel only ties (v10).  MOBA_CUDA_KERNEL picks for
+ * A/B comparisons: simt the portable kernels, mma the mma.sync kernels
+ * only, wgmma every wgmma kernel. */
 static int use_mma(const gpu_ctx *c)
 {
     const char *kern = host->getenv("MOBA_CUDA_KERNEL");
     if (!MOBA_GPU_HAVE_MMA || c->cc_major < 8 || (kern && strcmp(kern, "simt") == 0))
         return GPU_MMA_NONE;
 #ifdef MOBA_CUDA_SM90A
-    if (c->cc_major == 9 && c->cc_minor == 0 && kern && strcmp(kern, "wgmma") == 0)
-        return GPU_MMA_WGMMA;
+    if (c->cc_major == 9 && c->cc_minor == 0 && !(kern && strcmp(kern, "mma") == 0))
+        return kern && strcmp(kern, "wgmma") == 0 ? GPU_MMA_WGMMA : GPU_MMA_WG_SHORT;
 #endif
     return GPU_MMA_SYNC;
 }
