@@ -133,20 +133,20 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_init(mma_acc<D,
 
 /* Rows [0, nr) of Q into qs ([rows][LD]) with cp.async, rows nr .. rows - 1
  * zeroed (their results are never stored, but must not be NaN garbage
- * either).  Row r is the token-head ent[r] / Km1 when ent is given (a
- * key-centric tile's partial indices), else (tok0 + r) Hq + h.  Not
+ * either).  Row r is the token-head of partial index ent[r] when ent is
+ * given (a key-centric tile's, gpu_entry_row), else (tok0 + r) Hq + h.  Not
  * committed: the caller's next K/V load commits it with its own group. */
 template <int D>
 __device__ __forceinline__ void mma_load_q_async(unsigned short *qs, int rows, int nr,
                                                  const unsigned short *q, const int32_t *ent,
-                                                 int Km1, int64_t tok0, int Hq, int h)
+                                                 const gpu_args &a, int64_t tok0, int Hq, int h)
 {
     const int LD = mma_cfg<D>::LD, V8 = D / 8;
 #pragma unroll 4
     for (int e = threadIdx.x; e < rows * V8; e += MMA_THREADS) {
         const int r = e / V8, c = e % V8;
         if (r < nr) {
-            const size_t qr = ent ? (size_t)(ent[r] / Km1) : (size_t)(tok0 + r) * Hq + h;
+            const size_t qr = ent ? (size_t)gpu_entry_row(a, ent[r]) : (size_t)(tok0 + r) * Hq + h;
             cp_async16(qs + r * LD + c * 8, q + qr * D + c * 8);
         } else {
             *(uint4 *)(qs + r * LD + c * 8) = make_uint4(0, 0, 0, 0);
@@ -416,7 +416,6 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
     const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
-    const int Km1 = a.K - 1;
     /* 32-bit list numbers (the host keeps total_blocks x Hk below 2^31):
      * with 64-bit ones, k_mma_kv_narrow spilled at its 168 registers. */
     int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
@@ -438,8 +437,8 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
         const int p0 = live0 ? a.entries[e0 + r0] : 0;
         const int p1 = live1 ? a.entries[e0 + r1] : 0;
         uint32_t qf[D / 16][4];
-        mma_load_a<D>(qf, live0 ? q + (size_t)(p0 / Km1) * D : NULL,
-                      live1 ? q + (size_t)(p1 / Km1) * D : NULL, t);
+        mma_load_a<D>(qf, live0 ? q + (size_t)gpu_entry_row(a, p0) * D : NULL,
+                      live1 ? q + (size_t)gpu_entry_row(a, p1) * D : NULL, t);
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         if (blk.len <= MMA_KR) {
@@ -499,7 +498,6 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
     /* Ring slot c of K at ks + c MMA_KC LD, of V at vs + c MMA_KC LD. */
     unsigned short *ks = kv_smem, *vs = ks + 2 * MMA_KC * LD, *qs = vs + 2 * MMA_KC * LD;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int Km1 = a.K - 1;
     const unsigned short *qw = qs + 32 * warp * LD;
     /* Tile pairs dealt round-robin: pair u (tiles 2 u, 2 u + 1) to CTA u
      * mod grid, so the CTAs running at one time work on neighbouring tiles
@@ -517,7 +515,7 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
         ntl = w.ntl;
         const int wrows = nrows - 32 * warp; /* this warp's rows, when > 0 */
         __syncthreads(); /* every warp is past the last pair's Q and K/V */
-        mma_load_q_async<D>(qs, MMA_KV_ROWS, nrows, q, a.entries + e0, Km1, 0, 0, 0);
+        mma_load_q_async<D>(qs, MMA_KV_ROWS, nrows, q, a.entries + e0, a, 0, 0, 0);
         mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(MMA_KC, blk.len), ks, vs);
         mma_acc<D, 2> R;
         mma_acc_init<D, 2>(R);
@@ -699,7 +697,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
     mma_acc<D, 1> R;
     mma_acc_init<D, 1>(R);
-    mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, 0, sq.start + tile.row0, a.Hq,
+    mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0, a.Hq,
                         h);
     /* Chunks through a ring of two buffers: the next loads while this one
      * is computed (long own blocks: the paper's 16384-key blocks). */

@@ -106,6 +106,17 @@ __device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, 
     return lo;
 }
 
+/* The token-head row of partial index p (< 2^31), p / (K - 1), as a
+ * multiply and a shift (gpu_backend.cu sets them; with d = K - 1 and l =
+ * ceil(log2 d), mul = ceil(2^(32 + l) / d) is exact for every p below
+ * 2^31, since p (mul d - 2^(32 + l)) < 2^31 d <= 2^(32 + l)).  The
+ * division it replaces was ~25 dependent instructions per row, a quarter
+ * of k_wgmma_kv_short's instructions (docs/perf.md, CUDA v14). */
+__device__ __forceinline__ int gpu_entry_row(const gpu_args &a, int p)
+{
+    return (int)(((uint64_t)(uint32_t)p * a.km1_mul) >> a.km1_shift);
+}
+
 /* Tile `tile` of the key-centric work, and the next one too when it is
  * below tlast and of the same list (the wide kernels take tiles in
  * pairs): its (block, kv head) list, the block, the first entry, the row
@@ -137,13 +148,12 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
     __shared__ float ks[KC * D], vs[KC * D];
     const int tid = threadIdx.x, r = tid / SIMT_TPR, sub = tid % SIMT_TPR;
     const int total = a.tile_off[a.nlists];
-    const int Km1 = a.K - 1;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
         const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tile + 1);
         const gpu_block blk = w.blk;
         const bool live = r < w.nrows;
         const int pidx = live ? a.entries[w.e0 + r] : 0;
-        const int64_t qrow = pidx / Km1;
+        const int64_t qrow = gpu_entry_row(a, pidx);
         float qr[NI], acc[NI];
         simt_load_q<DT, D>(q, qrow, live, a.scale, sub, qr);
 #pragma unroll

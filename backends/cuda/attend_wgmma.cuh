@@ -178,7 +178,6 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
     unsigned short *ks = wg_smem, *vs = ks + WG_RING * wg_cfg<D>::CHUNK;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
     const int g = lane / 4, t = lane % 4;
-    const int Km1 = a.K - 1;
     /* Tile pairs round-robin, as k_mma_kv_wide. */
     const int total = a.tile_off[a.nlists];
     for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
@@ -193,8 +192,8 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
         const int r0 = 16 * warp + g, r1 = r0 + 8;
         const bool live0 = r0 < nrows, live1 = r1 < nrows;
         uint32_t qf[D / 16][4];
-        mma_load_a<D>(qf, live0 ? q + (size_t)(a.entries[e0 + r0] / Km1) * D : NULL,
-                      live1 ? q + (size_t)(a.entries[e0 + r1] / Km1) * D : NULL, t);
+        mma_load_a<D>(qf, live0 ? q + (size_t)gpu_entry_row(a, a.entries[e0 + r0]) * D : NULL,
+                      live1 ? q + (size_t)gpu_entry_row(a, a.entries[e0 + r1]) * D : NULL, t);
         __syncthreads(); /* every warpgroup is past the last pair's chunks */
         const int nch = (blk.len + WG_KC - 1) / WG_KC;
         /* One cp.async group per chunk, empty past the block's end, so that
@@ -356,7 +355,7 @@ __device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step
  * from its slots' partial indices pe; the caller commits. */
 template <int D>
 __device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned short *q,
-                                            const wg_step &x, const int *pe, int Km1)
+                                            const wg_step &x, const int *pe, const gpu_args &a)
 {
     typedef wg_qslots<D> S;
     const int LD = mma_cfg<D>::LD;
@@ -366,7 +365,7 @@ __device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned s
     for (int i = 0; i < S::N; i++) {
         const int r = r0 + i * S::RS;
         if (r < x.w.nrows)
-            cp_async16(qs + r * LD + c * 8, q + (size_t)(pe[i] / Km1) * D + c * 8);
+            cp_async16(qs + r * LD + c * 8, q + (size_t)gpu_entry_row(a, pe[i]) * D + c * 8);
         else
             *(uint4 *)(qs + r * LD + c * 8) = make_uint4(0, 0, 0, 0);
     }
@@ -445,7 +444,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_step xn = wg_step_after(a, x, tend);
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
-    wg_gather_q<D>(qb, q, x, pe, a.K - 1);
+    wg_gather_q<D>(qb, q, x, pe, a);
     wg_short_load<D, FULL>(k, a, x, ks);
     wg_short_load<D, FULL>(v, a, x, ks + CH);
     cp_async_commit();
@@ -468,7 +467,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         float s[1][WG_KC / 8][4];
         const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
         wg_qk<DT, D>(&s[0][0][0], qf, ks);
-        wg_gather_q<D>(qn, q, xn, pe, a.K - 1);
+        wg_gather_q<D>(qn, q, xn, pe, a);
         cp_async_commit();
         wg_wait_all<D>(&s[0][0][0], o);
         if (nblk) {

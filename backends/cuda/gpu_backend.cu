@@ -227,6 +227,14 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->D = p->head_dim;
     a->S = p->block_size;
     a->K = p->top_k;
+    if (a->K > 1) {
+        /* gpu_entry_row: p / (K - 1) = (p km1_mul) >> km1_shift. */
+        const uint64_t d = (uint64_t)a->K - 1;
+        int l = 0;
+        while (((uint64_t)1 << l) < d) l++;
+        a->km1_shift = 32 + l;
+        a->km1_mul = (((uint64_t)1 << a->km1_shift) + d - 1) / d;
+    }
     a->group = pb->group;
     a->causal = p->causal;
     a->dtype = (int)p->dtype;

@@ -53,6 +53,8 @@ typedef struct gpu_args {
     int32_t sm_count; /* for persistent grids (host)                */
     int32_t use_mma;  /* GPU_MMA_*: tensor-core kernels allowed (host, per call) */
     int32_t len_gcd;  /* gcd of every block's length (host)          */
+    int32_t km1_shift;/* gpu_entry_row's p / (K - 1) as a multiply:   */
+    uint64_t km1_mul; /* (p km1_mul) >> km1_shift (host, K > 1)     */
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
