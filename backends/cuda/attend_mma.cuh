@@ -416,9 +416,7 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
     const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     if (tbeg >= tend) return;
-    /* 32-bit list numbers (the host keeps total_blocks x Hk below 2^31):
-     * with 64-bit ones, k_mma_kv_narrow spilled at its 168 registers. */
-    int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
+    int lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg); /* 32-bit: gpu_kv_tile_in */
     /* The list whose block ks/vs hold; CTA-uniform, so it lives in shared
      * memory (a register less).  Written between the load's two barriers,
      * after every thread has read it for this tile. */
@@ -427,10 +425,9 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
     __syncthreads();
     for (int tile = tbeg; tile < tend; tile++) {
         while (tile >= a.tile_off[lst + 1]) lst++;
-        const int kh = lst % a.Hk;
-        const gpu_block blk = a.blocks[lst / a.Hk];
-        const int e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-        const int nrows = min(GPU_TILE_ROWS, a.list_off[lst + 1] - e0);
+        const gpu_kv_tile w = gpu_kv_tile_in(a, lst, tile, 1);
+        const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
+        const gpu_block blk = w.blk;
         /* This thread's two rows: r0 = 16 warp + g and r1 = r0 + 8. */
         const int r0 = warp * 16 + g, r1 = r0 + 8;
         const bool live0 = r0 < nrows, live1 = r1 < nrows;

@@ -125,16 +125,27 @@ struct gpu_kv_tile {
     gpu_block blk;
     int kh, e0, nrows, ntl;
 };
-__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
+/* The ntl tiles from `tile` of list lst.  LI, the list number's type:
+ * int64_t in gpu_kv_tile_at, as gpu_find_list gives it (32-bit there made
+ * k_mma_kv_wide spill 12 bytes), int in k_mma_kv_narrow and
+ * k_wgmma_kv_short (the host keeps total_blocks x Hk below 2^31; 64-bit
+ * made k_mma_kv_narrow spill at its 168 registers). */
+template <typename LI>
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_in(const gpu_args &a, LI lst, int tile, int ntl)
 {
     gpu_kv_tile w;
-    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-    w.ntl = tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1;
+    w.ntl = ntl;
     w.kh = (int)(lst % a.Hk);
     w.blk = a.blocks[lst / a.Hk];
     w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
-    w.nrows = min(w.ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
+    w.nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
     return w;
+}
+
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
+{
+    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
+    return gpu_kv_tile_in(a, lst, tile, tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1);
 }
 
 template <int DT, int D>

@@ -300,9 +300,7 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
 {
     y.tile_end = a.tile_off[y.lst + 1];
     y.e_end = a.list_off[y.lst + 1];
-    y.w.kh = y.lst % a.Hk;
-    y.w.blk = a.blocks[y.lst / a.Hk];
-    y.w.e0 = a.list_off[y.lst] + (y.tile - a.tile_off[y.lst]) * GPU_TILE_ROWS;
+    y.w = gpu_kv_tile_in(a, y.lst, y.tile, 1);
 }
 
 /* The step after x in the run ending at tend.  Within a list it reads
@@ -320,6 +318,7 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
     } else {
         do y.lst++; while (y.tile >= a.tile_off[y.lst + 1]);
         wg_step_list(a, y);
+        return y;
     }
     y.w.nrows = min(GPU_TILE_ROWS, y.e_end - y.w.e0);
     return y;
@@ -440,7 +439,6 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
     x.any = true;
     wg_step_list(a, x);
-    x.w.nrows = min(GPU_TILE_ROWS, x.e_end - x.w.e0);
     wg_step xn = wg_step_after(a, x, tend);
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
