@@ -1,7 +1,7 @@
 #!/bin/bash
 # One call on the lent GPU machine (the device tool), from the repository
 # root: build every backend with the tests, run the conformance suite on the
-# GPU (CUDA on both kernel paths, OpenCL through NVIDIA's driver, the CPU
+# GPU (CUDA on every kernel path, OpenCL through NVIDIA's driver, the CPU
 # variants on the host), the golden vectors, and a short benchmark against
 # PyTorch.  Carry .devdeps (cmocka, OpenCL loader) and .whl (meson, if the
 # machine lacks it).  Logs go to $OUT.
@@ -21,8 +21,10 @@ timeout 240 meson test -C $b --suite conformance --suite unit --num-processes 8 
 echo "meson test rc=$? in $(( $(date +%s) - s )) s"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
 MOBA_CUDA_KERNEL=simt timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-simt.log" 2>&1
 echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-simt.log"
-MOBA_CUDA_KERNEL=wgmma timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-wgmma.log" 2>&1
-echo "conformance-cuda with MOBA_CUDA_KERNEL=wgmma rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-wgmma.log"
+for kern in mma wgmma; do
+    MOBA_CUDA_KERNEL=$kern timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-$kern.log" 2>&1
+    echo "conformance-cuda with MOBA_CUDA_KERNEL=$kern rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$kern.log"
+done
 grep -hE 'FAILED|\[ *FAILED|max\|' "$OUT/test.log" | head -20
 for g in g1 g4; do
     for be in cuda opencl; do
