@@ -10,11 +10,13 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-/* The key-centric kernel: where wgmma is allowed (a->use_mma ==
- * GPU_MMA_WGMMA) k_wgmma_kv for long blocks and k_wgmma_kv_short for
- * blocks of at most WG_KC keys, else k_mma_kv_wide for long blocks, else
- * k_mma_kv_narrow; FULL when every block is a whole number of
- * the kernel's key chunks (then no chunk needs a mask). */
+/* The key-centric kernel: k_wgmma_kv_short for blocks of at most WG_KC
+ * keys where short-block wgmma is allowed (a->use_mma >=
+ * GPU_MMA_WG_SHORT: compute 9.0 with sm_90a code, the default there),
+ * k_wgmma_kv for long blocks where every wgmma kernel is
+ * (GPU_MMA_WGMMA), else k_mma_kv_wide for long blocks, else
+ * k_mma_kv_narrow; FULL when every block is a whole number of the
+ * kernel's key chunks (then no chunk needs a mask). */
 template <int DT, int D>
 static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
                                  const void *v)

@@ -31,9 +31,10 @@
  * pipe idle through it; FlashAttention-3's per-slot mbarriers and
  * ping-pong scheduling are what is missing.
  *
- * k_wgmma_kv_short (below) is the same switch's kernel for blocks of at
- * most WG_KC keys; also opt-in: 0.95x k_mma_kv_narrow at 128K tokens,
- * 0.87x at 512K (docs/perf.md, CUDA v13).
+ * k_wgmma_kv_short (below) is the kernel for blocks of at most WG_KC
+ * keys, and the default for them on compute 9.0 with sm_90a code: one
+ * warpgroup per CTA, two CTAs per SM, 1.21-1.29x k_mma_kv_narrow at 128K
+ * and 512K tokens (docs/perf.md, CUDA v14).
  *
  * Determinism: as the mma.sync kernels, a row's result depends only on its
  * Q row and the block's keys in a fixed order; which kernel runs depends on
