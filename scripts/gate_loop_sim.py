@@ -14,7 +14,15 @@ and in the first tile at least the least over the quad of each lane's 2nd
 best (gtc_first_floor); a warp holds 8 rows per half (hr) and runs the two
 halves' loops one after the other.  Variants: 'merged' runs one loop over
 both halves (the warp then loops max(c0 + c1) times instead of max(c0) +
-max(c1)); 'exact' takes the row's exact 8th best so far as the floor.
+max(c1)); 'exact' takes the row's exact 8th best so far as the floor;
+'deferredT' appends a lane's candidates to a buffer (a cheap loop turn)
+and inserts them into its list every T tiles (the warp looping as often
+as its fullest buffer), so that the lanes' counts even out between
+insertions, while the floor only sees the lists.  Each line also prints
+a model of the loop's instructions per warp-tile: ~60 per insertion turn
+(key, exact test, the 8-step 64-bit network), ~10 per append turn, ~52
+per deferred insertion turn (the same with the key read back); 'merged'
+turns cost two networks, as built in CUDA v13 (measured 0.90x).
 """
 import sys
 
@@ -32,12 +40,15 @@ def kth(lst, k):
 
 
 def run(variant, nb, rows=16, reps=20, seed=1):
+    T = int(variant[8:]) if variant.startswith('deferred') else 1
     rng = np.random.default_rng(seed)
-    iters = tiles = inserts = 0
+    iters = tiles = inserts = cost = 0
     for _ in range(reps):
         s = rng.standard_normal((rows, nb))
         lists = [[[] for _ in range(4)] for _ in range(rows)]
-        for it in range((nb + BC - 1) // BC):
+        bufs = [[[] for _ in range(4)] for _ in range(rows)]
+        nt = (nb + BC - 1) // BC
+        for it in range(nt):
             j0 = it * BC
             counts = np.zeros((rows, 4), int)
             for r in range(rows):
@@ -58,22 +69,44 @@ def run(variant, nb, rows=16, reps=20, seed=1):
                         counts[r, t] += 1
                         l = ls[t]
                         if len(l) < K or x > l[-1]:
+                            if T > 1:
+                                bufs[r][t].append(x)
+                                continue
                             l.append(x)
                             l.sort(reverse=True)
                             del l[K:]
                             inserts += 1
             for w0 in range(0, rows, 16):
                 c0, c1 = counts[w0:w0 + 8], counts[w0 + 8:w0 + 16]
-                iters += (c0 + c1).max() if variant == 'merged' else c0.max() + c1.max()
+                n = (c0 + c1).max() if variant == 'merged' else c0.max() + c1.max()
+                iters += n
+                cost += n * (10 if T > 1 else 120 if variant == 'merged' else 60)
                 tiles += 1
-    return iters / tiles, inserts / (reps * rows)
+            if T > 1 and ((it + 1) % T == 0 or it == nt - 1):
+                for w0 in range(0, rows, 16):
+                    for h in (0, 8):
+                        m = 0
+                        for r in range(w0 + h, w0 + h + 8):
+                            for t in range(4):
+                                l = lists[r][t]
+                                m = max(m, len(bufs[r][t]))
+                                for x in bufs[r][t]:
+                                    if len(l) < K or x > l[-1]:
+                                        l.append(x)
+                                        l.sort(reverse=True)
+                                        del l[K:]
+                                        inserts += 1
+                                bufs[r][t] = []
+                        cost += m * 52
+    return iters / tiles, inserts / (reps * rows), cost / tiles
 
 
 def main():
     nb = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
-    for v in ('current', 'merged', 'exact'):
-        it, ins = run(v, nb)
-        print('%-8s NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f' % (v, nb, it, ins))
+    for v in ('current', 'merged', 'exact', 'deferred2', 'deferred4'):
+        it, ins, cost = run(v, nb)
+        print('%-9s NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f, '
+              'model instructions per warp-tile %.0f' % (v, nb, it, ins, cost))
 
 
 if __name__ == '__main__':
