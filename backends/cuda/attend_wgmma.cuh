@@ -351,6 +351,15 @@ __device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step
     }
 }
 
+/* The partial indices of this thread's two rows of step x (r0 and r0 + 8
+ * of its warp's 16), which its partial stores need (0 for dead rows). */
+__device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step &x, int r0,
+                                               int *ps)
+{
+    ps[0] = x.any && r0 < x.w.nrows ? a.entries[x.w.e0 + r0] : 0;
+    ps[1] = x.any && r0 + 8 < x.w.nrows ? a.entries[x.w.e0 + r0 + 8] : 0;
+}
+
 /* Step x's Q rows into qs ([64][LD], rows past nrows zeroed) by cp.async,
  * from its slots' partial indices pe; the caller commits. */
 template <int D>
@@ -426,7 +435,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     unsigned short *ks = wg_smem, *qb = ks + 2 * CH;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4, mi = lane / 8;
-    const int r0 = 16 * warp + g, r1 = r0 + 8; /* this thread's rows of a step */
+    const int r0 = 16 * warp + g; /* this thread's rows of a step: r0, r0 + 8 */
     const int total = a.tile_off[a.nlists];
     const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
     const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
@@ -448,8 +457,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_short_load<D, FULL>(v, a, x, ks + CH);
     cp_async_commit();
     wg_slot_entries<D>(a, xn, pe);
-    ps[0] = r0 < x.w.nrows ? a.entries[x.w.e0 + r0] : 0;
-    ps[1] = r1 < x.w.nrows ? a.entries[x.w.e0 + r1] : 0;
+    wg_row_entries(a, x, r0, ps);
     for (int st = 0; x.any; st++) {
         unsigned short *qs = qb + (st & 1) * QB, *qn = qb + ((st + 1) & 1) * QB;
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
@@ -488,8 +496,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         wg_store_partials<DT, D>(R, a, qs + 16 * warp * LD, x.w.nrows - 16 * warp, ps, lane);
         const wg_step xnn = wg_step_after(a, xn, tend);
         wg_slot_entries<D>(a, xnn, pe);
-        ps[0] = xn.any && r0 < xn.w.nrows ? a.entries[xn.w.e0 + r0] : 0;
-        ps[1] = xn.any && r1 < xn.w.nrows ? a.entries[xn.w.e0 + r1] : 0;
+        wg_row_entries(a, xn, r0, ps);
         x = xn;
         xn = xnn;
     }
