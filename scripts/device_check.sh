@@ -12,6 +12,9 @@ b=build-device
 device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=enabled -Dhip=disabled -Dgpu_archs=90a ||
     exit 1
 export MOBA_CACHE_DIR=/tmp/moba-cache
+# NVIDIA's OpenCL for everything below, conformance-opencl included: where
+# PoCL is installed too its platform may be listed first (opencl:0).
+export MOBA_OPENCL_PLATFORM=nvidia
 # The modules of this build, for moba-info and every tool below (the
 # conformance tests set their own).
 export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl
@@ -19,6 +22,7 @@ export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda:$PWD/$b/backends/opencl
 s=$(date +%s)
 timeout 240 meson test -C $b --suite conformance --suite unit --num-processes 8 --print-errorlogs > "$OUT/test.log" 2>&1
 echo "meson test rc=$? in $(( $(date +%s) - s )) s"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test.log"
+grep -hE '^backend opencl device' "$b/meson-logs/testlog.txt" | head -1
 MOBA_CUDA_KERNEL=simt timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-simt.log" 2>&1
 echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-simt.log"
 for kern in mma wgmma; do
@@ -28,15 +32,14 @@ done
 grep -hE 'FAILED|\[ *FAILED|max\|' "$OUT/test.log" | head -20
 for g in g1 g4; do
     for be in cuda opencl; do
-        MOBA_OPENCL_PLATFORM=nvidia ./$b/tools/moba-run --backend $be --out /tmp/o.npy tests/vectors/$g &&
+        ./$b/tools/moba-run --backend $be --out /tmp/o.npy tests/vectors/$g &&
         python3 -c "import numpy as n; a=n.load('/tmp/o.npy'); r=n.load('tests/vectors/$g/o.npy'); print('golden $g $be max|err| %.3g' % abs(a-r).max())"
     done
 done
 # libmoba's GPU backends against each other, same shapes, same process order.
-# MOBA_OPENCL_PLATFORM=nvidia: opencl:0 is PoCL on the host CPU where its
-# platform is listed first, and a 128K run there outlasts the timeout.
+# (MOBA_OPENCL_PLATFORM=nvidia above: a 128K run on PoCL outlasts the timeout.)
 for be in cuda opencl; do
-    MOBA_OPENCL_PLATFORM=nvidia timeout 120 ./$b/tools/moba-bench --quiet --backend $be --seqlen 131072 --batch 2 --q-heads 16 \
+    timeout 120 ./$b/tools/moba-bench --quiet --backend $be --seqlen 131072 --batch 2 --q-heads 16 \
         --head-dim 128 --block-size 128 --top-k 8 --dtype f32,bf16 --no-dense --warmup 1 --iters 3 \
         2>&1 | tee -a "$OUT/backends.log" | grep -E 'bf16|f32|backend'
 done

@@ -82,8 +82,10 @@ static void add_device(cl_platform_id p, cl_device_id id)
     size_t n = 0;
     if (clGetDeviceInfo(id, CL_DEVICE_EXTENSIONS, 0, NULL, &n) == CL_SUCCESS && n) {
         char *ext = malloc(n);
-        if (ext && clGetDeviceInfo(id, CL_DEVICE_EXTENSIONS, n, ext, NULL) == CL_SUCCESS)
+        if (ext && clGetDeviceInfo(id, CL_DEVICE_EXTENSIONS, n, ext, NULL) == CL_SUCCESS) {
             d->has_fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+            d->has_nv_options = strstr(ext, "cl_nv_compiler_options") != NULL;
+        }
         free(ext);
     }
     num_devices++;

@@ -25,6 +25,7 @@ typedef struct ocl_device {
     cl_uint compute_units;
     int is_cpu;
     int has_fp16;
+    int has_nv_options; /* cl_nv_compiler_options: -cl-nv-maxrregcount */
 } ocl_device;
 
 moba_status moba_ocl_devices_init(int *count);

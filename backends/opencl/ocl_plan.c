@@ -19,7 +19,9 @@ typedef struct ocl_plan {
     cl_mem cent, sel, tiles, blocks, tok_boff, cnt, offs, list, pacc, pml, dummy;
     int64_t ntiles;
     int hc; /* query heads per attend pass (bounds the partials' memory) */
-    int gr, cb, qt, kt, scan_wg, ksel;
+    int gnt, gr, cb, scan_wg, ksel; /* moba_gate's shape (kernels/gate.cl) */
+    int nt, qt, kt, txo; /* moba_block_attend's shape (kernels/attend.cl) */
+    int uqk, upv, sc;    /* its unroll factors, keys per item in the scores */
     size_t wg1; /* work-group size of the 1-D elementwise kernels */
 } ocl_plan;
 
@@ -34,6 +36,105 @@ static int ksel_cap(int ksel)
     return p;
 }
 
+/* moba_gate's shape: GNT items, GR rows, CB centroids per chunk; the
+ * first of the list that fits the work-group cap and the local memory
+ * (GNT / (CB / 2) must divide GR: whole row tiles). */
+static void gate_shape(int D, size_t wg, size_t lmem, ocl_plan *pl)
+{
+    static const int shapes[][3] = {
+        {128, 64, 16}, {128, 32, 32}, {64, 32, 16}, {64, 16, 16}, {32, 16, 8},
+        {16, 8, 4},    {8, 8, 2},     {4, 4, 2},    {1, 1, 2},
+    };
+    const int n = (int)(sizeof shapes / sizeof shapes[0]);
+    const char *force = moba_ocl_host->getenv("MOBA_OPENCL_GATE");
+    int fnt = 0, fgr = 0, fcb = 0;
+    if (force) sscanf(force, "%d,%d,%d", &fnt, &fgr, &fcb);
+    int i = 0;
+    for (; i < n - 1; i++) {
+        int gnt = shapes[i][0], gr = shapes[i][1], cb = shapes[i][2];
+        size_t bytes = (size_t)(gr + cb) * (D / 4 + 1) * 16 + (size_t)cb * (gr + 4) * 4;
+        if (fnt && (gnt != fnt || gr != fgr || cb != fcb)) continue;
+        if ((size_t)gnt <= wg && bytes <= lmem && gr % (gnt / (cb / 2)) == 0) break;
+    }
+    pl->gnt = shapes[i][0];
+    pl->gr = shapes[i][1];
+    pl->cb = shapes[i][2];
+}
+
+/* Local bytes of moba_block_attend's arrays for a shape (kernels/attend.cl). */
+static size_t attend_local(int D, int nt, int qt, int kt)
+{
+    size_t rows = (size_t)(qt + kt) * (D / 4 + 1) * 16;
+    return rows + (size_t)kt * (qt + 4) * 4 + (size_t)nt * 8 + (size_t)qt * 12;
+}
+
+/* The attend shapes, largest first: {NT, QT, KT}. */
+static const int attend_shapes[][3] = {
+    {128, 32, 32}, {64, 32, 32}, {128, 32, 16}, {128, 16, 16}, {64, 16, 16}, {64, 16, 8},
+    {32, 8, 8},    {16, 8, 4},   {8, 8, 2},     {4, 4, 2},     {1, 1, 2},
+};
+#define N_ATTEND_SHAPES (int)(sizeof attend_shapes / sizeof attend_shapes[0])
+
+/* The first attend shape with sc keys per item that fits the work-group
+ * cap and the local memory and whose tilings divide evenly (the kernel's
+ * SR, OR, NP and KP must be whole), and equals the forced one if any;
+ * -1 if none. */
+static int attend_pick(int D, size_t wg, size_t lmem, int sc, const int *force)
+{
+    for (int i = 0; i < N_ATTEND_SHAPES; i++) {
+        int nt = attend_shapes[i][0], qt = attend_shapes[i][1], kt = attend_shapes[i][2];
+        int txs = kt / sc;
+        if (txs < 1 || kt % sc) continue;
+        if ((size_t)nt > wg || attend_local(D, nt, qt, kt) > lmem) continue;
+        if (force[0] && (nt != force[0] || qt != force[1] || kt != force[2])) continue;
+        if (nt % txs || qt % (nt / txs) || nt % qt || kt % (nt / qt)) continue;
+        return i;
+    }
+    return -1;
+}
+
+/* The attend shape, its unroll factors and keys per item (defaults, or
+ * MOBA_OPENCL_ATTEND=NT,QT,KT,UQK,UPV,SC where each field may be 0 for
+ * the default), then the widest output column tiling TXO that divides
+ * the rows evenly, preferring one that also divides D / 4 (no idle
+ * columns).  The last shape always works (one item, sc = 2). */
+static void attend_shape(int D, int is_cpu, size_t wg, size_t lmem, ocl_plan *pl)
+{
+    /* Unrolled loops pay on NVIDIA (docs/perf.md, OpenCL v4); PoCL runs
+     * the rolled ones about as fast and compiles them in less time, which
+     * is most of the conformance suite's time there. */
+    const int unroll = is_cpu ? 1 : 8;
+    int f[6] = {0, 0, 0, 0, 0, 0};
+    const char *force = moba_ocl_host->getenv("MOBA_OPENCL_ATTEND");
+    if (force) sscanf(force, "%d,%d,%d,%d,%d,%d", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]);
+    pl->uqk = f[3] >= 1 && f[3] <= 64 ? f[3] : unroll;
+    pl->upv = f[4] >= 1 && f[4] <= 64 ? f[4] : unroll;
+    pl->sc = f[5] == 1 || f[5] == 4 ? f[5] : 2;
+    int i = attend_pick(D, wg, lmem, pl->sc, f);
+    if (i < 0) {
+        pl->sc = 2;
+        i = attend_pick(D, wg, lmem, 2, f);
+    }
+    if (i < 0) {
+        f[0] = 0;
+        i = attend_pick(D, wg, lmem, 2, f);
+    }
+    if (i < 0) i = N_ATTEND_SHAPES - 1;
+    const int (*shapes)[3] = attend_shapes;
+    pl->nt = shapes[i][0];
+    pl->qt = shapes[i][1];
+    pl->kt = shapes[i][2];
+    int d4 = D / 4, txo = 1;
+    for (int exact = 1; exact >= 0 && txo == 1; exact--)
+        for (int c = 16; c > 1; c /= 2)
+            if (c <= pl->nt && pl->nt % c == 0 && pl->qt % (pl->nt / c) == 0 &&
+                (!exact || d4 % c == 0)) {
+                txo = c;
+                break;
+            }
+    pl->txo = txo;
+}
+
 /* Work-group shapes that fit the device's local memory and work-group
  * limits (cap: a kernel's own CL_KERNEL_WORK_GROUP_SIZE, once known). */
 static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
@@ -41,28 +142,8 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
     size_t lmem = dev->local_mem > 2 * LOCAL_SLACK ? dev->local_mem - LOCAL_SLACK
                                                    : dev->local_mem / 2;
     size_t wg = dev->max_wg < cap ? dev->max_wg : cap;
-    int maxwg = wg > 64 ? 64 : (int)wg;
-    if (maxwg < 1) maxwg = 1;
-    int gr = maxwg, cb = 32;
-    while ((size_t)gr * (D + 4) * 4 + (size_t)cb * D * 4 > lmem) {
-        if (cb > 8) cb /= 2;
-        else if (gr > 8) gr /= 2;
-        else if (cb > 1) cb /= 2;
-        else if (gr > 1) gr /= 2;
-        else break;
-    }
-    int qt = maxwg, kt = 16;
-    while ((size_t)qt * (D + 4) * 4 + 2 * (size_t)kt * D * 4 + (size_t)qt * 4 > lmem) {
-        if (kt > 8) kt /= 2;
-        else if (qt > 32) qt /= 2;
-        else if (kt > 2) kt /= 2;
-        else if (qt > 1) qt /= 2;
-        else break;
-    }
-    pl->gr = gr;
-    pl->cb = cb;
-    pl->qt = qt;
-    pl->kt = kt;
+    gate_shape(D, wg, lmem, pl);
+    attend_shape(D, dev->is_cpu, wg, lmem, pl);
     pl->scan_wg = wg >= 256 ? 256 : (int)wg;
 }
 
@@ -84,13 +165,29 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
     pl->ksel = ksel > 0 ? ksel : 0; /* 0: top_k = 1, nothing to rank */
     for (int attempt = 0; attempt < 4; attempt++) {
         choose_sizes(c->dev, p->head_dim, cap, pl);
-        char opt[512];
-        snprintf(opt, sizeof opt,
+        /* MOBA_OPENCL_BUILD_OPTIONS: appended as given (e.g.
+         * -cl-nv-maxrregcount=128 on NVIDIA); part of the cache key. */
+        const char *extra = moba_ocl_host->getenv("MOBA_OPENCL_BUILD_OPTIONS");
+        char opt[1024];
+        int len = snprintf(opt, sizeof opt,
                  "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
-                 "-DGR=%d -DCB=%d -DKSEL_CAP=%d -DQT=%d -DKT=%d -DSCAN_WG=%d",
+                 "-DGNT=%d -DGR=%d -DCB=%d -DKSEL_CAP=%d -DNT=%d -DQT=%d -DKT=%d -DTXO=%d "
+                 "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
-                 p->causal ? 1 : 0, pl->gr, pl->cb, ksel_cap(pl->ksel),
-                 pl->qt, pl->kt, pl->scan_wg);
+                 p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
+                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg);
+        /* NVIDIA: at most 128 registers, so that four attend work-groups
+         * of 128 items share an SM rather than three (136 registers
+         * unbounded; f32 1.07x at 128K, docs/perf.md OpenCL v4). */
+        if (c->dev->has_nv_options && len > 0 && (size_t)len < sizeof opt)
+            len += snprintf(opt + len, sizeof opt - (size_t)len, " -cl-nv-maxrregcount=%d",
+                            65536 / (4 * pl->nt) < 255 ? 65536 / (4 * pl->nt) : 255);
+        if (extra && *extra && len > 0 && (size_t)len < sizeof opt &&
+            snprintf(opt + len, sizeof opt - (size_t)len, " %s", extra) >= (int)(sizeof opt - (size_t)len))
+            return moba_ocl_host->set_error(MOBA_ERR_INVALID_ARGUMENT,
+                                            "opencl: MOBA_OPENCL_BUILD_OPTIONS is too long "
+                                            "(%zu characters)",
+                                            strlen(extra));
         moba_status st = moba_ocl_program_get(c, opt, &pl->prog);
         if (st) return st;
         size_t wg_gate, wg_att, wg_scan, wg_el;
@@ -100,7 +197,7 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
             (st = kernel_wg(c, pl->prog->merge, &wg_el)))
             return st;
         pl->wg1 = wg_el < 64 ? wg_el : 64;
-        if (wg_gate >= (size_t)pl->gr && wg_att >= (size_t)pl->qt &&
+        if (wg_gate >= (size_t)pl->gnt && wg_att >= (size_t)pl->nt &&
             wg_scan >= (size_t)pl->scan_wg)
             return MOBA_OK;
         cap = wg_gate < wg_att ? wg_gate : wg_att;
@@ -282,8 +379,8 @@ moba_status moba_ocl_gate(ocl_ctx *c, void *bplan, const moba_problem *pb,
     SET(kg, 6, group);
     SET(kg, 7, top_k);
     SET(kg, 8, ksel);
-    size_t gg[2] = {(size_t)pl->ntiles * pl->gr, (size_t)hq};
-    size_t lg[2] = {(size_t)pl->gr, 1};
+    size_t gg[2] = {(size_t)pl->ntiles * pl->gnt, (size_t)hq};
+    size_t lg[2] = {(size_t)pl->gnt, 1};
     return launch(c, kg, 2, gg, lg, "enqueue moba_gate");
 }
 
@@ -357,7 +454,7 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(ka, 12, h0);
     SET(ka, 13, top_k);
     SET(ka, 14, scale);
-    size_t ga = (size_t)nbuckets * pl->qt, la = (size_t)pl->qt;
+    size_t ga = (size_t)nbuckets * pl->nt, la = (size_t)pl->nt;
     if ((st = launch(c, ka, 1, &ga, &la, "enqueue moba_block_attend"))) return st;
     cl_kernel km = pr->merge;
     cl_mem lse_mem = lse ? lse : pl->dummy;

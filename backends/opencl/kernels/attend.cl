@@ -12,8 +12,7 @@
  * Entries are numbered e = (t * hc + hl) * top_k + i for token t, head
  * h0 + hl of the current head chunk, slot i.
  *
- * Defines: D, DTYPE, CAUSAL, QT (work-group size), KT (keys per step),
- * SCAN_WG.
+ * Defines: D, DTYPE, CAUSAL, NT, QT, KT, TXO (moba_block_attend), SCAN_WG.
  */
 
 /* One work-item per (token, head of the chunk, slot): counts the entries of
@@ -70,12 +69,45 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
     }
 }
 
-/* One work-group per (global block g, head of the chunk); blocks[g] = {first
- * key token, keys}.  Rows of q/k/v move through local memory as float4 (D is
- * a multiple of 16); the q rows are padded by one float4 so that the
- * items' row reads fall in different banks.  Each item scores KT keys per
- * step with fully unrolled loops, so the scores and the accumulator stay in
- * registers; keys past the end of the block are zero rows, masked out. */
+/* One work-group of NT items per (global block g, head of the chunk);
+ * blocks[g] = {first key token, keys}.  The bucket's entries go QT at a
+ * time (their q rows gathered into local memory), the block's keys KT at a
+ * time, and each step is a SIMT flash-attention step on register tiles:
+ *   scores   item (sx, sy): rows sy * SR + i, keys sx + TXS * j, so one
+ *            local float4 of q or k feeds 4 SC or 4 SR FMAs (a kernel that
+ *            gives each item one whole row gets 4, and needs D
+ *            accumulator registers per item);
+ *   softmax  item (pr, pp): row pr, keys pp * KP .. + KP (NP items a row);
+ *   P V      item (ox, oy): rows oy * OR + i, float4 columns ox + TXO * j.
+ * K and V take turns in one local buffer (V loads once the scores are
+ * out), which is what lets QT = KT = 32 fit 48 KB at D = 128.  Keys past
+ * the end of the block are zero rows, masked out; rows past the entries
+ * are zero rows whose results are never written.  Every item of a row
+ * keeps the row's max m; the pp == 0 item keeps the sum l, adding each
+ * step's partial sums (red2) one step late, once a barrier has passed.
+ * Defines (host-checked): NT, QT, KT, TXO, SC, UQK, UPV; see ocl_plan.c. */
+#ifndef SC
+#define SC 2 /* keys per item in the scores */
+#endif
+#define TXS (KT / SC)
+#define TYS (NT / TXS)
+#define SR (QT / TYS)
+#define TYO (NT / TXO)
+#define OR (QT / TYO)
+#define OC ((D4 + TXO - 1) / TXO)
+#define NP (NT / QT)
+#define KP (KT / NP)
+#define QS (D4 + 1) /* float4 stride of local q, k, v rows: rows in different banks */
+#define PS (QT + 4) /* float stride of the transposed probabilities */
+/* Unroll factors of the two long loops (NVIDIA's compiler keeps them
+ * rolled otherwise, each trip then waiting on its own local loads). */
+#ifndef UQK
+#define UQK 4
+#endif
+#ifndef UPV
+#define UPV 4
+#endif
+
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -83,81 +115,144 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               int hq, int hk, int group, int hc, int h0,
                               int top_k, float scale)
 {
-    local float4 qs[QT * (D4 + 1)];
-    local float4 ks[KT * D4];
-    local float4 vs[KT * D4];
-    local int ent[QT];
+    local float4 qs[QT * QS];
+    local float4 kvs[KT * QS];
+    local float pt[KT * PS]; /* pt[u * PS + r]: score, then probability */
+    local float red[NT], red2[NT], corr_s[QT];
+    local int ent[QT], tok[QT];
     const int lid = get_local_id(0);
     const long bucket = get_group_id(0);
     const long g = bucket / hc;
     const int hl = (int)(bucket - g * hc), h = h0 + hl, kh = h / group;
     const int2 blk = blocks[g];
     const int first = offs[bucket], count = offs[bucket + 1] - first;
+    const int per_tok = hc * top_k;
+    const int sx = lid % TXS, sy = lid / TXS;
+    const int ox = lid % TXO, oy = lid / TXO;
+    const int pr = lid % QT, pp = lid / QT;
 
     for (int e0 = 0; e0 < count; e0 += QT) {
         const int ne = min(QT, count - e0);
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < ne) ent[lid] = list[first + e0 + lid];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int i = lid; i < ne * D4; i += QT) {
-            int r = i / D4, d = i - r * D4;
-            long t = ent[r] / ((long)hc * top_k);
-            long base = (t * hq + h) * D + 4 * d;
-            qs[r * (D4 + 1) + d] = LD4(q, base);
+        if (lid < QT) {
+            int e = lid < ne ? list[first + e0 + lid] : -1;
+            ent[lid] = e;
+            tok[lid] = e >= 0 ? e / per_tok : -1; /* -1: sees no key (causal) */
         }
-        const int e = lid < ne ? ent[lid] : 0;
-        const long t = e / ((long)hc * top_k);
-        float4 acc[D4];
-        for (int d = 0; d < D4; d++) acc[d] = (float4)(0.0f);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < QT * D4; i += NT) {
+            int r = i / D4, d = i - r * D4;
+            float4 x = (float4)(0.0f);
+            if (r < ne) x = LD4(q, ((long)tok[r] * hq + h) * D + 4 * d);
+            qs[r * QS + d] = x;
+        }
+        int trow[SR];
+        for (int i = 0; i < SR; i++) trow[i] = tok[sy * SR + i];
+        float4 acc[OR][OC];
+        for (int i = 0; i < OR; i++)
+            for (int j = 0; j < OC; j++) acc[i][j] = (float4)(0.0f);
         float m = -INFINITY, l = 0.0f;
-        const local float4 *qr = qs + lid * (D4 + 1);
 
         for (int u0 = 0; u0 < blk.y; u0 += KT) {
             const int nk = min(KT, blk.y - u0);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int i = lid; i < KT * D4; i += QT) {
+            barrier(CLK_LOCAL_MEM_FENCE); /* last step's P V is done with kvs */
+            for (int i = lid; i < KT * D4; i += NT) {
                 int u = i / D4, d = i - u * D4;
-                float4 kk = (float4)(0.0f), vv = (float4)(0.0f);
-                if (u < nk) {
-                    long src = ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d;
-                    kk = LD4(k, src);
-                    vv = LD4(v, src);
-                }
-                ks[i] = kk;
-                vs[i] = vv;
+                float4 x = (float4)(0.0f);
+                if (u < nk) x = LD4(k, ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d);
+                kvs[u * QS + d] = x;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            if (lid >= ne) continue;
-            /* keys of this step the row may see (causal: token <= t) */
-            int lim = nk;
-            if (CAUSAL) lim = (int)min((long)nk, t - (blk.x + u0) + 1);
-            if (lim <= 0) continue;
-            float s[KT];
-            dot_rows(qr, ks, s, KT);
+            float s[SR][SC];
+            for (int i = 0; i < SR; i++)
+                for (int j = 0; j < SC; j++) s[i][j] = 0.0f;
+            UNROLL(UQK)
+            for (int d = 0; d < D4; d++) {
+                float4 kk[SC];
+                for (int j = 0; j < SC; j++) kk[j] = kvs[(sx + TXS * j) * QS + d];
+                for (int i = 0; i < SR; i++) {
+                    float4 qq = qs[(sy * SR + i) * QS + d];
+                    for (int j = 0; j < SC; j++) {
+                        s[i][j] = fma(qq.x, kk[j].x, s[i][j]);
+                        s[i][j] = fma(qq.y, kk[j].y, s[i][j]);
+                        s[i][j] = fma(qq.z, kk[j].z, s[i][j]);
+                        s[i][j] = fma(qq.w, kk[j].w, s[i][j]);
+                    }
+                }
+            }
+            for (int j = 0; j < SC; j++) {
+                const int u = sx + TXS * j, key = blk.x + u0 + u;
+                for (int i = 0; i < SR; i++) {
+                    int ok = u < nk && (!CAUSAL || key <= trow[i]);
+                    pt[u * PS + sy * SR + i] = ok ? scale * s[i][j] : -INFINITY;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
             float mx = -INFINITY;
-            for (int u = 0; u < KT; u++) {
-                s[u] = u < lim ? scale * s[u] : -INFINITY;
-                mx = fmax(mx, s[u]);
+            for (int c = 0; c < KP; c++) mx = fmax(mx, pt[(pp * KP + c) * PS + pr]);
+            red[lid] = mx;
+            if (pp == 0 && u0 > 0)
+                for (int x = 0; x < NP; x++) l += red2[x * QT + pr]; /* last step's */
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float mnew = m;
+            for (int x = 0; x < NP; x++) mnew = fmax(mnew, red[x * QT + pr]);
+            /* m = -inf: nothing accumulated yet (acc and l are 0) */
+            const float corr = m == -INFINITY ? 0.0f : exp(m - mnew);
+            float psum = 0.0f;
+            for (int c = 0; c < KP; c++) {
+                const int idx = (pp * KP + c) * PS + pr;
+                float p = mnew == -INFINITY ? 0.0f : exp(pt[idx] - mnew);
+                pt[idx] = p;
+                psum += p;
             }
-            float mnew = fmax(m, mx);
-            if (mnew == -INFINITY) continue;
-            if (m != mnew) {
-                float corr = exp(m - mnew);
-                for (int d = 0; d < D4; d++) acc[d] *= corr;
+            red2[lid] = psum;
+            m = mnew;
+            if (pp == 0) {
                 l *= corr;
-                m = mnew;
+                corr_s[pr] = corr;
             }
+            for (int i = lid; i < KT * D4; i += NT) {
+                int u = i / D4, d = i - u * D4;
+                float4 x = (float4)(0.0f);
+                if (u < nk) x = LD4(v, ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d);
+                kvs[u * QS + d] = x;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int i = 0; i < OR; i++) {
+                const float c = corr_s[oy * OR + i];
+                for (int j = 0; j < OC; j++) acc[i][j] *= c;
+            }
+            UNROLL(UPV)
             for (int u = 0; u < KT; u++) {
-                float p = exp(s[u] - m); /* 0 for masked keys (zero rows) */
-                l += p;
-                for (int d = 0; d < D4; d++) acc[d] = fma((float4)(p), vs[u * D4 + d], acc[d]);
+                float p[OR];
+#if OR % 4 == 0 /* 16-byte aligned: PS and OR are multiples of 4 */
+                for (int i = 0; i < OR; i += 4)
+                    vstore4(vload4(0, pt + u * PS + oy * OR + i), 0, p + i);
+#else
+                for (int i = 0; i < OR; i++) p[i] = pt[u * PS + oy * OR + i];
+#endif
+                for (int j = 0; j < OC; j++) {
+                    const int c = ox + TXO * j;
+                    if (D4 % TXO == 0 || c < D4) {
+                        const float4 vv = kvs[u * QS + c];
+                        for (int i = 0; i < OR; i++) acc[i][j] = fma((float4)(p[i]), vv, acc[i][j]);
+                    }
+                }
             }
         }
-        if (lid < ne) {
-            global float4 *dst = (global float4 *)(pacc + (long)e * D);
-            for (int d = 0; d < D4; d++) dst[d] = acc[d];
-            pml[e] = (float2)(m, l);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (pp == 0)
+            for (int x = 0; x < NP; x++) l += red2[x * QT + pr];
+        for (int i = 0; i < OR; i++) {
+            const int r = oy * OR + i;
+            if (r >= ne) continue;
+            global float4 *dst = (global float4 *)(pacc + (long)ent[r] * D);
+            for (int j = 0; j < OC; j++) {
+                const int c = ox + TXO * j;
+                if (D4 % TXO == 0 || c < D4) dst[c] = acc[i][j];
+            }
         }
+        if (pp == 0 && pr < ne) pml[ent[pr]] = (float2)(m, l);
     }
 }
 

@@ -33,5 +33,14 @@ inline ushort f32_to_bf16(float f)
 }
 #endif
 
-/* Four consecutive elements as a float4 (rows are multiples of 16 long). */
-#define LD4(p, i) ((float4)(LD(p, (i)), LD(p, (i) + 1), LD(p, (i) + 2), LD(p, (i) + 3)))
+/* Four consecutive elements as a float4 (rows are multiples of 16 long):
+ * one vector load where the dtype allows it. */
+#if DTYPE == 0
+#define LD4(p, i) vload4(0, (p) + (i))
+#elif DTYPE == 1 && HAS_FP16
+#define LD4(p, i) convert_float4(vload4(0, (p) + (i)))
+#elif DTYPE == 1
+#define LD4(p, i) vload_half4(0, (p) + (i))
+#else
+#define LD4(p, i) as_float4(convert_uint4(vload4(0, (p) + (i))) << 16)
+#endif

@@ -5,7 +5,7 @@
  * memory, streams the sequence's centroids through local memory CB at a
  * time, and keeps each row's running top-(top_k - 1) in private memory.
  *
- * Defines: D (head dim), DTYPE, CAUSAL, GR, CB, KSEL_CAP (>= ksel).
+ * Defines: D (head dim), DTYPE, CAUSAL, GNT, GR, CB, KSEL_CAP (>= ksel).
  */
 
 /* Centroid of (block g, kv head, dim): f32 mean, rounded to the dtype.
@@ -38,13 +38,26 @@ inline int gate_better(float sa, int ia, float sb, int ib)
  * the sequence, first global block of the sequence}. */
 #define TILE_INTS 5
 
+/* A work-group of GNT items: GR query rows of one tile x one query head.
+ * Per chunk of CB centroids, the GR x CB scores are register tiles, as in
+ * moba_block_attend (item (sx, sy): rows sy * GSR + i, centroids
+ * sx + GTXS * j), written to local memory transposed; then the item of
+ * each row (lid < GR) ranks the chunk's scores into its list. */
+#define GTXS (CB / 2)
+#define GTYS (GNT / GTXS)
+#define GSR (GR / GTYS)
+#define GQS (D4 + 1) /* float4 stride of local q and centroid rows */
+#define GPS (GR + 4) /* float stride of the transposed scores */
+
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
                       const global int *tiles, global int *sel, int hq,
                       int hk, int group, int top_k, int ksel)
 {
-    local float4 qs[GR * (D4 + 1)]; /* +1: rows in different banks */
-    local float4 cs[CB * D4];
+    local float4 qs[GR * GQS];
+    local float4 cs[CB * GQS];
+    local float st[CB * GPS];
     const int lid = get_local_id(0);
+    const int sx = lid % GTXS, sy = lid / GTXS;
     const int h = get_group_id(1), kh = h / group;
     const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
     const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
@@ -57,27 +70,48 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     int n = 0;
     float thr = -INFINITY; /* the full list's last score, else -inf */
     if (!everything && ksel > 0) {
-        for (int i = lid; i < rows * D4; i += GR) {
+        for (int i = lid; i < GR * D4; i += GNT) {
             int r = i / D4, d = i - r * D4;
-            long base = ((long)(tok0 + r) * hq + h) * D + 4 * d;
-            qs[r * (D4 + 1) + d] = LD4(q, base);
+            float4 x = (float4)(0.0f);
+            if (r < rows) x = LD4(q, ((long)(tok0 + r) * hq + h) * D + 4 * d);
+            qs[r * GQS + d] = x;
         }
-        const local float4 *qr = qs + lid * (D4 + 1);
         for (int c0 = 0; c0 < nelig; c0 += CB) {
             int nc = min(CB, nelig - c0);
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int i = lid; i < nc * D4; i += GR) {
+            for (int i = lid; i < CB * D4; i += GNT) {
                 int c = i / D4, d = i - c * D4;
-                long base = ((boff + c0 + c) * hk + kh) * D + 4 * d;
-                cs[i] = LD4(cent, base);
+                float4 x = (float4)(0.0f);
+                if (c < nc) x = LD4(cent, ((boff + c0 + c) * hk + kh) * D + 4 * d);
+                cs[c * GQS + d] = x;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float sc[GSR][2];
+            for (int i = 0; i < GSR; i++) sc[i][0] = sc[i][1] = 0.0f;
+            UNROLL(UQK)
+            for (int d = 0; d < D4; d++) {
+                const float4 c0v = cs[sx * GQS + d], c1v = cs[(sx + GTXS) * GQS + d];
+                for (int i = 0; i < GSR; i++) {
+                    const float4 qq = qs[(sy * GSR + i) * GQS + d];
+                    sc[i][0] = fma(qq.x, c0v.x, sc[i][0]);
+                    sc[i][0] = fma(qq.y, c0v.y, sc[i][0]);
+                    sc[i][0] = fma(qq.z, c0v.z, sc[i][0]);
+                    sc[i][0] = fma(qq.w, c0v.w, sc[i][0]);
+                    sc[i][1] = fma(qq.x, c1v.x, sc[i][1]);
+                    sc[i][1] = fma(qq.y, c1v.y, sc[i][1]);
+                    sc[i][1] = fma(qq.z, c1v.z, sc[i][1]);
+                    sc[i][1] = fma(qq.w, c1v.w, sc[i][1]);
+                }
+            }
+            for (int i = 0; i < GSR; i++) {
+                st[sx * GPS + sy * GSR + i] = sc[i][0];
+                st[(sx + GTXS) * GPS + sy * GSR + i] = sc[i][1];
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid >= rows) continue;
-            float sc[CB];
-            dot_rows(qr, cs, sc, CB);
             for (int c = 0; c < nc; c++) {
                 int j = c0 + c;
-                float s = sc[c];
+                float s = st[c * GPS + lid];
                 if (j == b) continue;
                 /* Below a full list's last score a candidate cannot get in
                  * (a number below a number): one compare against a
