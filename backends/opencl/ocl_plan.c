@@ -176,12 +176,17 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
                  p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
                  pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg);
-        /* NVIDIA: at most 128 registers, so that four attend work-groups
-         * of 128 items share an SM rather than three (136 registers
-         * unbounded; f32 1.07x at 128K, docs/perf.md OpenCL v4). */
-        if (c->dev->has_nv_options && len > 0 && (size_t)len < sizeof opt)
+        /* NVIDIA: a register cap that lets five attend work-groups share
+         * an SM (their local memory allows it; unbounded, the kernel takes
+         * 136 registers and three fit).  For 128 items that is 96, with 4
+         * bytes spilled.  On an H200 a cap of 128 (four fit) gave 1.07x
+         * f32 / 1.01x bf16 over none, and 96 another 1.01x / 1.05x
+         * (docs/perf.md OpenCL v4). */
+        if (c->dev->has_nv_options && len > 0 && (size_t)len < sizeof opt) {
+            int cap_regs = 65536 / (5 * pl->nt) / 8 * 8;
             len += snprintf(opt + len, sizeof opt - (size_t)len, " -cl-nv-maxrregcount=%d",
-                            65536 / (4 * pl->nt) < 255 ? 65536 / (4 * pl->nt) : 255);
+                            cap_regs < 255 ? cap_regs : 255);
+        }
         if (extra && *extra && len > 0 && (size_t)len < sizeof opt &&
             snprintf(opt + len, sizeof opt - (size_t)len, " %s", extra) >= (int)(sizeof opt - (size_t)len))
             return moba_ocl_host->set_error(MOBA_ERR_INVALID_ARGUMENT,
