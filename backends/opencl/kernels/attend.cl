@@ -12,7 +12,8 @@
  * Entries are numbered e = (t * hc + hl) * top_k + i for token t, head
  * h0 + hl of the current head chunk, slot i.
  *
- * Defines: D, DTYPE, CAUSAL, NT, QT, KT, TXO (moba_block_attend), SCAN_WG.
+ * Defines: D, DTYPE, CAUSAL, NT, QT, KT, TXO, SC, UQK, UPV (moba_block_attend),
+ * SCAN_WG.
  */
 
 /* One work-item per (token, head of the chunk, slot): counts the entries of
@@ -74,9 +75,8 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
  * time (their q rows gathered into local memory), the block's keys KT at a
  * time, and each step is a SIMT flash-attention step on register tiles:
  *   scores   item (sx, sy): rows sy * SR + i, keys sx + TXS * j, so one
- *            local float4 of q or k feeds 4 SC or 4 SR FMAs (a kernel that
- *            gives each item one whole row gets 4, and needs D
- *            accumulator registers per item);
+ *            local float4 of q or k feeds 4 SC or 4 SR FMAs (v3 gave each
+ *            item one whole row: 4 FMAs per read, D accumulators);
  *   softmax  item (pr, pp): row pr, keys pp * KP .. + KP (NP items a row);
  *   P V      item (ox, oy): rows oy * OR + i, float4 columns ox + TXO * j.
  * K and V take turns in one local buffer (V loads once the scores are
@@ -99,13 +99,13 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 #define KP (KT / NP)
 #define QS (D4 + 1) /* float4 stride of local q, k, v rows: rows in different banks */
 #define PS (QT + 4) /* float stride of the transposed probabilities */
-/* Unroll factors of the two long loops (NVIDIA's compiler keeps them
- * rolled otherwise, each trip then waiting on its own local loads). */
+/* Unroll factors of the two long loops (UNROLL, tile.cl); the host passes
+ * them (8 on GPUs, 1 on CPUs). */
 #ifndef UQK
-#define UQK 4
+#define UQK 1
 #endif
 #ifndef UPV
-#define UPV 4
+#define UPV 1
 #endif
 
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
