@@ -108,6 +108,19 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 #define UPV 1
 #endif
 
+/* The KT rows of K or V from token tok0 on (kv head kh) into dst, rows
+ * past nk zeroed. */
+inline void kv_rows(local float4 *dst, const global store_t *src, int tok0, int nk, int hk,
+                    int kh, int lid)
+{
+    for (int i = lid; i < KT * D4; i += NT) {
+        int u = i / D4, d = i - u * D4;
+        float4 x = (float4)(0.0f);
+        if (u < nk) x = LD4(src, ((long)(tok0 + u) * hk + kh) * D + 4 * d);
+        dst[u * QS + d] = x;
+    }
+}
+
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -156,12 +169,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         for (int u0 = 0; u0 < blk.y; u0 += KT) {
             const int nk = min(KT, blk.y - u0);
             barrier(CLK_LOCAL_MEM_FENCE); /* last step's P V is done with kvs */
-            for (int i = lid; i < KT * D4; i += NT) {
-                int u = i / D4, d = i - u * D4;
-                float4 x = (float4)(0.0f);
-                if (u < nk) x = LD4(k, ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d);
-                kvs[u * QS + d] = x;
-            }
+            kv_rows(kvs, k, blk.x + u0, nk, hk, kh, lid);
             barrier(CLK_LOCAL_MEM_FENCE);
             float s[SR][SC];
             for (int i = 0; i < SR; i++)
@@ -211,12 +219,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                 l *= corr;
                 corr_s[pr] = corr;
             }
-            for (int i = lid; i < KT * D4; i += NT) {
-                int u = i / D4, d = i - u * D4;
-                float4 x = (float4)(0.0f);
-                if (u < nk) x = LD4(v, ((long)(blk.x + u0 + u) * hk + kh) * D + 4 * d);
-                kvs[u * QS + d] = x;
-            }
+            kv_rows(kvs, v, blk.x + u0, nk, hk, kh, lid);
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int i = 0; i < OR; i++) {
                 const float c = corr_s[oy * OR + i];
