@@ -36,29 +36,44 @@ static int ksel_cap(int ksel)
     return p;
 }
 
-/* moba_gate's shape: GNT items, GR rows, CB centroids per chunk; the
- * first of the list that fits the work-group cap and the local memory
- * (GNT / (CB / 2) must divide GR: whole row tiles). */
+/* moba_gate's shapes, largest first: {GNT items, GR rows, CB centroids per
+ * chunk}. */
+static const int gate_shapes[][3] = {
+    {128, 64, 16}, {128, 32, 32}, {64, 32, 16}, {64, 16, 16}, {32, 16, 8},
+    {16, 8, 4},    {8, 8, 2},     {4, 4, 2},    {1, 1, 2},
+};
+#define N_GATE_SHAPES (int)(sizeof gate_shapes / sizeof gate_shapes[0])
+
+/* The first gate shape that fits the work-group cap and the local memory
+ * and tiles evenly (GNT / (CB / 2) must divide GR), and equals the forced
+ * one if any; -1 if none. */
+static int gate_pick(int D, size_t wg, size_t lmem, const int *force)
+{
+    for (int i = 0; i < N_GATE_SHAPES; i++) {
+        int gnt = gate_shapes[i][0], gr = gate_shapes[i][1], cb = gate_shapes[i][2];
+        size_t bytes = (size_t)(gr + cb) * (D / 4 + 1) * 16 + (size_t)cb * (gr + 4) * 4;
+        if (force[0] && (gnt != force[0] || gr != force[1] || cb != force[2])) continue;
+        if ((size_t)gnt <= wg && bytes <= lmem && gr % (gnt / (cb / 2)) == 0) return i;
+    }
+    return -1;
+}
+
+/* moba_gate's shape: the default, or MOBA_OPENCL_GATE=GNT,GR,CB where it
+ * is in the list and fits.  The last shape always works (one item). */
 static void gate_shape(int D, size_t wg, size_t lmem, ocl_plan *pl)
 {
-    static const int shapes[][3] = {
-        {128, 64, 16}, {128, 32, 32}, {64, 32, 16}, {64, 16, 16}, {32, 16, 8},
-        {16, 8, 4},    {8, 8, 2},     {4, 4, 2},    {1, 1, 2},
-    };
-    const int n = (int)(sizeof shapes / sizeof shapes[0]);
+    int f[3] = {0, 0, 0};
     const char *force = moba_ocl_host->getenv("MOBA_OPENCL_GATE");
-    int fnt = 0, fgr = 0, fcb = 0;
-    if (force) sscanf(force, "%d,%d,%d", &fnt, &fgr, &fcb);
-    int i = 0;
-    for (; i < n - 1; i++) {
-        int gnt = shapes[i][0], gr = shapes[i][1], cb = shapes[i][2];
-        size_t bytes = (size_t)(gr + cb) * (D / 4 + 1) * 16 + (size_t)cb * (gr + 4) * 4;
-        if (fnt && (gnt != fnt || gr != fgr || cb != fcb)) continue;
-        if ((size_t)gnt <= wg && bytes <= lmem && gr % (gnt / (cb / 2)) == 0) break;
+    if (force) sscanf(force, "%d,%d,%d", &f[0], &f[1], &f[2]);
+    int i = gate_pick(D, wg, lmem, f);
+    if (i < 0 && f[0]) {
+        f[0] = 0;
+        i = gate_pick(D, wg, lmem, f);
     }
-    pl->gnt = shapes[i][0];
-    pl->gr = shapes[i][1];
-    pl->cb = shapes[i][2];
+    if (i < 0) i = N_GATE_SHAPES - 1;
+    pl->gnt = gate_shapes[i][0];
+    pl->gr = gate_shapes[i][1];
+    pl->cb = gate_shapes[i][2];
 }
 
 /* Local bytes of moba_block_attend's arrays for a shape (kernels/attend.cl). */
@@ -120,10 +135,9 @@ static void attend_shape(int D, int is_cpu, size_t wg, size_t lmem, ocl_plan *pl
         i = attend_pick(D, wg, lmem, 2, f);
     }
     if (i < 0) i = N_ATTEND_SHAPES - 1;
-    const int (*shapes)[3] = attend_shapes;
-    pl->nt = shapes[i][0];
-    pl->qt = shapes[i][1];
-    pl->kt = shapes[i][2];
+    pl->nt = attend_shapes[i][0];
+    pl->qt = attend_shapes[i][1];
+    pl->kt = attend_shapes[i][2];
     int d4 = D / 4, txo = 1;
     for (int exact = 1; exact >= 0 && txo == 1; exact--)
         for (int c = 16; c > 1; c /= 2)
