@@ -97,7 +97,7 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 #define OC ((D4 + TXO - 1) / TXO)
 #define NP (NT / QT)
 #define KP (KT / NP)
-#define QS (D4 + 1) /* float4 stride of local q, k, v rows: rows in different banks */
+#define QS LS /* float4 stride of local q, k, v rows (tile.cl) */
 #define PS (QT + 4) /* float stride of the transposed probabilities */
 /* Unroll factors of the two long loops (UNROLL, tile.cl); the host passes
  * them (8 on GPUs, 1 on CPUs). */
@@ -107,19 +107,6 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 #ifndef UPV
 #define UPV 1
 #endif
-
-/* The KT rows of K or V from token tok0 on (kv head kh) into dst, rows
- * past nk zeroed. */
-inline void kv_rows(local float4 *dst, const global store_t *src, int tok0, int nk, int hk,
-                    int kh, int lid)
-{
-    for (int i = lid; i < KT * D4; i += NT) {
-        int u = i / D4, d = i - u * D4;
-        float4 x = (float4)(0.0f);
-        if (u < nk) x = LD4(src, ((long)(tok0 + u) * hk + kh) * D + 4 * d);
-        dst[u * QS + d] = x;
-    }
-}
 
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
@@ -169,7 +156,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         for (int u0 = 0; u0 < blk.y; u0 += KT) {
             const int nk = min(KT, blk.y - u0);
             barrier(CLK_LOCAL_MEM_FENCE); /* last step's P V is done with kvs */
-            kv_rows(kvs, k, blk.x + u0, nk, hk, kh, lid);
+            local_rows(kvs, k, blk.x + u0, nk, KT, hk, kh, lid, NT);
             barrier(CLK_LOCAL_MEM_FENCE);
             float s[SR][SC];
             for (int i = 0; i < SR; i++)
@@ -219,7 +206,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                 l *= corr;
                 corr_s[pr] = corr;
             }
-            kv_rows(kvs, v, blk.x + u0, nk, hk, kh, lid);
+            local_rows(kvs, v, blk.x + u0, nk, KT, hk, kh, lid, NT);
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int i = 0; i < OR; i++) {
                 const float c = corr_s[oy * OR + i];

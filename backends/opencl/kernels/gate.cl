@@ -46,7 +46,7 @@ inline int gate_better(float sa, int ia, float sb, int ib)
 #define GTXS (CB / 2)
 #define GTYS (GNT / GTXS)
 #define GSR (GR / GTYS)
-#define GQS (D4 + 1) /* float4 stride of local q and centroid rows */
+#define GQS LS /* float4 stride of local q and centroid rows (tile.cl) */
 #define GPS (GR + 4) /* float stride of the transposed scores */
 
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
@@ -70,21 +70,11 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     int n = 0;
     float thr = -INFINITY; /* the full list's last score, else -inf */
     if (!everything && ksel > 0) {
-        for (int i = lid; i < GR * D4; i += GNT) {
-            int r = i / D4, d = i - r * D4;
-            float4 x = (float4)(0.0f);
-            if (r < rows) x = LD4(q, ((long)(tok0 + r) * hq + h) * D + 4 * d);
-            qs[r * GQS + d] = x;
-        }
+        local_rows(qs, q, tok0, rows, GR, hq, h, lid, GNT);
         for (int c0 = 0; c0 < nelig; c0 += CB) {
             int nc = min(CB, nelig - c0);
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int i = lid; i < CB * D4; i += GNT) {
-                int c = i / D4, d = i - c * D4;
-                float4 x = (float4)(0.0f);
-                if (c < nc) x = LD4(cent, ((boff + c0 + c) * hk + kh) * D + 4 * d);
-                cs[c * GQS + d] = x;
-            }
+            local_rows(cs, cent, boff + c0, nc, CB, hk, kh, lid, GNT);
             barrier(CLK_LOCAL_MEM_FENCE);
             float sc[GSR][2];
             for (int i = 0; i < GSR; i++) sc[i][0] = sc[i][1] = 0.0f;
