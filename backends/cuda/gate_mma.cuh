@@ -22,8 +22,9 @@
  *
  * Ranking keys: core/gate.h's order (numbers above NaN, larger score
  * first, ties to the larger block) is the unsigned order of one 64-bit key
- * (gtc_key), so a comparison is two integer instructions and an insertion
- * is a branch-free 8-step network.  That matters because the lanes of a
+ * (gtc_key), so a comparison is two integer instructions, and inside a
+ * lane's pass, where blocks only grow, one on the high word (gtc_insert);
+ * an insertion is a branch-free 8-step network.  That matters because the lanes of a
  * warp insert divergently: a candidate slot costs the warp a whole
  * insertion whenever any of its 32 lanes inserts (v4's first version,
  * with the float/index comparisons of gpu_top_push, spent ~90 % of the
@@ -60,16 +61,17 @@ template <int D> struct gtc_smem {
  * 1 in the high word, numbers their order-preserving bit pattern (>=
  * 0x007fffff; -0 is folded into +0, which the order treats as equal), and
  * the low word the block, so equal scores go to the larger block.  An
- * empty list slot is 0. */
-__device__ __forceinline__ gtc_key_t gtc_key(float s, int j)
+ * empty list slot is 0.  The lists keep the two words apart (gtc_insert). */
+__device__ __forceinline__ unsigned gtc_hi(float s)
 {
-    unsigned u = __float_as_uint(s), hi;
-    if (s != s) {
-        hi = 1u;
-    } else {
-        if (s == 0.0f) u = 0u;
-        hi = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    }
+    unsigned u = __float_as_uint(s);
+    if (s != s) return 1u;
+    if (s == 0.0f) u = 0u;
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ gtc_key_t gtc_key(unsigned hi, int j)
+{
     return ((gtc_key_t)hi << 32) | (unsigned)j;
 }
 
@@ -83,12 +85,25 @@ __device__ __forceinline__ float gtc_hi_floor(unsigned hi)
     return __uint_as_float(hi & 0x80000000u ? hi & 0x7fffffffu : ~hi);
 }
 
-/* Insert x into the descending list L (x is above L[7]; keys are unique). */
-__device__ __forceinline__ void gtc_insert(gtc_key_t *L, gtc_key_t x)
+/* Insert (xh, xj) into a lane's descending list (high words Lh, blocks Lj)
+ * in one pass; xh >= Lh[7].  A lane meets its candidates in increasing
+ * block order (tiles ascend, and so do a lane's columns in a tile), so x
+ * beats every entry with its high word (ties go to the larger block) and
+ * comparing high words with >= is the key order: eight 32-bit comparisons
+ * shared by the network's steps, where whole 64-bit keys took 26 integer
+ * comparisons per insertion (CUDA v15). */
+__device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, int xj)
 {
+    bool ge[GPU_TOPK];
 #pragma unroll
-    for (int i = GPU_TOPK - 1; i > 0; i--) L[i] = x > L[i - 1] ? L[i - 1] : (x > L[i] ? x : L[i]);
-    L[0] = x > L[0] ? x : L[0];
+    for (int i = 0; i < GPU_TOPK; i++) ge[i] = xh >= Lh[i];
+#pragma unroll
+    for (int i = GPU_TOPK - 1; i > 0; i--) {
+        Lh[i] = ge[i - 1] ? Lh[i - 1] : (ge[i] ? xh : Lh[i]);
+        Lj[i] = ge[i - 1] ? Lj[i - 1] : (ge[i] ? xj : Lj[i]);
+    }
+    Lh[0] = ge[0] ? xh : Lh[0];
+    Lj[0] = ge[0] ? xj : Lj[0];
 }
 
 /* Centroids j0 .. j0 + 63 into cs; rows past jn keep stale data (their
@@ -119,17 +134,17 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
  * lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
  * weakens it.  The floor reads only a key's high word, and the high word of
  * the largest / smallest / second largest key is the largest / smallest /
- * second largest high word, so the lanes exchange and compare 32-bit high
- * words (half the shuffles of whole keys). */
-__device__ __forceinline__ float gtc_row_floor(const gtc_key_t *L)
+ * second largest high word, so the lanes exchange and compare the lists'
+ * high words Lh (half the shuffles of whole keys). */
+__device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
 {
-    unsigned a = (unsigned)(L[GPU_TOPK - 1] >> 32), c = (unsigned)(L[1] >> 32);
+    unsigned a = Lh[GPU_TOPK - 1], c = Lh[1];
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
         a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
         c = min(c, (unsigned)MOBA_SHFL_XOR(c, off, 4));
     }
-    const unsigned x0 = (unsigned)(L[3] >> 32), x1 = MOBA_SHFL_XOR(x0, 1, 4);
+    const unsigned x0 = Lh[3], x1 = MOBA_SHFL_XOR(x0, 1, 4);
     const unsigned x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
     /* second largest of x0 .. x3 */
     const unsigned b = max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
@@ -291,11 +306,12 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
     __syncthreads();
     for (int pass = 0; pass < npass && need_rank; pass++) {
-        gtc_key_t L[2][GPU_TOPK];
+        unsigned Lh[2][GPU_TOPK];
+        int Lj[2][GPU_TOPK];
 #pragma unroll
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = 0;
+            for (int i = 0; i < GPU_TOPK; i++) Lh[hr][i] = Lj[hr][i] = 0;
         gtc_load<D>(sm.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
@@ -315,7 +331,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             for (int hr = 0; hr < 2; hr++) {
                 /* Every lane shuffles (full-mask shuffles), then dead rows
                  * take no candidate. */
-                const float f = gtc_row_floor(L[hr]);
+                const float f = gtc_row_floor(Lh[hr]);
                 rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
             }
             const unsigned surv = gtc_score_tile<DT, D>(qf, cs, rf, &sm.sc[0][0], tid, lane);
@@ -336,15 +352,21 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                     const int c = __ffs(m) - 1;
                     m &= m - 1;
                     const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
-                    const gtc_key_t x = gtc_key(sm.sc[16 * hr + c][tid], j);
-                    if (x < prev && x > L[hr][GPU_TOPK - 1]) gtc_insert(L[hr], x);
+                    const unsigned xh = gtc_hi(sm.sc[16 * hr + c][tid]);
+                    if (xh >= Lh[hr][GPU_TOPK - 1] && gtc_key(xh, j) < prev)
+                        gtc_insert(Lh[hr], Lj[hr], xh, j);
                 }
             }
             __syncthreads();
         }
         cp_async_wait<0>();
+        gtc_key_t L[2][GPU_TOPK];
 #pragma unroll
-        for (int hr = 0; hr < 2; hr++) gtc_quad_merge(L[hr]);
+        for (int hr = 0; hr < 2; hr++) {
+#pragma unroll
+            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = gtc_key(Lh[hr][i], Lj[hr][i]);
+            gtc_quad_merge(L[hr]);
+        }
         /* Lane t < 2 of the quad appends row rr[t]'s best (all 4 hold it). */
         const int r = 16 * warp + g + 8 * (t & 1);
         if (t < 2 && sm.n[r] < sm.want[r]) {
