@@ -64,10 +64,11 @@ template <int D> struct gtc_smem {
  * empty list slot is 0.  The lists keep the two words apart (gtc_insert). */
 __device__ __forceinline__ unsigned gtc_hi(float s)
 {
-    unsigned u = __float_as_uint(s);
-    if (s != s) return 1u;
-    if (s == 0.0f) u = 0u;
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    /* s + 0 is +0 for -0 and s otherwise (round to nearest, no flush to
+     * zero); negative patterns flip whole, others gain the sign bit. */
+    const unsigned u = __float_as_uint(s + 0.0f);
+    const unsigned o = u ^ ((unsigned)((int)u >> 31) | 0x80000000u);
+    return s != s ? 1u : o;
 }
 
 __device__ __forceinline__ gtc_key_t gtc_key(unsigned hi, int j)
