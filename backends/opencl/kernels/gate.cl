@@ -74,7 +74,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
         for (int c0 = 0; c0 < nelig; c0 += CB) {
             int nc = min(CB, nelig - c0);
             barrier(CLK_LOCAL_MEM_FENCE);
-            local_rows(cs, cent, boff + c0, nc, CB, hk, kh, lid, GNT);
+            local_rows(cs, cent, (int)boff + c0, nc, CB, hk, kh, lid, GNT);
             barrier(CLK_LOCAL_MEM_FENCE);
             float sc[GSR][2];
             for (int i = 0; i < GSR; i++) sc[i][0] = sc[i][1] = 0.0f;

@@ -14,13 +14,13 @@
 /* rows rows of D elements into dst (stride LS), row r from token or block
  * first + r of head `head` of `heads` in src, zero rows from n on; the nt
  * items of the work-group share the copy. */
-inline void local_rows(local float4 *dst, const global store_t *src, long first, int n,
+inline void local_rows(local float4 *dst, const global store_t *src, int first, int n,
                        const int rows, int heads, int head, int lid, const int nt)
 {
     for (int i = lid; i < rows * D4; i += nt) {
         int r = i / D4, d = i - r * D4;
         float4 x = (float4)(0.0f);
-        if (r < n) x = LD4(src, ((first + r) * heads + head) * D + 4 * d);
+        if (r < n) x = LD4(src, ((long)(first + r) * heads + head) * D + 4 * d);
         dst[r * LS + d] = x;
     }
 }
