@@ -70,6 +70,44 @@ template <int D> struct wg_cfg {
     };
 };
 
+/* Keys [0, nk) of one tensor's chunk (K or V) into dst in the tiled
+ * layout, rows nk .. WG_KC - 1 zeroed; the caller commits.  Consecutive
+ * threads fill consecutive 16-byte slots (the tiled offset of (row,
+ * 8-column group) is linear in ((row / 8) (D / 8) + group) 8 + row % 8),
+ * so the shared-memory writes are contiguous and each row's global reads
+ * come in 64-byte runs.  A thread's slots are NT (the threads loading) apart, which
+ * keeps its column group and steps its row by RS: its global addresses
+ * are one base plus multiples of a stride, and a whole chunk (every chunk
+ * but a block's last, when its length is not a multiple of WG_KC) needs
+ * no row test (FULL: every chunk is whole).  K and V are separate calls
+ * so that each can be issued behind a batch of wgmmas: issued together
+ * right after the chunk barrier, their 16 cp.async per thread filled the
+ * LSU queue and the warps stalled on it before issuing their MMAs
+ * (docs/perf.md, CUDA v9 profile). */
+template <int D, bool FULL, int NT = WG_THREADS>
+__device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
+                                              int kh, int nk, unsigned short *dst)
+{
+    const int V8 = D / 8, RS = NT / V8, N = WG_KC * V8 / NT;
+    static_assert(NT % (8 * V8) == 0, "a thread's column group must stay fixed");
+    const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
+    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
+    const size_t step = (size_t)RS * Hk * D;
+    unsigned short *dp = dst + e0 * 8;
+    if (FULL || nk == WG_KC) {
+#pragma unroll
+        for (int i = 0; i < N; i++) cp_async16(dp + i * NT * 8, sp + i * step);
+    } else {
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            if (u0 + i * RS < nk)
+                cp_async16(dp + i * NT * 8, sp + i * step);
+            else
+                *(uint4 *)(dp + i * NT * 8) = make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
 /* P's A fragments from S's accumulator after the softmax, 16 keys per
  * step (the mma C layout is the A layout). */
 template <int DT>
@@ -164,8 +202,8 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
         for (int c = 0; c < WG_RING - 1; c++) {
             if (c < nch) {
                 const int nk = min(WG_KC, blk.len - c * WG_KC);
-                wg_load_async<D, WG_KC, FULL, WG_THREADS>(k, blk.start + c * WG_KC, a.Hk, kh, nk, ks + c * wg_cfg<D>::CHUNK);
-                wg_load_async<D, WG_KC, FULL, WG_THREADS>(v, blk.start + c * WG_KC, a.Hk, kh, nk, vs + c * wg_cfg<D>::CHUNK);
+                wg_load_async<D, FULL>(k, blk.start + c * WG_KC, a.Hk, kh, nk, ks + c * wg_cfg<D>::CHUNK);
+                wg_load_async<D, FULL>(v, blk.start + c * WG_KC, a.Hk, kh, nk, vs + c * wg_cfg<D>::CHUNK);
             }
             cp_async_commit();
         }
@@ -191,19 +229,19 @@ k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned shor
                 float s[1][WG_KC / 8][4];
                 const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
                 wg_qk<DT, D>(&s[0][0][0], qf, kc);
-                if (nx) wg_load_async<D, WG_KC, FULL, WG_THREADS>(k, nt, a.Hk, kh, nx, kn);
+                if (nx) wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
                 wg_wait_all<D>(&s[0][0][0], o);
                 mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
                 uint32_t pa[WG_KC / 16][4];
                 wg_pack_p<DT>(pa, s[0]);
                 wg_pv<DT, D>(o, pa, vc);
-                if (nx) wg_load_async<D, WG_KC, FULL, WG_THREADS>(v, nt, a.Hk, kh, nx, vn);
+                if (nx) wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
                 cp_async_commit();
                 wg_wait_all<D>(&s[0][0][0], o);
             } else {
                 if (nx) {
-                    wg_load_async<D, WG_KC, FULL, WG_THREADS>(k, nt, a.Hk, kh, nx, kn);
-                    wg_load_async<D, WG_KC, FULL, WG_THREADS>(v, nt, a.Hk, kh, nx, vn);
+                    wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
+                    wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
                 }
                 cp_async_commit();
             }
@@ -347,7 +385,7 @@ template <int D, bool FULL>
 __device__ __forceinline__ void wg_short_load(const unsigned short *src, const gpu_args &a,
                                               const wg_step &x, unsigned short *dst)
 {
-    wg_load_async<D, WG_KC, FULL, WG_SHORT_THREADS>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
+    wg_load_async<D, FULL, WG_SHORT_THREADS>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
 }
 
 /* The warp's 16 rows' partials (O / l in the storage dtype, lse in f32)

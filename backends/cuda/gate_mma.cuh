@@ -4,9 +4,7 @@
  * accumulators.
  *
  * Why this shape: the score FLOPs are cheap on tensor cores, so what is
- * left is moving centroids and ranking (on sm_90a the scores are
- * warpgroup MMAs, which read the centroids once per 64 rows and overlap
- * the filtering; mma.sync elsewhere).  128 rows per CTA halve the
+ * left is moving centroids and ranking.  128 rows per CTA halve the
  * centroid reads per query against 64; the 16-bit centroid copy halves
  * them again and needs no conversion; cp.async double buffering overlaps
  * the next tile's load with this tile's math; and ranking from registers
@@ -39,7 +37,7 @@
 #define MOBA_GPU_GATE_MMA_CUH
 
 #include "gate_rows.cuh"
-#include "wgmma.cuh"
+#include "mma_common.cuh"
 
 #if MOBA_GPU_HAVE_MMA
 
@@ -109,31 +107,25 @@ __device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, i
     Lj[0] = ge[0] ? xj : Lj[0];
 }
 
-/* Centroids j0 .. j0 + 63 of kv head kh into cs.  For wgmma (sm_90a) in
- * the tiled layout, rows past jn zeroed (wg_load_async); for mma.sync in
- * rows of D + 8 (ldmatrix without bank conflicts), rows past jn keeping
- * stale data (their columns are never ranked).  A thread's 16-byte slots
- * are GTC_THREADS apart: its column group stays and its row steps by
- * GTC_THREADS / (D / 8), so its addresses are one base plus multiples of
- * a stride (the general index arithmetic cost ~30 instructions per slot,
- * a quarter of a tile's non-mma work). */
+/* Centroids j0 .. j0 + 63 into cs; rows past jn keep stale data (their
+ * columns are never ranked).  A thread's 16-byte slots are GTC_THREADS
+ * apart: its column group stays and its row steps by GTC_THREADS / (D /
+ * 8), so its addresses are one base plus multiples of a stride (the
+ * general index arithmetic cost ~30 instructions per slot, a quarter of
+ * a tile's non-mma work). */
 template <int D>
 __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *cent16,
-                                         int64_t boff, int kh, int Hk, int j0, int jn)
+                                         int64_t cbase, int Hk, int j0, int jn)
 {
-#if MOBA_WGMMA_OK
-    wg_load_async<D, GTC_BC, false, GTC_THREADS>(cent16, boff + j0, Hk, kh, jn, cs);
-#else
     const int LD = D + 8, V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
     static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0, "fixed column group per thread");
     const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
-    const unsigned short *src = cent16 + ((size_t)(boff + j0 + r0) * Hk + kh) * D + c * 8;
+    const unsigned short *src = cent16 + (size_t)(cbase + (int64_t)(j0 + r0) * Hk) * D + c * 8;
     const size_t step = (size_t)RS * Hk * D;
     unsigned short *dst = cs + r0 * LD + c * 8;
 #pragma unroll
     for (int i = 0; i < N; i++)
         if (jn == GTC_BC || r0 + i * RS < jn) cp_async16(dst + i * RS * LD, src + i * step);
-#endif
 }
 
 /* A lower bound on the row's final 8th-best score from its 4 lanes' sorted
@@ -193,88 +185,24 @@ __device__ __forceinline__ void gtc_quad_merge(gtc_key_t *L)
     }
 }
 
-/* The scores of centroids 16 half .. 16 half + 15 (s: two n8 tiles of the
- * mma C layout) at or above the rows' floors rf into sc, their bits into
- * surv (bit 16 hr + c: candidate c of row half hr). */
-__device__ __forceinline__ void gtc_stage(const float (*s)[4], int half, const float *rf,
-                                          float *sc, int tid, unsigned &surv)
-{
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-        for (int nn = 0; nn < 2; nn++)
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                const int c = 2 * (2 * half + nn) + i; /* 0 .. 15 */
-                const float sv = s[nn][2 * hr + i];
-                if (!(sv < rf[hr])) {
-                    sc[(16 * hr + c) * GTC_THREADS + tid] = sv;
-                    surv |= 1u << (16 * hr + c);
-                }
-            }
-}
-
-#if MOBA_WGMMA_OK
-/* Issues (and commits) the warpgroup's scores of centroids 16 half ..
- * 16 half + 15: one chain of D / 16 m64n16k16, whose accumulator is s's
- * mma C layout.  Descriptors step from d0, cs's, by the byte offset / 16
- * (the address field is in 16-byte units and cs is far below its 256 KB
- * limit), as the descriptor math per wgmma cost 5 instructions each. */
-template <int DT, int D>
-__device__ __forceinline__ void gtc_issue(float (*s)[4], const uint32_t (*qf)[4], uint64_t d0,
-                                          int half)
-{
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-        wgmma_m64n16k16<DT, 0>(&s[0][0], qf[kk],
-                               d0 + (uint64_t)((half * 2 * (D / 8) * 64 + kk * 128) * 2 / 16),
-                               kk > 0);
-    wg_commit();
-}
-#endif
-
 /* Scores of one 64-centroid tile for the warp's 16 rows, filtered against
  * the rows' floors rf: the scores at or above them go to sc and their bits
- * to the returned mask (bit 16 hr + c: candidate c of row hr).  Centroids
- * go 16 at a time, so that few accumulators are live: the kernel must fit
- * 128 registers.  On sm_90a a warpgroup's wgmmas read each centroid once
- * for 64 rows where each warp's ldmatrix read it for 16 (D / 16
- * instructions per warp and 16 centroids instead of D / 8 mma.sync and
- * D / 16 ldmatrix), and the next 16 centroids' chain runs while this
- * group is filtered. */
+ * to the returned mask (bit 16 hr + c: candidate c of row hr). */
 template <int DT, int D>
 __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], const unsigned short *cs,
                                                    const float *rf, float *sc, int tid, int lane)
 {
-    unsigned surv = 0;
-#if MOBA_WGMMA_OK
-    (void)lane;
-    const uint64_t d0 = wg_desc_k<D>(cs);
-    float s[2][2][4];
-    gtc_issue<DT, D>(s[0], qf, d0, 0);
-#pragma unroll
-    for (int half = 0; half < 4; half++) {
-        if (half + 1 < 4) {
-            gtc_issue<DT, D>(s[(half + 1) & 1], qf, d0, half + 1);
-            wg_wait<1>();
-        } else {
-            wg_wait<0>();
-        }
-#pragma unroll
-        for (int nn = 0; nn < 2; nn++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) wg_pin(s[half & 1][nn][i]);
-        gtc_stage(s[half & 1], half, rf, sc, tid, surv);
-    }
-#else
     const int LD = D + 8;
+    unsigned surv = 0;
+    /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
+     * live: the kernel must fit 128 registers. */
+    const int NQ = 2;
 #pragma unroll
-    for (int half = 0; half < 4; half++) {
-        float s[2][4];
+    for (int half = 0; half < 8 / NQ; half++) {
+        float s[NQ][4];
 #pragma unroll
-        for (int nn = 0; nn < 2; nn++) {
-            const int n = 2 * half + nn;
+        for (int nn = 0; nn < NQ; nn++) {
+            const int n = NQ * half + nn;
             s[nn][0] = s[nn][1] = s[nn][2] = s[nn][3] = 0.0f;
             /* ldmatrix tiles: centroids 8n .. 8n+7, d +0 / +8 / +16 / +24. */
             const unsigned short *cr = cs + (n * 8 + lane % 8) * LD + (lane / 8) * 8;
@@ -286,9 +214,20 @@ __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], cons
                 mma16816<DT>(s[nn], qf[kk + 1], bq[2], bq[3]);
             }
         }
-        gtc_stage(s, half, rf, sc, tid, surv);
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++)
+#pragma unroll
+            for (int nn = 0; nn < NQ; nn++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
+                    const float sv = s[nn][2 * hr + i];
+                    if (!(sv < rf[hr])) {
+                        sc[(16 * hr + c) * GTC_THREADS + tid] = sv;
+                        surv |= 1u << (16 * hr + c);
+                    }
+                }
     }
-#endif
     return surv;
 }
 
@@ -343,6 +282,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t tok0 = sq.start + tile.row0;
+    const int64_t cbase = sq.block_offset * a.Hk + kh;
     const int b_last = (tile.row0 + tile.rows - 1) / a.S;
     const int jend_tile = a.causal ? b_last : sq.nb;
     const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
@@ -373,16 +313,15 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
             for (int i = 0; i < GPU_TOPK; i++) Lh[hr][i] = Lj[hr][i] = 0;
-        gtc_load<D>(sm.cs[0], a.cent16, sq.block_offset, kh, a.Hk, 0, min(GTC_BC, jend_tile));
+        gtc_load<D>(sm.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
             const int j0 = it * GTC_BC;
             if (it + 1 < ntile)
-                gtc_load<D>(sm.cs[(it + 1) & 1], a.cent16, sq.block_offset, kh, a.Hk,
-                            j0 + GTC_BC, min(GTC_BC, jend_tile - j0 - GTC_BC));
+                gtc_load<D>(sm.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
+                            min(GTC_BC, jend_tile - j0 - GTC_BC));
             cp_async_commit();
             cp_async_wait<1>();
-            wg_fence_smem(); /* the tile's cp.async and zero stores, for wgmma */
             __syncthreads();
             const unsigned short *cs = sm.cs[it & 1];
             /* Below the row bound's score a candidate cannot reach the row's

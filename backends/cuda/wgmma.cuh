@@ -53,15 +53,6 @@ __device__ __forceinline__ uint64_t wg_desc(const void *smem, unsigned lbo, unsi
            ((uint64_t)(sbo >> 4) << 32);
 }
 
-/* Descriptor of a K-major B operand (rows along N, C columns along the
- * reduction) in the tiled layout: the next 8 columns are the next core
- * matrix (128 bytes on), the next 8 rows C / 8 core matrices on
- * (tools/wgmma_probe.cu). */
-template <int C> __device__ __forceinline__ uint64_t wg_desc_k(const void *smem)
-{
-    return wg_desc(smem, 128, C / 8 * 128);
-}
-
 /* Before the first wgmma that reads registers written since the last one
  * (its A fragments or accumulators). */
 __device__ __forceinline__ void wg_fence(void)
@@ -104,56 +95,8 @@ __device__ __forceinline__ void wg_pin(float &x)
     asm volatile("" : "+f"(x)::"memory");
 }
 
-/* Rows [0, nk) of a ROWS-row tile (a chunk of K or V, the gate's
- * centroids) into dst in the tiled layout, rows nk .. ROWS - 1 zeroed, by
- * the NT threads of the CTA; the caller commits.  Consecutive
- * threads fill consecutive 16-byte slots (the tiled offset of (row,
- * 8-column group) is linear in ((row / 8) (D / 8) + group) 8 + row % 8),
- * so the shared-memory writes are contiguous and each row's global reads
- * come in 64-byte runs.  A thread's slots are NT (the threads loading) apart, which
- * keeps its column group and steps its row by RS: its global addresses
- * are one base plus multiples of a stride, and a whole tile (every chunk
- * but a block's last, when its length is not a multiple of the chunk)
- * needs no row test (FULL: every tile is whole).  K and V are separate calls
- * so that each can be issued behind a batch of wgmmas: issued together
- * right after the chunk barrier, their 16 cp.async per thread filled the
- * LSU queue and the warps stalled on it before issuing their MMAs
- * (docs/perf.md, CUDA v9 profile). */
-template <int D, int ROWS, bool FULL, int NT>
-__device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
-                                              int kh, int nk, unsigned short *dst)
-{
-    const int V8 = D / 8, RS = NT / V8, N = ROWS * V8 / NT;
-    static_assert(NT % (8 * V8) == 0, "a thread's column group must stay fixed");
-    const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
-    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
-    const size_t step = (size_t)RS * Hk * D;
-    unsigned short *dp = dst + e0 * 8;
-    if (FULL || nk == ROWS) {
-#pragma unroll
-        for (int i = 0; i < N; i++) cp_async16(dp + i * NT * 8, sp + i * step);
-    } else {
-#pragma unroll
-        for (int i = 0; i < N; i++) {
-            if (u0 + i * RS < nk)
-                cp_async16(dp + i * NT * 8, sp + i * step);
-            else
-                *(uint4 *)(dp + i * NT * 8) = make_uint4(0, 0, 0, 0);
-        }
-    }
-}
-
 /* One asm statement per shape; the dtype (f16, bf16) is a string
  * literal pasted into the opcode. */
-#define MOBA_WGMMA_N16(TY)                                                          \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"                            \
-                 "wgmma.mma_async.sync.aligned.m64n16k16.f32." TY "." TY " {"            \
-                 "%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9,%10,%11}, %12, p, 1, 1, %14;\n}\n"     \
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), \
-                   "+f"(d[6]), "+f"(d[7])                                                 \
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB) \
-                 : "memory")
-
 #define MOBA_WGMMA_N64(TY)                                                          \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                            \
                  "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {"            \
@@ -189,20 +132,6 @@ __device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t
 /* D (64 x N, f32) = A (64 x 16, registers) B (16 x N, descriptor) + D when
  * acc != 0; TB 0: B K-major, 1: B MN-major (transposed). */
 template <int DT, int TB>
-__device__ __forceinline__ void wgmma_m64n16k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
-{
-#if MOBA_WGMMA_OK
-    if (DT == 1)
-        MOBA_WGMMA_N16("f16");
-    else
-        MOBA_WGMMA_N16("bf16");
-#else
-    (void)d; (void)a; (void)bdesc; (void)acc;
-    __trap();
-#endif
-}
-
-template <int DT, int TB>
 __device__ __forceinline__ void wgmma_m64n64k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
 {
 #if MOBA_WGMMA_OK
@@ -230,7 +159,6 @@ __device__ __forceinline__ void wgmma_m64n128k16(float *d, const uint32_t *a, ui
 #endif
 }
 
-#undef MOBA_WGMMA_N16
 #undef MOBA_WGMMA_N64
 #undef MOBA_WGMMA_N128
 
