@@ -24,8 +24,8 @@
  * first, ties to the larger block) is the unsigned order of one 64-bit key
  * (gtc_key), so a comparison is two integer instructions, and inside a
  * lane's pass, where blocks only grow, one on the high word (gtc_insert);
- * an insertion is a branch-free 8-step network.  That matters because the lanes of a
- * warp insert divergently: a candidate slot costs the warp a whole
+ * an insertion is a branch-free 8-step network.  That matters because the
+ * lanes of a warp insert divergently: a candidate slot costs the warp a whole
  * insertion whenever any of its 32 lanes inserts (v4's first version,
  * with the float/index comparisons of gpu_top_push, spent ~90 % of the
  * gate there).
