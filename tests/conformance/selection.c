@@ -41,30 +41,39 @@ void test_selection_random(void **state)
 
 /* ---- exact ties ---- */
 
-/* One sequence of NB full blocks; the blocks marked here get bitwise equal
- * keys (so equal centroids and scores), above every other block. */
+/* One sequence of nb full blocks; the blocks flagged in tied get bitwise
+ * equal keys (so equal centroids and scores), above every other block. */
+typedef struct tie_set {
+    int32_t nb;
+    const unsigned char *tied;
+} tie_set;
+
 #define TIE_NB 12
-static const unsigned char tied[TIE_NB] = {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0};
+static const unsigned char tied12[TIE_NB] = {0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0};
 
 static void ties_prepare(const conf_case *c, float *q, float *k, float *v)
 {
     (void)v;
+    const tie_set *ts = c->user;
     const moba_params *p = &c->p;
     const int32_t S = p->block_size, row = p->num_kv_heads * p->head_dim;
     const int32_t T = c->cu[c->batch];
     conf_rng r = {c->seed ^ 0xabcdefu};
+    int32_t first = 0;
+    while (!ts->tied[first]) first++;
     /* positive queries, positive tied keys, negative other keys */
     conf_rng_fill(&r, q, (size_t)T * p->num_q_heads * p->head_dim, 0.5f, 1.0f);
     conf_rng_fill(&r, k, (size_t)T * row, -1.0f, -0.5f);
-    conf_rng_fill(&r, k + (size_t)S * row, (size_t)S * row, 0.5f, 1.0f);
-    for (int32_t j = 0; j < TIE_NB; j++)
-        if (tied[j] && j != 1)
-            memcpy(k + (size_t)j * S * row, k + (size_t)S * row,
+    conf_rng_fill(&r, k + (size_t)first * S * row, (size_t)S * row, 0.5f, 1.0f);
+    for (int32_t j = first + 1; j < ts->nb; j++)
+        if (ts->tied[j])
+            memcpy(k + (size_t)j * S * row, k + (size_t)first * S * row,
                    sizeof *k * (size_t)S * row);
 }
 
 static int ties_check(const conf_case *c, const int32_t *sel)
 {
+    const tie_set *ts = c->user;
     const moba_params *p = &c->p;
     const int32_t S = p->block_size, K = p->top_k, Hq = p->num_q_heads;
     int bad = 0;
@@ -75,7 +84,7 @@ static int ties_check(const conf_case *c, const int32_t *sel)
             /* the K-1 largest tied past blocks must be in, larger first */
             int32_t need = K - 1;
             for (int32_t j = b - 1; j >= 0 && need > 0; j--) {
-                if (!tied[j]) continue;
+                if (!ts->tied[j]) continue;
                 need--;
                 int found = 0;
                 for (int32_t i = 0; i < K; i++) found |= row[i] == j;
@@ -89,33 +98,51 @@ static int ties_check(const conf_case *c, const int32_t *sel)
     return bad;
 }
 
+static int ties_run(const char *what, const tie_set *ts, int32_t d, moba_dtype dt,
+                    int32_t top_k, uint64_t seed)
+{
+    char name[80];
+    snprintf(name, sizeof name, "%s top_k=%d D=%d %s", what, (int)top_k, (int)d,
+             moba_dtype_name(dt));
+    int32_t cu[2] = {0, ts->nb * 8};
+    conf_case c = {0};
+    c.name = name;
+    c.p = conf_params(4, 2, d, 8, top_k, dt);
+    c.batch = 1;
+    c.cu = cu;
+    c.seed = seed;
+    c.flags = CASE_STRICT_SELECT;
+    c.prepare = ties_prepare;
+    c.check_sel = ties_check;
+    c.user = ts;
+    return conf_run(&c);
+}
+
 void test_selection_ties(void **state)
 {
     (void)state;
     static const moba_dtype dts[] = {MOBA_F32, MOBA_F16, MOBA_BF16};
     static const int32_t topk[] = {2, 3, 5};
-    int32_t cu[2] = {0, TIE_NB * 8};
+    const tie_set few = {TIE_NB, tied12};
     int bad = 0;
-    /* D = 64 reaches the GPU's tensor-core gate (its 64-bit ranking keys)
-     * for f16/bf16; D = 32 the SIMT one. */
-    for (int32_t d = 32; d <= 64; d += 32) {
+    /* D = 64 reaches the GPU's tensor-core gate for f16/bf16; D = 32 the
+     * SIMT one. */
+    for (int32_t d = 32; d <= 64; d += 32)
         for (size_t i = 0; i < 3; i++)
-            for (size_t j = 0; j < 3; j++) {
-                char name[64];
-                snprintf(name, sizeof name, "exact ties top_k=%d D=%d %s", (int)topk[j], (int)d,
-                         moba_dtype_name(dts[i]));
-                conf_case c = {0};
-                c.name = name;
-                c.p = conf_params(4, 2, d, 8, topk[j], dts[i]);
-                c.batch = 1;
-                c.cu = cu;
-                c.seed = 300 + 3 * i + j + (uint64_t)d;
-                c.flags = CASE_STRICT_SELECT;
-                c.prepare = ties_prepare;
-                c.check_sel = ties_check;
-                bad += conf_run(&c);
-            }
-    }
+            for (size_t j = 0; j < 3; j++)
+                bad += ties_run("exact ties", &few, d, dts[i], topk[j],
+                                300 + 3 * i + j + (uint64_t)d);
+    /* Ties that decide evictions: two of every three of 160 blocks tied,
+     * so each of the tensor-core gate's lanes (16 columns of a 64-block
+     * tile) sees more tied candidates than its list holds, across three
+     * tiles, and 11 past blocks take two selection passes of 8, the second
+     * bounded by the first's worst entry, itself tied. */
+    enum { MANY = 160 };
+    unsigned char tied_many[MANY];
+    for (int32_t j = 0; j < MANY; j++) tied_many[j] = j % 3 != 2;
+    const tie_set many = {MANY, tied_many};
+    for (size_t i = 0; i < 3; i++)
+        bad += ties_run("many ties", &many, 64, dts[i], 12, 400 + i);
     assert_int_equal(bad, 0);
 }
 
