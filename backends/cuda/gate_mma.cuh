@@ -107,25 +107,39 @@ __device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, i
     Lj[0] = ge[0] ? xj : Lj[0];
 }
 
-/* Centroids j0 .. j0 + 63 into cs; rows past jn keep stale data (their
- * columns are never ranked).  A thread's 16-byte slots are GTC_THREADS
- * apart: its column group stays and its row steps by GTC_THREADS / (D /
- * 8), so its addresses are one base plus multiples of a stride (the
- * general index arithmetic cost ~30 instructions per slot, a quarter of
- * a tile's non-mma work). */
+/* A thread's first centroid slot for the tile at block boff.  Its 16-byte
+ * slots are GTC_THREADS apart: its column group stays and its row steps by
+ * GTC_THREADS / (D / 8), so a tile's addresses are this base plus
+ * multiples of one stride, and the next tile's base is this one plus
+ * GTC_BC rows.  Computed once per kernel and stepped, not rebuilt per
+ * tile: the general index arithmetic under a per-slot predicate cost 66
+ * instructions per warp-tile, 9 % of the kernel's at 512K. */
 template <int D>
-__device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *cent16,
-                                         int64_t cbase, int Hk, int j0, int jn)
+__device__ __forceinline__ const unsigned short *gtc_src(const unsigned short *cent16,
+                                                         int64_t cbase, int Hk)
+{
+    const int V8 = D / 8;
+    return cent16 + (size_t)(cbase + (int64_t)(threadIdx.x / V8) * Hk) * D + threadIdx.x % V8 * 8;
+}
+
+/* Centroids of one tile into cs from the thread's slot src; rows past jn
+ * keep stale data (their columns are never ranked). */
+template <int D>
+__device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *src,
+                                         size_t step, int jn)
 {
     const int LD = D + 8, V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
     static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0, "fixed column group per thread");
     const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
-    const unsigned short *src = cent16 + (size_t)(cbase + (int64_t)(j0 + r0) * Hk) * D + c * 8;
-    const size_t step = (size_t)RS * Hk * D;
     unsigned short *dst = cs + r0 * LD + c * 8;
+    if (jn == GTC_BC) {
 #pragma unroll
-    for (int i = 0; i < N; i++)
-        if (jn == GTC_BC || r0 + i * RS < jn) cp_async16(dst + i * RS * LD, src + i * step);
+        for (int i = 0; i < N; i++) cp_async16(dst + i * RS * LD, src + i * step);
+    } else {
+#pragma unroll
+        for (int i = 0; i < N; i++)
+            if (r0 + i * RS < jn) cp_async16(dst + i * RS * LD, src + i * step);
+    }
 }
 
 /* A lower bound on the row's final 8th-best score from its 4 lanes' sorted
@@ -305,6 +319,9 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                   rr[1] < tile.rows ? q + ((size_t)(tok0 + rr[1]) * a.Hq + h) * D : NULL, t);
     const int npass = (K - 1 + GPU_TOPK - 1) / GPU_TOPK;
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
+    const unsigned short *const csrc0 = gtc_src<D>(a.cent16, cbase, a.Hk);
+    const size_t cstep = (size_t)(GTC_THREADS / (D / 8)) * a.Hk * D;
+    const size_t ctile = (size_t)GTC_BC * a.Hk * D;
     __syncthreads();
     for (int pass = 0; pass < npass && need_rank; pass++) {
         unsigned Lh[2][GPU_TOPK];
@@ -313,13 +330,15 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
             for (int i = 0; i < GPU_TOPK; i++) Lh[hr][i] = Lj[hr][i] = 0;
-        gtc_load<D>(sm.cs[0], a.cent16, cbase, a.Hk, 0, min(GTC_BC, jend_tile));
+        const unsigned short *csrc = csrc0;
+        gtc_load<D>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile));
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
             const int j0 = it * GTC_BC;
-            if (it + 1 < ntile)
-                gtc_load<D>(sm.cs[(it + 1) & 1], a.cent16, cbase, a.Hk, j0 + GTC_BC,
-                            min(GTC_BC, jend_tile - j0 - GTC_BC));
+            if (it + 1 < ntile) {
+                csrc += ctile;
+                gtc_load<D>(sm.cs[(it + 1) & 1], csrc, cstep, min(GTC_BC, jend_tile - j0 - GTC_BC));
+            }
             cp_async_commit();
             cp_async_wait<1>();
             __syncthreads();
