@@ -335,13 +335,18 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
             const int j0 = it * GTC_BC;
+            /* One barrier per tile: past it tile it is in and every warp is
+             * done with tile it - 1, whose buffer then takes tile it + 1
+             * (loaded before the barrier, the next buffer needed a second
+             * barrier at the tile's end; v15's profile had 10 % of the
+             * stall samples on that one). */
+            cp_async_wait<0>();
+            __syncthreads();
             if (it + 1 < ntile) {
                 csrc += ctile;
                 gtc_load<D>(sm.cs[(it + 1) & 1], csrc, cstep, min(GTC_BC, jend_tile - j0 - GTC_BC));
             }
             cp_async_commit();
-            cp_async_wait<1>();
-            __syncthreads();
             const unsigned short *cs = sm.cs[it & 1];
             /* Below the row bound's score a candidate cannot reach the row's
              * top 8 (one in between may still be offered: a lane's list only
@@ -377,7 +382,6 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                         gtc_insert(Lh[hr], Lj[hr], xh, j);
                 }
             }
-            __syncthreads();
         }
         cp_async_wait<0>();
         gtc_key_t L[2][GPU_TOPK];
