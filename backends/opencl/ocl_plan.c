@@ -12,6 +12,9 @@
 #include "ocl_internal.h"
 
 #define TILE_INTS 5
+/* The CPU attend form's defaults (cpu_kernels; docs/perf.md, OpenCL v5). */
+#define ATTEND_CPU_NT 1
+#define ATTEND_CPU_NCH 4
 #define LOCAL_SLACK 1024 /* bytes of local memory left to the compiler */
 
 typedef struct ocl_plan {
@@ -22,6 +25,7 @@ typedef struct ocl_plan {
     int gnt, gr, cb, scan_wg, ksel; /* moba_gate's shape (kernels/gate.cl) */
     int nt, qt, kt, txo; /* moba_block_attend's shape (kernels/attend.cl) */
     int uqk, upv, sc;    /* its unroll factors, keys per item in the scores */
+    int cpuk, nch; /* the CPU forms of gate and attend; attend's work-groups per bucket */
     size_t wg1; /* work-group size of the 1-D elementwise kernels */
 } ocl_plan;
 
@@ -149,6 +153,24 @@ static void attend_shape(int D, int is_cpu, size_t wg, size_t lmem, ocl_plan *pl
     pl->txo = txo;
 }
 
+/* CPU devices take the CPU forms of moba_gate and moba_block_attend
+ * (kernels/gate.cl GATE_CPU, kernels/attend.cl ATTEND_CPU): an item per
+ * gate row (GNT = GR), and nt items per attend work-group, nch
+ * work-groups per bucket.  MOBA_OPENCL_CPU_KERNELS=NT,NCH sets the attend
+ * shape (0: the default); MOBA_OPENCL_CPU_KERNELS=0 keeps the work-group
+ * forms, which GPUs run. */
+static void cpu_kernels(int is_cpu, size_t wg, ocl_plan *pl)
+{
+    int f[2] = {-1, 0};
+    const char *force = moba_ocl_host->getenv("MOBA_OPENCL_CPU_KERNELS");
+    if (force) sscanf(force, "%d,%d", &f[0], &f[1]);
+    pl->cpuk = is_cpu && f[0] != 0;
+    if (!pl->cpuk) return;
+    pl->gnt = pl->gr;
+    pl->nt = f[0] >= 1 && (size_t)f[0] <= wg ? f[0] : ATTEND_CPU_NT <= wg ? ATTEND_CPU_NT : 1;
+    pl->nch = f[1] >= 1 && f[1] <= 256 ? f[1] : ATTEND_CPU_NCH;
+}
+
 /* Work-group shapes that fit the device's local memory and work-group
  * limits (cap: a kernel's own CL_KERNEL_WORK_GROUP_SIZE, once known). */
 static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
@@ -158,6 +180,7 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
     size_t wg = dev->max_wg < cap ? dev->max_wg : cap;
     gate_shape(D, wg, lmem, pl);
     attend_shape(D, dev->is_cpu, wg, lmem, pl);
+    cpu_kernels(dev->is_cpu, wg, pl);
     pl->scan_wg = wg >= 256 ? 256 : (int)wg;
 }
 
@@ -186,10 +209,10 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
         int len = snprintf(opt, sizeof opt,
                  "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
                  "-DGNT=%d -DGR=%d -DCB=%d -DKSEL_CAP=%d -DNT=%d -DQT=%d -DKT=%d -DTXO=%d "
-                 "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d",
+                 "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d -DATTEND_CPU=%d -DGATE_CPU=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
                  p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
-                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg);
+                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->cpuk, pl->cpuk);
         /* NVIDIA: a register cap that lets five attend work-groups share
          * an SM (their local memory allows it; unbounded, the kernel takes
          * 136 registers and three fit).  For 128 items that is 96, with 4
@@ -473,8 +496,9 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(ka, 12, h0);
     SET(ka, 13, top_k);
     SET(ka, 14, scale);
-    size_t ga = (size_t)nbuckets * pl->nt, la = (size_t)pl->nt;
-    if ((st = launch(c, ka, 1, &ga, &la, "enqueue moba_block_attend"))) return st;
+    size_t ga[2] = {(size_t)nbuckets * pl->nt, pl->cpuk ? (size_t)pl->nch : 1};
+    size_t la[2] = {(size_t)pl->nt, 1};
+    if ((st = launch(c, ka, 2, ga, la, "enqueue moba_block_attend"))) return st;
     cl_kernel km = pr->merge;
     cl_mem lse_mem = lse ? lse : pl->dummy;
     SET(km, 0, pl->sel);
@@ -488,7 +512,8 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(km, 8, hc);
     SET(km, 9, h0);
     SET(km, 10, top_k);
-    size_t gm = round_up((size_t)outs, pl->wg1);
+    /* the CPU form takes a row per item, the other a dim */
+    size_t gm = round_up((size_t)(pl->cpuk ? outs / p->head_dim : outs), pl->wg1);
     return launch(c, km, 1, &gm, &pl->wg1, "enqueue moba_merge");
 }
 

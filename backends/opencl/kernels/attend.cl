@@ -13,7 +13,7 @@
  * h0 + hl of the current head chunk, slot i.
  *
  * Defines: D, DTYPE, CAUSAL, NT, QT, KT, TXO, SC, UQK, UPV (moba_block_attend),
- * SCAN_WG.
+ * or ATTEND_CPU (its CPU form), SCAN_WG.
  */
 
 /* One work-item per (token, head of the chunk, slot): counts the entries of
@@ -70,6 +70,104 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
     }
 }
 
+#if ATTEND_CPU
+/* CPU devices (ATTEND_CPU; PoCL): the same partials from work-items that
+ * each take whole entries, with no local memory and no barrier.  The
+ * work-group kernel below ran at 1/16 the speed of the CPU backend's
+ * attention on PoCL (docs/perf.md, OpenCL v5): its many barriers split it
+ * into regions whose private tiles PoCL keeps in memory between them.
+ * Work-group (g, c) of NL items takes entries c NL + lid, + NCH NL, ... of
+ * bucket g (NCH = get_num_groups(1): a few per bucket, since the early
+ * blocks' buckets hold many times the average); an item keeps its q row
+ * and D-wide accumulator in private memory and goes through the block's
+ * keys 16 at a time: scores (four keys' dot products at a time), then
+ * the online-softmax step, then P V, in key order, on 16-wide vectors.  An entry's arithmetic depends only on its q row and the
+ * block, as in the work-group kernel (whose summation order differs, so
+ * the two agree to rounding, not bitwise). */
+kernel void moba_block_attend(const global store_t *q, const global store_t *k,
+                              const global store_t *v, const global int2 *blocks,
+                              const global int *offs, const global int *list,
+                              global float *pacc, global float2 *pml,
+                              int hq, int hk, int group, int hc, int h0,
+                              int top_k, float scale)
+{
+    const long bucket = get_group_id(0);
+    const long g = bucket / hc;
+    const int hl = (int)(bucket - g * hc), h = h0 + hl, kh = h / group;
+    const int2 blk = blocks[g];
+    const int first = offs[bucket], count = offs[bucket + 1] - first;
+    const int per_tok = hc * top_k;
+    const int nl = (int)get_local_size(0);
+    const int step = (int)get_num_groups(1) * nl;
+    const long kstride = (long)hk * D; /* between consecutive keys */
+    for (int x = (int)get_group_id(1) * nl + (int)get_local_id(0); x < count; x += step) {
+        const int e = list[first + x];
+        const long tok = e / per_tok;
+        float16 qq[D16], acc[D16];
+#pragma unroll
+        for (int d = 0; d < D16; d++) {
+            qq[d] = LD16(q, (tok * hq + h) * D + 16 * d);
+            acc[d] = (float16)(0.0f);
+        }
+        /* causal: keys up to the row's token (a selected block never lies
+         * past it) */
+        const int nk = CAUSAL ? (int)min((long)blk.y, tok - blk.x + 1) : blk.y;
+        const global store_t *kb = k + ((long)blk.x * hk + kh) * D;
+        const global store_t *vb = v + ((long)blk.x * hk + kh) * D;
+        float m = -INFINITY, l = 0.0f;
+        for (int u0 = 0; u0 < nk; u0 += 16) {
+            const int n = min(16, nk - u0);
+            float s[16];
+            /* four keys at a time: four independent FMA chains */
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                const long kr = (u0 + j) * kstride;
+                float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+#pragma unroll
+                for (int d = 0; d < D16; d++) {
+                    a0 = fma(qq[d], LD16(kb, kr + 16 * d), a0);
+                    a1 = fma(qq[d], LD16(kb, kr + kstride + 16 * d), a1);
+                    a2 = fma(qq[d], LD16(kb, kr + 2 * kstride + 16 * d), a2);
+                    a3 = fma(qq[d], LD16(kb, kr + 3 * kstride + 16 * d), a3);
+                }
+                s[j] = scale * hsum16(a0);
+                s[j + 1] = scale * hsum16(a1);
+                s[j + 2] = scale * hsum16(a2);
+                s[j + 3] = scale * hsum16(a3);
+            }
+            for (; j < n; j++) {
+                const long kr = (u0 + j) * kstride;
+                float16 a0 = (float16)(0.0f);
+#pragma unroll
+                for (int d = 0; d < D16; d++) a0 = fma(qq[d], LD16(kb, kr + 16 * d), a0);
+                s[j] = scale * hsum16(a0);
+            }
+            for (; j < 16; j++) s[j] = -INFINITY;
+            /* the softmax step on all 16 scores at once: one vector exp
+             * (scalar exp calls were most of the kernel's time on PoCL) */
+            const float16 sv = vload16(0, s);
+            const float mx = fmax(m, hmax16(sv));
+            /* m = -inf: nothing accumulated yet (acc and l are 0) */
+            const float corr = m == -INFINITY ? 0.0f : exp(m - mx);
+            const float16 pv = mx == -INFINITY ? (float16)(0.0f) : exp(sv - mx);
+            vstore16(pv, 0, s);
+            l = l * corr + hsum16(pv);
+#pragma unroll
+            for (int d = 0; d < D16; d++) acc[d] *= corr;
+            for (j = 0; j < n; j++) {
+                const long vr = (u0 + j) * kstride;
+#pragma unroll
+                for (int d = 0; d < D16; d++) acc[d] = fma((float16)(s[j]), LD16(vb, vr + 16 * d), acc[d]);
+            }
+            m = mx;
+        }
+        global float *dst = pacc + (long)e * D;
+#pragma unroll
+        for (int d = 0; d < D16; d++) vstore16(acc[d], 0, dst + 16 * d);
+        pml[e] = (float2)(m, l);
+    }
+}
+#else
 /* One work-group of NT items per (global block g, head of the chunk);
  * blocks[g] = {first key token, keys}.  The bucket's entries go QT at a
  * time (their q rows gathered into local memory), the block's keys KT at a
@@ -245,7 +343,46 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         if (pp == 0 && pr < ne) pml[ent[pr]] = (float2)(m, l);
     }
 }
+#endif /* ATTEND_CPU */
 
+#if ATTEND_CPU
+/* CPU form: one work-item per (token, head of the chunk), 16 dims at a
+ * time, the weights computed once per row (per dim, the exp calls and
+ * the slot reads were 30 % of a PoCL forward).  Each element's arithmetic
+ * is the form below's, in the same order. */
+kernel void moba_merge(const global int *sel, const global float *pacc,
+                       const global float2 *pml, global store_t *out,
+                       global float *lse, int want_lse, long total, int hq,
+                       int hc, int h0, int top_k)
+{
+    long th = get_global_id(0);
+    if (th >= total / D) return;
+    long t = th / hc;
+    int h = h0 + (int)(th - t * hc);
+    const global int *row = sel + (t * hq + h) * top_k;
+    long e0 = th * top_k;
+    float mx = -INFINITY;
+    int ns = 0;
+    for (; ns < top_k && row[ns] >= 0; ns++) mx = fmax(mx, pml[e0 + ns].x);
+    float16 o[D16];
+    for (int d = 0; d < D16; d++) o[d] = (float16)(0.0f);
+    float l = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        float2 ml = pml[e0 + i];
+        float w = ml.x == -INFINITY ? 0.0f : exp(ml.x - mx);
+        l = fma(ml.y, w, l);
+        const global float *pa = pacc + (e0 + i) * D;
+        for (int d = 0; d < D16; d++) o[d] = fma(vload16(0, pa + 16 * d), (float16)(w), o[d]);
+    }
+    const long ob = (t * hq + h) * D;
+    for (int d = 0; d < D16; d++) {
+        float r[16];
+        vstore16(o[d] / l, 0, r);
+        for (int x = 0; x < 16; x++) ST(out, ob + 16 * d + x, r[x]);
+    }
+    if (want_lse) lse[t * hq + h] = mx + log(l);
+}
+#else
 /* One work-item per (token, head of the chunk, dim): combines the row's
  * slots in slot order (= ascending block order). */
 kernel void moba_merge(const global int *sel, const global float *pacc,
@@ -273,3 +410,4 @@ kernel void moba_merge(const global int *sel, const global float *pacc,
     ST(out, (t * hq + h) * D + d, o / l);
     if (want_lse && d == 0) lse[t * hq + h] = mx + log(l);
 }
+#endif /* ATTEND_CPU */

@@ -44,3 +44,16 @@ inline ushort f32_to_bf16(float f)
 #else
 #define LD4(p, i) as_float4(convert_uint4(vload4(0, (p) + (i))) << 16)
 #endif
+
+/* 16 consecutive elements as a float16: one AVX-512 register (PoCL maps
+ * the vector types to the host's SIMD; float4 code ran at a quarter of
+ * the width). */
+#if DTYPE == 0
+#define LD16(p, i) vload16(0, (p) + (i))
+#elif DTYPE == 1 && HAS_FP16
+#define LD16(p, i) convert_float16(vload16(0, (p) + (i)))
+#elif DTYPE == 1
+#define LD16(p, i) vload_half16(0, (p) + (i))
+#else
+#define LD16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
+#endif

@@ -34,9 +34,120 @@ inline int gate_better(float sa, int ia, float sb, int ib)
     return ia > ib;
 }
 
+/* Offers block j with score s to a row's list (idx, val: n entries, best
+ * first, at most ksel; thr: the full list's last score, else -inf). */
+inline void gate_offer(float s, int j, int *idx, float *val, int *n, float *thr, int ksel)
+{
+    /* Below a full list's last score a candidate cannot get in (a number
+     * below a number): one compare against a register instead of the list
+     * in private arrays, which dynamic indexing keeps out of registers.
+     * NaN on either side compares false and takes the exact test. */
+    if (s < *thr) return;
+    if (*n == ksel) {
+        if (!gate_better(s, j, val[*n - 1], idx[*n - 1])) return;
+        (*n)--;
+    }
+    int pos = *n;
+    while (pos > 0 && gate_better(s, j, val[pos - 1], idx[pos - 1])) {
+        idx[pos] = idx[pos - 1];
+        val[pos] = val[pos - 1];
+        pos--;
+    }
+    idx[pos] = j;
+    val[pos] = s;
+    (*n)++;
+    if (*n == ksel) *thr = val[*n - 1];
+}
+
+/* The row: chosen blocks plus the own block b, ascending, then -1
+ * (moba_gate_write_row).  When every eligible block is chosen there is
+ * nothing to rank. */
+inline void gate_write_row(global int *row, const int *idx, int n, int b, int nb,
+                           int everything, int top_k)
+{
+    int m = 0;
+    if (everything) {
+        for (int j = 0; j < (CAUSAL ? b + 1 : nb); j++) row[m++] = j;
+    } else {
+        for (int i = 0; i <= n; i++) {
+            int x = i < n ? idx[i] : b;
+            int pos = m;
+            while (pos > 0 && row[pos - 1] > x) {
+                row[pos] = row[pos - 1];
+                pos--;
+            }
+            row[pos] = x;
+            m++;
+        }
+    }
+    for (int i = m; i < top_k; i++) row[i] = -1;
+}
+
 /* tiles: per tile {token of the first row (global), rows, own block, nb of
  * the sequence, first global block of the sequence}. */
 #define TILE_INTS 5
+
+#if GATE_CPU
+/* CPU devices (GATE_CPU; PoCL): an item per row of the tile (GNT = GR),
+ * its q row in private memory, the sequence's centroids read in order
+ * four at a time as 16-wide vectors (four independent FMA chains), each
+ * score offered to the row's list as it comes.  No local memory, no
+ * barrier: the work-group form ran ~4x slower than the CPU backend's gate
+ * on PoCL (docs/perf.md, OpenCL v5).  Scores differ from the work-group
+ * form's only in f32 summation order. */
+kernel void moba_gate(const global store_t *q, const global store_t *cent,
+                      const global int *tiles, global int *sel, int hq,
+                      int hk, int group, int top_k, int ksel)
+{
+    const int lid = get_local_id(0);
+    const int h = get_group_id(1), kh = h / group;
+    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
+    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3], boff = tl[4];
+    if (lid >= rows) return;
+    const int nelig = CAUSAL ? b : nb;
+    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
+    int idx[KSEL_CAP];
+    float val[KSEL_CAP];
+    int n = 0;
+    float thr = -INFINITY;
+    if (!everything && ksel > 0) {
+        float16 qq[D16];
+#pragma unroll
+        for (int d = 0; d < D16; d++) qq[d] = LD16(q, ((long)(tok0 + lid) * hq + h) * D + 16 * d);
+        const long cstride = (long)hk * D;
+        const global store_t *cb = cent + ((long)boff * hk + kh) * D;
+        for (int j0 = 0; j0 < nelig; j0 += 4) {
+            float s[4];
+            if (j0 + 4 <= nelig) {
+                float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+                const long cr = j0 * cstride;
+#pragma unroll
+                for (int d = 0; d < D16; d++) {
+                    a0 = fma(qq[d], LD16(cb, cr + 16 * d), a0);
+                    a1 = fma(qq[d], LD16(cb, cr + cstride + 16 * d), a1);
+                    a2 = fma(qq[d], LD16(cb, cr + 2 * cstride + 16 * d), a2);
+                    a3 = fma(qq[d], LD16(cb, cr + 3 * cstride + 16 * d), a3);
+                }
+                s[0] = hsum16(a0);
+                s[1] = hsum16(a1);
+                s[2] = hsum16(a2);
+                s[3] = hsum16(a3);
+            } else {
+                for (int c = 0; c < nelig - j0; c++) {
+                    float16 a0 = (float16)(0.0f);
+#pragma unroll
+                    for (int d = 0; d < D16; d++)
+                        a0 = fma(qq[d], LD16(cb, (j0 + c) * cstride + 16 * d), a0);
+                    s[c] = hsum16(a0);
+                }
+            }
+            for (int c = 0; c < min(4, nelig - j0); c++)
+                if (j0 + c != b) gate_offer(s[c], j0 + c, idx, val, &n, &thr, ksel);
+        }
+    }
+    gate_write_row(sel + ((long)(tok0 + lid) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
+}
+#else
 
 /* A work-group of GNT items: GR query rows of one tile x one query head.
  * Per chunk of CB centroids, the GR x CB scores are register tiles, as in
@@ -102,49 +213,11 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
             for (int c = 0; c < nc; c++) {
                 int j = c0 + c;
                 float s = st[c * GPS + lid];
-                if (j == b) continue;
-                /* Below a full list's last score a candidate cannot get in
-                 * (a number below a number): one compare against a
-                 * register instead of the list in private arrays, which
-                 * dynamic indexing keeps out of registers.  NaN on either
-                 * side compares false and takes the exact test. */
-                if (s < thr) continue;
-                if (n == ksel) {
-                    if (!gate_better(s, j, val[n - 1], idx[n - 1])) continue;
-                    n--;
-                }
-                int pos = n;
-                while (pos > 0 && gate_better(s, j, val[pos - 1], idx[pos - 1])) {
-                    idx[pos] = idx[pos - 1];
-                    val[pos] = val[pos - 1];
-                    pos--;
-                }
-                idx[pos] = j;
-                val[pos] = s;
-                n++;
-                if (n == ksel) thr = val[n - 1];
+                if (j != b) gate_offer(s, j, idx, val, &n, &thr, ksel);
             }
         }
     }
     if (lid >= rows) return;
-    /* The row: chosen blocks plus the own block, ascending, then -1
-     * (moba_gate_write_row).  When every eligible block is chosen there is
-     * nothing to rank. */
-    global int *row = sel + ((long)(tok0 + lid) * hq + h) * top_k;
-    int m = 0;
-    if (everything) {
-        for (int j = 0; j < (CAUSAL ? b + 1 : nb); j++) row[m++] = j;
-    } else {
-        for (int i = 0; i <= n; i++) {
-            int x = i < n ? idx[i] : b;
-            int pos = m;
-            while (pos > 0 && row[pos - 1] > x) {
-                row[pos] = row[pos - 1];
-                pos--;
-            }
-            row[pos] = x;
-            m++;
-        }
-    }
-    for (int i = m; i < top_k; i++) row[i] = -1;
+    gate_write_row(sel + ((long)(tok0 + lid) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
 }
+#endif /* GATE_CPU */

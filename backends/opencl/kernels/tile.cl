@@ -1,5 +1,6 @@
 /* Helpers shared by the gate and attention kernels. */
 #define D4 (D / 4)
+#define D16 (D / 16) /* head dims are multiples of 16 */
 
 /* UNROLL(n): "#pragma unroll n" where n may be a macro.  NVIDIA's compiler
  * keeps the kernels' long loops rolled without it, and each trip then
@@ -23,4 +24,20 @@ inline void local_rows(local float4 *dst, const global store_t *src, int first, 
         if (r < n) x = LD4(src, ((long)(first + r) * heads + head) * D + 4 * d);
         dst[r * LS + d] = x;
     }
+}
+
+/* Horizontal max and sum of a float16 (the CPU forms). */
+inline float hmax16(float16 x)
+{
+    float8 a = fmax(x.lo, x.hi);
+    float4 b = fmax(a.lo, a.hi);
+    float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+inline float hsum16(float16 x)
+{
+    float8 a = x.lo + x.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
 }
