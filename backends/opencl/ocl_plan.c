@@ -164,7 +164,7 @@ static void cpu_kernels(int is_cpu, size_t wg, ocl_plan *pl)
     int f[2] = {-1, 0};
     const char *force = moba_ocl_host->getenv("MOBA_OPENCL_CPU_KERNELS");
     if (force) sscanf(force, "%d,%d", &f[0], &f[1]);
-    pl->cpuk = is_cpu && f[0] != 0;
+    pl->cpuk = is_cpu && f[0] != 0 && (size_t)pl->gr <= wg; /* the gate's rows are its items */
     if (!pl->cpuk) return;
     pl->gnt = pl->gr;
     pl->nt = f[0] >= 1 && (size_t)f[0] <= wg ? f[0] : ATTEND_CPU_NT <= wg ? ATTEND_CPU_NT : 1;

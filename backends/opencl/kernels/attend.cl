@@ -72,18 +72,17 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 
 #if ATTEND_CPU
 /* CPU devices (ATTEND_CPU; PoCL): the same partials from work-items that
- * each take whole entries, with no local memory and no barrier.  The
- * work-group kernel below ran at 1/16 the speed of the CPU backend's
- * attention on PoCL (docs/perf.md, OpenCL v5): its many barriers split it
- * into regions whose private tiles PoCL keeps in memory between them.
- * Work-group (g, c) of NL items takes entries c NL + lid, + NCH NL, ... of
- * bucket g (NCH = get_num_groups(1): a few per bucket, since the early
- * blocks' buckets hold many times the average); an item keeps its q row
- * and D-wide accumulator in private memory and goes through the block's
- * keys 16 at a time: scores (four keys' dot products at a time), then
- * the online-softmax step, then P V, in key order, on 16-wide vectors.  An entry's arithmetic depends only on its q row and the
- * block, as in the work-group kernel (whose summation order differs, so
- * the two agree to rounding, not bitwise). */
+ * each take whole entries, with no local memory and no barrier (the
+ * work-group kernel below, shaped for GPUs, ran ~16x slower than the CPU
+ * backend's attention on PoCL; docs/perf.md, OpenCL v5).  Work-group
+ * (g, c) of NL items takes entries c NL + lid, + NCH NL, ... of bucket g
+ * (NCH = get_num_groups(1): a few per bucket, since the early blocks'
+ * buckets hold many times the average); an item keeps its q row and
+ * D-wide accumulator in private 16-wide vectors and goes through the
+ * block's keys 16 at a time: scores (dot4x16), the online-softmax step,
+ * then P V, in key order.  An entry's arithmetic depends only on its q
+ * row and the block, as in the work-group kernel (whose summation order
+ * differs, so the two agree to rounding, not bitwise). */
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -118,33 +117,12 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         for (int u0 = 0; u0 < nk; u0 += 16) {
             const int n = min(16, nk - u0);
             float s[16];
-            /* four keys at a time: four independent FMA chains */
             int j = 0;
-            for (; j + 4 <= n; j += 4) {
-                const long kr = (u0 + j) * kstride;
-                float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
-#pragma unroll
-                for (int d = 0; d < D16; d++) {
-                    a0 = fma(qq[d], LD16(kb, kr + 16 * d), a0);
-                    a1 = fma(qq[d], LD16(kb, kr + kstride + 16 * d), a1);
-                    a2 = fma(qq[d], LD16(kb, kr + 2 * kstride + 16 * d), a2);
-                    a3 = fma(qq[d], LD16(kb, kr + 3 * kstride + 16 * d), a3);
-                }
-                s[j] = scale * hsum16(a0);
-                s[j + 1] = scale * hsum16(a1);
-                s[j + 2] = scale * hsum16(a2);
-                s[j + 3] = scale * hsum16(a3);
-            }
-            for (; j < n; j++) {
-                const long kr = (u0 + j) * kstride;
-                float16 a0 = (float16)(0.0f);
-#pragma unroll
-                for (int d = 0; d < D16; d++) a0 = fma(qq[d], LD16(kb, kr + 16 * d), a0);
-                s[j] = scale * hsum16(a0);
-            }
+            for (; j + 4 <= n; j += 4)
+                vstore4(scale * dot4x16(qq, kb + (u0 + j) * kstride, kstride), 0, s + j);
+            for (; j < n; j++) s[j] = scale * dot16(qq, kb + (u0 + j) * kstride);
             for (; j < 16; j++) s[j] = -INFINITY;
-            /* the softmax step on all 16 scores at once: one vector exp
-             * (scalar exp calls were most of the kernel's time on PoCL) */
+            /* the softmax step on all 16 scores at once: one vector exp */
             const float16 sv = vload16(0, s);
             const float mx = fmax(m, hmax16(sv));
             /* m = -inf: nothing accumulated yet (acc and l are 0) */

@@ -89,9 +89,9 @@ inline void gate_write_row(global int *row, const int *idx, int n, int b, int nb
 
 #if GATE_CPU
 /* CPU devices (GATE_CPU; PoCL): an item per row of the tile (GNT = GR),
- * its q row in private memory, the sequence's centroids read in order
- * four at a time as 16-wide vectors (four independent FMA chains), each
- * score offered to the row's list as it comes.  No local memory, no
+ * its q row in private 16-wide vectors, the sequence's centroids read in
+ * order four at a time (dot4x16), each score offered to the row's list as
+ * it comes.  No local memory, no
  * barrier: the work-group form ran ~4x slower than the CPU backend's gate
  * on PoCL (docs/perf.md, OpenCL v5).  Scores differ from the work-group
  * form's only in f32 summation order. */
@@ -118,29 +118,10 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
         const global store_t *cb = cent + ((long)boff * hk + kh) * D;
         for (int j0 = 0; j0 < nelig; j0 += 4) {
             float s[4];
-            if (j0 + 4 <= nelig) {
-                float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
-                const long cr = j0 * cstride;
-#pragma unroll
-                for (int d = 0; d < D16; d++) {
-                    a0 = fma(qq[d], LD16(cb, cr + 16 * d), a0);
-                    a1 = fma(qq[d], LD16(cb, cr + cstride + 16 * d), a1);
-                    a2 = fma(qq[d], LD16(cb, cr + 2 * cstride + 16 * d), a2);
-                    a3 = fma(qq[d], LD16(cb, cr + 3 * cstride + 16 * d), a3);
-                }
-                s[0] = hsum16(a0);
-                s[1] = hsum16(a1);
-                s[2] = hsum16(a2);
-                s[3] = hsum16(a3);
-            } else {
-                for (int c = 0; c < nelig - j0; c++) {
-                    float16 a0 = (float16)(0.0f);
-#pragma unroll
-                    for (int d = 0; d < D16; d++)
-                        a0 = fma(qq[d], LD16(cb, (j0 + c) * cstride + 16 * d), a0);
-                    s[c] = hsum16(a0);
-                }
-            }
+            if (j0 + 4 <= nelig)
+                vstore4(dot4x16(qq, cb + j0 * cstride, cstride), 0, s);
+            else
+                for (int c = 0; c < nelig - j0; c++) s[c] = dot16(qq, cb + (j0 + c) * cstride);
             for (int c = 0; c < min(4, nelig - j0); c++)
                 if (j0 + c != b) gate_offer(s[c], j0 + c, idx, val, &n, &thr, ksel);
         }

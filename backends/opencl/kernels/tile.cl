@@ -41,3 +41,28 @@ inline float hsum16(float16 x)
     float2 c = b.lo + b.hi;
     return c.x + c.y;
 }
+
+/* The dot products of the private row qq (D16 float16) with the D-long
+ * rows p, p + stride, p + 2 stride, p + 3 stride of global memory (the
+ * CPU forms: four independent FMA chains, the row loads 16-wide). */
+inline float4 dot4x16(const float16 *qq, const global store_t *p, long stride)
+{
+    float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+#pragma unroll
+    for (int d = 0; d < D16; d++) {
+        a0 = fma(qq[d], LD16(p, 16 * d), a0);
+        a1 = fma(qq[d], LD16(p, stride + 16 * d), a1);
+        a2 = fma(qq[d], LD16(p, 2 * stride + 16 * d), a2);
+        a3 = fma(qq[d], LD16(p, 3 * stride + 16 * d), a3);
+    }
+    return (float4)(hsum16(a0), hsum16(a1), hsum16(a2), hsum16(a3));
+}
+
+/* One such dot product. */
+inline float dot16(const float16 *qq, const global store_t *p)
+{
+    float16 a0 = (float16)(0.0f);
+#pragma unroll
+    for (int d = 0; d < D16; d++) a0 = fma(qq[d], LD16(p, 16 * d), a0);
+    return hsum16(a0);
+}
