@@ -72,17 +72,21 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 
 #if ATTEND_CPU
 /* CPU devices (ATTEND_CPU; PoCL): the same partials from work-items that
- * each take whole entries, with no local memory and no barrier (the
+ * each take two whole entries, with no local memory and no barrier (the
  * work-group kernel below, shaped for GPUs, ran ~16x slower than the CPU
  * backend's attention on PoCL; docs/perf.md, OpenCL v5).  Work-group
- * (g, c) of NL items takes entries c NL + lid, + NCH NL, ... of bucket g
- * (NCH = get_num_groups(1): a few per bucket, since the early blocks'
- * buckets hold many times the average); an item keeps its q row and
- * D-wide accumulator in private 16-wide vectors and goes through the
- * block's keys 16 at a time: scores (dot4x16), the online-softmax step,
- * then P V, in key order.  An entry's arithmetic depends only on its q
- * row and the block, as in the work-group kernel (whose summation order
- * differs, so the two agree to rounding, not bitwise). */
+ * (g, c) of NL items takes entry pairs c NL + lid, + NCH NL, ... of
+ * bucket g (NCH = get_num_groups(1): a few per bucket, since the early
+ * blocks' buckets hold many times the average); an item keeps its two q
+ * rows and D-wide accumulators in private 16-wide vectors and goes
+ * through the block's keys 16 at a time: scores, the online-softmax
+ * step, then P V, in key order, each key and value load serving both
+ * entries (1.3x over one entry per item).  An entry's arithmetic depends
+ * only on its q row and its own keys, whichever entry it is paired with
+ * (a key past one entry's causal end is masked in its scores and skipped
+ * in its P V, and a step past all of its keys changes nothing), as in the
+ * work-group kernel (whose summation order differs, so the two agree to
+ * rounding, not bitwise). */
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -99,50 +103,105 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
     const int nl = (int)get_local_size(0);
     const int step = (int)get_num_groups(1) * nl;
     const long kstride = (long)hk * D; /* between consecutive keys */
-    for (int x = (int)get_group_id(1) * nl + (int)get_local_id(0); x < count; x += step) {
-        const int e = list[first + x];
-        const long tok = e / per_tok;
-        float16 qq[D16], acc[D16];
+    /* two entries per item: each key and value load serves both */
+    for (int x = 2 * ((int)get_group_id(1) * nl + (int)get_local_id(0)); x < count; x += 2 * step) {
+        const int two = x + 1 < count;
+        const int e0 = list[first + x], e1 = two ? list[first + x + 1] : e0;
+        const long t0 = e0 / per_tok, t1 = e1 / per_tok;
+        float16 qa[D16], qb[D16], acc0[D16], acc1[D16];
 #pragma unroll
         for (int d = 0; d < D16; d++) {
-            qq[d] = LD16(q, (tok * hq + h) * D + 16 * d);
-            acc[d] = (float16)(0.0f);
+            qa[d] = LD16(q, (t0 * hq + h) * D + 16 * d);
+            qb[d] = LD16(q, (t1 * hq + h) * D + 16 * d);
+            acc0[d] = acc1[d] = (float16)(0.0f);
         }
         /* causal: keys up to the row's token (a selected block never lies
          * past it) */
-        const int nk = CAUSAL ? (int)min((long)blk.y, tok - blk.x + 1) : blk.y;
+        const int nk0 = CAUSAL ? (int)min((long)blk.y, t0 - blk.x + 1) : blk.y;
+        const int nk1 = CAUSAL ? (int)min((long)blk.y, t1 - blk.x + 1) : blk.y;
+        const int nkm = max(nk0, nk1);
         const global store_t *kb = k + ((long)blk.x * hk + kh) * D;
         const global store_t *vb = v + ((long)blk.x * hk + kh) * D;
-        float m = -INFINITY, l = 0.0f;
-        for (int u0 = 0; u0 < nk; u0 += 16) {
-            const int n = min(16, nk - u0);
-            float s[16];
+        float m0 = -INFINITY, l0 = 0.0f, m1 = -INFINITY, l1 = 0.0f;
+        for (int u0 = 0; u0 < nkm; u0 += 16) {
+            const int n = min(16, nkm - u0);
+            const int n0 = clamp(nk0 - u0, 0, 16), n1 = clamp(nk1 - u0, 0, 16);
+            float s0[16], s1[16];
             int j = 0;
-            for (; j + 4 <= n; j += 4)
-                vstore4(scale * dot4x16(qq, kb + (u0 + j) * kstride, kstride), 0, s + j);
-            for (; j < n; j++) s[j] = scale * dot16(qq, kb + (u0 + j) * kstride);
-            for (; j < 16; j++) s[j] = -INFINITY;
-            /* the softmax step on all 16 scores at once: one vector exp */
-            const float16 sv = vload16(0, s);
-            const float mx = fmax(m, hmax16(sv));
-            /* m = -inf: nothing accumulated yet (acc and l are 0) */
-            const float corr = m == -INFINITY ? 0.0f : exp(m - mx);
-            const float16 pv = mx == -INFINITY ? (float16)(0.0f) : exp(sv - mx);
-            vstore16(pv, 0, s);
-            l = l * corr + hsum16(pv);
+            for (; j + 2 <= n; j += 2) {
+                const long kr = (u0 + j) * kstride;
+                float16 a00 = (float16)(0.0f), a01 = a00, a10 = a00, a11 = a00;
 #pragma unroll
-            for (int d = 0; d < D16; d++) acc[d] *= corr;
-            for (j = 0; j < n; j++) {
+                for (int d = 0; d < D16; d++) {
+                    const float16 k0 = LD16(kb, kr + 16 * d), k1 = LD16(kb, kr + kstride + 16 * d);
+                    a00 = fma(qa[d], k0, a00);
+                    a01 = fma(qa[d], k1, a01);
+                    a10 = fma(qb[d], k0, a10);
+                    a11 = fma(qb[d], k1, a11);
+                }
+                s0[j] = scale * hsum16(a00);
+                s0[j + 1] = scale * hsum16(a01);
+                s1[j] = scale * hsum16(a10);
+                s1[j + 1] = scale * hsum16(a11);
+            }
+            for (; j < n; j++) {
+                s0[j] = scale * dot16(qa, kb + (u0 + j) * kstride);
+                s1[j] = scale * dot16(qb, kb + (u0 + j) * kstride);
+            }
+            for (j = n0; j < 16; j++) s0[j] = -INFINITY;
+            for (j = n1; j < 16; j++) s1[j] = -INFINITY;
+            /* the softmax step on all 16 scores at once: one vector exp */
+            const float16 sv0 = vload16(0, s0), sv1 = vload16(0, s1);
+            const float mx0 = fmax(m0, hmax16(sv0)), mx1 = fmax(m1, hmax16(sv1));
+            /* m = -inf: nothing accumulated yet (acc and l are 0) */
+            const float c0 = m0 == -INFINITY ? 0.0f : exp(m0 - mx0);
+            const float c1 = m1 == -INFINITY ? 0.0f : exp(m1 - mx1);
+            const float16 p0 = mx0 == -INFINITY ? (float16)(0.0f) : exp(sv0 - mx0);
+            const float16 p1 = mx1 == -INFINITY ? (float16)(0.0f) : exp(sv1 - mx1);
+            vstore16(p0, 0, s0);
+            vstore16(p1, 0, s1);
+            l0 = l0 * c0 + hsum16(p0);
+            l1 = l1 * c1 + hsum16(p1);
+#pragma unroll
+            for (int d = 0; d < D16; d++) {
+                acc0[d] *= c0;
+                acc1[d] *= c1;
+            }
+            /* each entry only over its own keys (a masked key's value, a
+             * future token's, may be anything) */
+            const int nb = min(n0, n1);
+            for (j = 0; j < nb; j++) {
                 const long vr = (u0 + j) * kstride;
 #pragma unroll
-                for (int d = 0; d < D16; d++) acc[d] = fma((float16)(s[j]), LD16(vb, vr + 16 * d), acc[d]);
+                for (int d = 0; d < D16; d++) {
+                    const float16 vv = LD16(vb, vr + 16 * d);
+                    acc0[d] = fma((float16)(s0[j]), vv, acc0[d]);
+                    acc1[d] = fma((float16)(s1[j]), vv, acc1[d]);
+                }
             }
-            m = mx;
-        }
-        global float *dst = pacc + (long)e * D;
+            for (; j < n0; j++) {
+                const long vr = (u0 + j) * kstride;
 #pragma unroll
-        for (int d = 0; d < D16; d++) vstore16(acc[d], 0, dst + 16 * d);
-        pml[e] = (float2)(m, l);
+                for (int d = 0; d < D16; d++) acc0[d] = fma((float16)(s0[j]), LD16(vb, vr + 16 * d), acc0[d]);
+            }
+            for (j = nb; j < n1; j++) {
+                const long vr = (u0 + j) * kstride;
+#pragma unroll
+                for (int d = 0; d < D16; d++) acc1[d] = fma((float16)(s1[j]), LD16(vb, vr + 16 * d), acc1[d]);
+            }
+            m0 = mx0;
+            m1 = mx1;
+        }
+        global float *dst = pacc + (long)e0 * D;
+#pragma unroll
+        for (int d = 0; d < D16; d++) vstore16(acc0[d], 0, dst + 16 * d);
+        pml[e0] = (float2)(m0, l0);
+        if (two) {
+            dst = pacc + (long)e1 * D;
+#pragma unroll
+            for (int d = 0; d < D16; d++) vstore16(acc1[d], 0, dst + 16 * d);
+            pml[e1] = (float2)(m1, l1);
+        }
     }
 }
 #else
