@@ -70,10 +70,10 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
     }
 }
 
-#if ATTEND_CPU
-/* CPU devices (ATTEND_CPU; PoCL): the same partials from work-items that
- * each take two whole entries, with no local memory and no barrier (the
- * work-group kernel below, shaped for GPUs, ran ~16x slower than the CPU
+/* moba_block_attend has two bodies.  On CPU devices (ATTEND_CPU; PoCL):
+ * the same partials from work-items that each take two whole entries,
+ * with no local memory and no barrier (the work-group form below, shaped
+ * for GPUs, ran ~16x slower than the CPU
  * backend's attention on PoCL; docs/perf.md, OpenCL v5).  Work-group
  * (g, c) of NL items takes entry pairs c NL + lid, + NCH NL, ... of
  * bucket g (NCH = get_num_groups(1): a few per bucket, since the early
@@ -85,8 +85,49 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
  * only on its q row and its own keys, whichever entry it is paired with
  * (a key past one entry's causal end is masked in its scores and skipped
  * in its P V, and a step past all of its keys changes nothing), as in the
- * work-group kernel (whose summation order differs, so the two agree to
+ * work-group form (whose summation order differs, so the two agree to
  * rounding, not bitwise). */
+#if !ATTEND_CPU
+/* One work-group of NT items per (global block g, head of the chunk);
+ * blocks[g] = {first key token, keys}.  The bucket's entries go QT at a
+ * time (their q rows gathered into local memory), the block's keys KT at a
+ * time, and each step is a SIMT flash-attention step on register tiles:
+ *   scores   item (sx, sy): rows sy * SR + i, keys sx + TXS * j, so one
+ *            local float4 of q or k feeds 4 SC or 4 SR FMAs (v3 gave each
+ *            item one whole row: 4 FMAs per read, D accumulators);
+ *   softmax  item (pr, pp): row pr, keys pp * KP .. + KP (NP items a row);
+ *   P V      item (ox, oy): rows oy * OR + i, float4 columns ox + TXO * j.
+ * K and V take turns in one local buffer (V loads once the scores are
+ * out), which is what lets QT = KT = 32 fit 48 KB at D = 128.  Keys past
+ * the end of the block are zero rows, masked out; rows past the entries
+ * are zero rows whose results are never written.  Every item of a row
+ * keeps the row's max m; the pp == 0 item keeps the sum l, adding each
+ * step's partial sums (red2) one step late, once a barrier has passed.
+ * Defines (host-checked): NT, QT, KT, TXO, SC, UQK, UPV; see ocl_plan.c. */
+#ifndef SC
+#define SC 2 /* keys per item in the scores */
+#endif
+#define TXS (KT / SC)
+#define TYS (NT / TXS)
+#define SR (QT / TYS)
+#define TYO (NT / TXO)
+#define OR (QT / TYO)
+#define OC ((D4 + TXO - 1) / TXO)
+#define NP (NT / QT)
+#define KP (KT / NP)
+#define QS LS /* float4 stride of local q, k, v rows (tile.cl) */
+#define PS (QT + 4) /* float stride of the transposed probabilities */
+/* Unroll factors of the two long loops (UNROLL, tile.cl); the host passes
+ * them (8 on GPUs, 1 on CPUs). */
+#ifndef UQK
+#define UQK 1
+#endif
+#ifndef UPV
+#define UPV 1
+#endif
+
+#endif /* !ATTEND_CPU */
+
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -100,6 +141,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
     const int2 blk = blocks[g];
     const int first = offs[bucket], count = offs[bucket + 1] - first;
     const int per_tok = hc * top_k;
+#if ATTEND_CPU
     const int nl = (int)get_local_size(0);
     const int step = (int)get_num_groups(1) * nl;
     const long kstride = (long)hk * D; /* between consecutive keys */
@@ -203,65 +245,13 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             pml[e1] = (float2)(m1, l1);
         }
     }
-}
 #else
-/* One work-group of NT items per (global block g, head of the chunk);
- * blocks[g] = {first key token, keys}.  The bucket's entries go QT at a
- * time (their q rows gathered into local memory), the block's keys KT at a
- * time, and each step is a SIMT flash-attention step on register tiles:
- *   scores   item (sx, sy): rows sy * SR + i, keys sx + TXS * j, so one
- *            local float4 of q or k feeds 4 SC or 4 SR FMAs (v3 gave each
- *            item one whole row: 4 FMAs per read, D accumulators);
- *   softmax  item (pr, pp): row pr, keys pp * KP .. + KP (NP items a row);
- *   P V      item (ox, oy): rows oy * OR + i, float4 columns ox + TXO * j.
- * K and V take turns in one local buffer (V loads once the scores are
- * out), which is what lets QT = KT = 32 fit 48 KB at D = 128.  Keys past
- * the end of the block are zero rows, masked out; rows past the entries
- * are zero rows whose results are never written.  Every item of a row
- * keeps the row's max m; the pp == 0 item keeps the sum l, adding each
- * step's partial sums (red2) one step late, once a barrier has passed.
- * Defines (host-checked): NT, QT, KT, TXO, SC, UQK, UPV; see ocl_plan.c. */
-#ifndef SC
-#define SC 2 /* keys per item in the scores */
-#endif
-#define TXS (KT / SC)
-#define TYS (NT / TXS)
-#define SR (QT / TYS)
-#define TYO (NT / TXO)
-#define OR (QT / TYO)
-#define OC ((D4 + TXO - 1) / TXO)
-#define NP (NT / QT)
-#define KP (KT / NP)
-#define QS LS /* float4 stride of local q, k, v rows (tile.cl) */
-#define PS (QT + 4) /* float stride of the transposed probabilities */
-/* Unroll factors of the two long loops (UNROLL, tile.cl); the host passes
- * them (8 on GPUs, 1 on CPUs). */
-#ifndef UQK
-#define UQK 1
-#endif
-#ifndef UPV
-#define UPV 1
-#endif
-
-kernel void moba_block_attend(const global store_t *q, const global store_t *k,
-                              const global store_t *v, const global int2 *blocks,
-                              const global int *offs, const global int *list,
-                              global float *pacc, global float2 *pml,
-                              int hq, int hk, int group, int hc, int h0,
-                              int top_k, float scale)
-{
     local float4 qs[QT * QS];
     local float4 kvs[KT * QS];
     local float pt[KT * PS]; /* pt[u * PS + r]: score, then probability */
     local float red[NT], red2[NT], corr_s[QT];
     local int ent[QT], tok[QT];
     const int lid = get_local_id(0);
-    const long bucket = get_group_id(0);
-    const long g = bucket / hc;
-    const int hl = (int)(bucket - g * hc), h = h0 + hl, kh = h / group;
-    const int2 blk = blocks[g];
-    const int first = offs[bucket], count = offs[bucket + 1] - first;
-    const int per_tok = hc * top_k;
     const int sx = lid % TXS, sy = lid / TXS;
     const int ox = lid % TXO, oy = lid / TXO;
     const int pr = lid % QT, pp = lid / QT;
@@ -379,21 +369,29 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         }
         if (pp == 0 && pr < ne) pml[ent[pr]] = (float2)(m, l);
     }
+#endif
 }
-#endif /* ATTEND_CPU */
 
-#if ATTEND_CPU
-/* CPU form: one work-item per (token, head of the chunk), 16 dims at a
- * time, the weights computed once per row (per dim, the exp calls and
- * the slot reads were 30 % of a PoCL forward).  Each element's arithmetic
- * is the form below's, in the same order. */
+/* Combines the row's slots in slot order (= ascending block order).  One
+ * work-item per (token, head of the chunk, dim), or on CPU devices
+ * (ATTEND_CPU) per (token, head of the chunk), 16 dims at a time, the
+ * weights computed once per row (per dim, the exp calls and the slot
+ * reads were 30 % of a PoCL forward).  Each element's arithmetic is the
+ * same, in the same order. */
 kernel void moba_merge(const global int *sel, const global float *pacc,
                        const global float2 *pml, global store_t *out,
                        global float *lse, int want_lse, long total, int hq,
                        int hc, int h0, int top_k)
 {
+#if ATTEND_CPU
     long th = get_global_id(0);
     if (th >= total / D) return;
+#else
+    long gid = get_global_id(0);
+    if (gid >= total) return;
+    long th = gid / D;
+    int d = (int)(gid - th * D);
+#endif
     long t = th / hc;
     int h = h0 + (int)(th - t * hc);
     const global int *row = sel + (t * hq + h) * top_k;
@@ -401,50 +399,34 @@ kernel void moba_merge(const global int *sel, const global float *pacc,
     float mx = -INFINITY;
     int ns = 0;
     for (; ns < top_k && row[ns] >= 0; ns++) mx = fmax(mx, pml[e0 + ns].x);
+#if ATTEND_CPU
     float16 o[D16];
-    for (int d = 0; d < D16; d++) o[d] = (float16)(0.0f);
+    for (int c = 0; c < D16; c++) o[c] = (float16)(0.0f);
+#else
+    float o = 0.0f;
+#endif
     float l = 0.0f;
     for (int i = 0; i < ns; i++) {
         float2 ml = pml[e0 + i];
         float w = ml.x == -INFINITY ? 0.0f : exp(ml.x - mx);
         l = fma(ml.y, w, l);
+#if ATTEND_CPU
         const global float *pa = pacc + (e0 + i) * D;
-        for (int d = 0; d < D16; d++) o[d] = fma(vload16(0, pa + 16 * d), (float16)(w), o[d]);
+        for (int c = 0; c < D16; c++) o[c] = fma(vload16(0, pa + 16 * c), (float16)(w), o[c]);
+#else
+        o = fma(pacc[(e0 + i) * D + d], w, o);
+#endif
     }
+#if ATTEND_CPU
     const long ob = (t * hq + h) * D;
-    for (int d = 0; d < D16; d++) {
+    for (int c = 0; c < D16; c++) {
         float r[16];
-        vstore16(o[d] / l, 0, r);
-        for (int x = 0; x < 16; x++) ST(out, ob + 16 * d + x, r[x]);
+        vstore16(o[c] / l, 0, r);
+        for (int x = 0; x < 16; x++) ST(out, ob + 16 * c + x, r[x]);
     }
     if (want_lse) lse[t * hq + h] = mx + log(l);
-}
 #else
-/* One work-item per (token, head of the chunk, dim): combines the row's
- * slots in slot order (= ascending block order). */
-kernel void moba_merge(const global int *sel, const global float *pacc,
-                       const global float2 *pml, global store_t *out,
-                       global float *lse, int want_lse, long total, int hq,
-                       int hc, int h0, int top_k)
-{
-    long gid = get_global_id(0);
-    if (gid >= total) return;
-    long th = gid / D;
-    int d = (int)(gid - th * D);
-    long t = th / hc;
-    int h = h0 + (int)(th - t * hc);
-    const global int *row = sel + (t * hq + h) * top_k;
-    long e0 = th * top_k;
-    float mx = -INFINITY;
-    for (int i = 0; i < top_k && row[i] >= 0; i++) mx = fmax(mx, pml[e0 + i].x);
-    float l = 0.0f, o = 0.0f;
-    for (int i = 0; i < top_k && row[i] >= 0; i++) {
-        float2 ml = pml[e0 + i];
-        float w = ml.x == -INFINITY ? 0.0f : exp(ml.x - mx);
-        l = fma(ml.y, w, l);
-        o = fma(pacc[(e0 + i) * D + d], w, o);
-    }
     ST(out, (t * hq + h) * D + d, o / l);
     if (want_lse && d == 0) lse[t * hq + h] = mx + log(l);
+#endif
 }
-#endif /* ATTEND_CPU */
