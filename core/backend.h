@@ -17,7 +17,7 @@
 
 #include "moba/moba.h"
 
-#define MOBA_BACKEND_ABI_VERSION 1
+#define MOBA_BACKEND_ABI_VERSION 2
 #define MOBA_MODULE_ENTRY "moba_backend_module"
 
 #if defined(__GNUC__)
@@ -103,6 +103,12 @@ typedef struct moba_backend_iface {
     /* lse may be NULL. */
     moba_status (*attend)(void *bctx, void *bplan, const moba_problem *pb,
                           void *q, void *k, void *v, void *out, void *lse);
+    /* Optional: gate, then attend, in one call, so that a backend may run
+     * the attention of some heads while it gates others; the plan then
+     * holds the selection as after gate.  NULL: the core calls gate, then
+     * attend. */
+    moba_status (*forward)(void *bctx, void *bplan, const moba_problem *pb,
+                           void *q, void *k, void *v, void *out, void *lse);
 } moba_backend_iface;
 
 /* The symbol every backend module exports (name: MOBA_MODULE_ENTRY). */

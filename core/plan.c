@@ -134,12 +134,11 @@ moba_status moba_plan_read_selection(const moba_plan *plan, int32_t *sel,
                                          &plan->pb, sel);
 }
 
-moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
-                             const moba_buffer *k, const moba_buffer *v,
-                             moba_buffer *out, moba_buffer *lse)
+/* The attention's buffers against the plan's problem. */
+static moba_status check_attend_buffers(const moba_plan *plan, const moba_buffer *q,
+                                        const moba_buffer *k, const moba_buffer *v,
+                                        const moba_buffer *out, const moba_buffer *lse)
 {
-    if (!plan)
-        return moba_set_error(MOBA_ERR_NULL_POINTER, "moba_plan_attend: plan is NULL");
     const moba_problem *pb = &plan->pb;
     const int64_t T = pb->total_tokens;
     const int32_t Hq = pb->p.num_q_heads, Hk = pb->p.num_kv_heads;
@@ -151,6 +150,19 @@ moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
         (st = moba_check_buffer(plan->ctx, out, "out", T * Hq, D, pb->elem_size)) ||
         (lse && (st = moba_check_buffer(plan->ctx, lse, "lse", T, Hq, sizeof(float)))))
         return st;
+    return MOBA_OK;
+}
+
+moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
+                             const moba_buffer *k, const moba_buffer *v,
+                             moba_buffer *out, moba_buffer *lse)
+{
+    if (!plan)
+        return moba_set_error(MOBA_ERR_NULL_POINTER, "moba_plan_attend: plan is NULL");
+    const moba_problem *pb = &plan->pb;
+    const int64_t T = pb->total_tokens;
+    moba_status st = check_attend_buffers(plan, q, k, v, out, lse);
+    if (st) return st;
     if (!plan->gated)
         return moba_set_error(MOBA_ERR_INVALID_ARGUMENT,
                               "moba_plan_attend: the plan has no selection yet "
@@ -159,6 +171,31 @@ moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
     return plan->ctx->be->attend(plan->ctx->bctx, plan->bplan, pb, q->native,
                                  k->native, v->native, out->native,
                                  lse ? lse->native : NULL);
+}
+
+moba_status moba_plan_forward(moba_plan *plan, const moba_buffer *q,
+                              const moba_buffer *k, const moba_buffer *v,
+                              moba_buffer *out, moba_buffer *lse)
+{
+    if (!plan)
+        return moba_set_error(MOBA_ERR_NULL_POINTER, "moba_plan_forward: plan is NULL");
+    const moba_problem *pb = &plan->pb;
+    moba_status st = check_attend_buffers(plan, q, k, v, out, lse);
+    if (st) return st;
+    const moba_backend_iface *be = plan->ctx->be;
+    if (!be->forward) {
+        st = moba_plan_gate(plan, q, k);
+        return st ? st : moba_plan_attend(plan, q, k, v, out, lse);
+    }
+    plan->gated = 0;
+    if (pb->total_tokens == 0) {
+        plan->gated = 1;
+        return MOBA_OK;
+    }
+    st = be->forward(plan->ctx->bctx, plan->bplan, pb, q->native, k->native, v->native,
+                     out->native, lse ? lse->native : NULL);
+    plan->gated = st == MOBA_OK;
+    return st;
 }
 
 moba_status moba_forward(moba_context *ctx, const moba_params *params,
@@ -170,8 +207,7 @@ moba_status moba_forward(moba_context *ctx, const moba_params *params,
     moba_plan *plan;
     moba_status st = moba_plan_create(ctx, params, cu_seqlens, batch, &plan);
     if (st) return st;
-    st = moba_plan_gate(plan, q, k);
-    if (!st) st = moba_plan_attend(plan, q, k, v, out, lse);
+    st = moba_plan_forward(plan, q, k, v, out, lse);
     moba_plan_destroy(plan);
     return st;
 }

@@ -9,7 +9,7 @@ Times are CUDA-event medians; a point that would run too long or runs out
 of memory is skipped and says so.  A tool, never a test.
 
 usage: bench_vs_torch.py --lib build/libmoba.so [--quick] [--only moba,cudnn,...]
-           [--lens 32k,128k] [--blocks 128x8] [--kernels mma,simt]
+           [--lens 32k,128k] [--blocks 128x8] [--kernels mma,simt] [--groups 1,4]
 """
 import argparse
 import ctypes as C
@@ -61,8 +61,7 @@ class Moba:
         return pl, nbytes.value
 
     def run(self, pl, bq, bk, bv, bo):
-        self.ck(self.lib.moba_plan_gate(pl, bq, bk))
-        self.ck(self.lib.moba_plan_attend(pl, bq, bk, bv, bo, None))
+        self.ck(self.lib.moba_plan_forward(pl, bq, bk, bv, bo, None))
 
 
 def reps(n, short):
@@ -211,6 +210,9 @@ def main():
     ap.add_argument("--kernels", default="",
                     help="libmoba CUDA kernels to time, one row each, e.g. mma,simt "
                     "(sets MOBA_CUDA_KERNEL per run; default: the library's choice)")
+    ap.add_argument("--groups", default="",
+                    help="head groups of the CUDA backend's forward, one row each, e.g. 1,4 "
+                    "(sets MOBA_CUDA_HEAD_GROUPS per run; default: the library's choice)")
     ap.add_argument("--paper", action="store_true",
                     help="also the paper's setting (B=1, 1M tokens, 64 blocks, top-3); "
                     "it is in the default set when neither --lens nor --blocks is given")
@@ -239,6 +241,7 @@ def main():
     if args.paper or (not args.quick and not args.lens and not args.blocks):
         pts.append((1, 16, 1 << 20, (1 << 20) // 64, 3))
     kernels = args.kernels.split(",") if args.kernels else [None]
+    groups = args.groups.split(",") if args.groups else [None]
     D = 128
     print("%-32s %10s %10s %10s %10s %10s %10s %9s %9s %10s" % (
         "shape", "cudnn ms", "flash ms", "flex ms", "moba ms", "(gate ms)", "moba GB",
@@ -279,14 +282,16 @@ def main():
             except Exception as e:  # noqa: BLE001
                 print("  %s flex failed: %s" % (name, str(e).split("\n")[0][:120]), flush=True)
             torch.cuda.empty_cache()
-        for kern in kernels:
-            if kern:
-                os.environ["MOBA_CUDA_KERNEL"] = kern
-            else:
-                os.environ.pop("MOBA_CUDA_KERNEL", None)
+        for kern, grp in ((x, y) for x in kernels for y in groups):
+            for var, val in (("MOBA_CUDA_KERNEL", kern), ("MOBA_CUDA_HEAD_GROUPS", grp)):
+                if val:
+                    os.environ[var] = val
+                else:
+                    os.environ.pop(var, None)
             res.pop("moba", None)
             res.pop("gate", None)
-            report(name + (" [%s]" % kern if kern else ""), B, H, n, S, K, D, res,
+            tag = ",".join(x for x in (kern, grp and "G" + grp) if x)
+            report(name + (" [%s]" % tag if tag else ""), B, H, n, S, K, D, res,
                    time_moba(m, which, H, D, S, K, B, n, q, k, v, o, res))
         del q, k, v, o
         torch.cuda.empty_cache()

@@ -410,7 +410,7 @@ static double median_of(double *times, int n)
     return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
 }
 
-/* Creates a plan (timed separately as setup), then times gate + attend.
+/* Creates a plan (timed separately as setup), then times moba_plan_forward.
  * Returns the first failing status; *median_ms is the median of iters.
  * With gate_ms, the gate alone is timed again after that, iters times,
  * each synchronized, so that a backend's two phases can be told apart. */
@@ -431,8 +431,7 @@ static moba_status time_plan(moba_context *ctx, const moba_params *p, const int3
     if (plan_bytes) CALL("moba_plan_device_bytes", moba_plan_device_bytes(plan, plan_bytes));
     for (int i = 0; i < o->warmup + o->iters; i++) {
         t0 = now_ms();
-        CALL("moba_plan_gate", moba_plan_gate(plan, b->q, b->k));
-        CALL("moba_plan_attend", moba_plan_attend(plan, b->q, b->k, b->v, b->out, NULL));
+        CALL("moba_plan_forward", moba_plan_forward(plan, b->q, b->k, b->v, b->out, NULL));
         CALL("moba_context_synchronize", moba_context_synchronize(ctx));
         if (i >= o->warmup) times[i - o->warmup] = now_ms() - t0;
     }

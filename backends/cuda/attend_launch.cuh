@@ -49,7 +49,8 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem);
     if (e != cudaSuccess) return e;
     const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
-    kern<<<grid, threads, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, *a);
+    kern<<<grid, threads, smem, a->stream>>>((const T *)q, kv_heads_at((const T *)k, a),
+                                             kv_heads_at((const T *)v, a), *a);
     return cudaGetLastError();
 }
 
@@ -67,7 +68,7 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
     const cudaError_t e = cudaFuncSetAttribute(k_mma_own<DT, D>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    dim3 g((unsigned)a->ntiles, (unsigned)a->nheads);
     k_mma_own<DT, D><<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
                                                           (const T *)v, (T *)out, lse, *a);
     return cudaGetLastError();

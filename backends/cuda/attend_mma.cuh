@@ -677,7 +677,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = blockIdx.y, kh = h / a.group;
+    const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
     const int S = a.S;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

@@ -123,7 +123,9 @@ __device__ __forceinline__ int gpu_entry_row(const gpu_args &a, int p)
  * count (<= ntl GPU_TILE_ROWS) and ntl, the tiles taken. */
 struct gpu_kv_tile {
     gpu_block blk;
-    int kh, e0, nrows, ntl;
+    int kh; /* within the launch's head group: the key-centric kernels get
+             * k and v from its first kv head on (kv_heads_at) */
+    int e0, nrows, ntl;
 };
 /* The ntl tiles from `tile` of list lst.  LI, the list number's type:
  * int64_t in gpu_kv_tile_at, as gpu_find_list gives it (32-bit there made
@@ -135,8 +137,8 @@ __device__ __forceinline__ gpu_kv_tile gpu_kv_tile_in(const gpu_args &a, LI lst,
 {
     gpu_kv_tile w;
     w.ntl = ntl;
-    w.kh = (int)(lst % a.Hk);
-    w.blk = a.blocks[lst / a.Hk];
+    w.kh = (int)(lst % a.Hkl);
+    w.blk = a.blocks[lst / a.Hkl];
     w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
     w.nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
     return w;
@@ -248,7 +250,7 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
     const int NI = D / SIMT_TPR;
     __shared__ float ks[KC * D], vs[KC * D];
     const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = blockIdx.y, kh = h / a.group;
+    const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
     const int S = a.S;
     const int tid = threadIdx.x, r = tid / SIMT_TPR, sub = tid % SIMT_TPR;
@@ -275,6 +277,13 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
     if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
 }
 
+/* k or v from the first kv head of a's group on: the key-centric kernels
+ * address K and V by the group's own kv-head numbers (gpu_kv_tile.kh). */
+template <typename T> static inline const T *kv_heads_at(const T *x, const gpu_args *a)
+{
+    return x + (size_t)a->kh0 * a->D;
+}
+
 template <int DT, int D>
 static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
                                const void *v, void *out, float *lse)
@@ -282,11 +291,11 @@ static cudaError_t simt_attend(const gpu_args *a, const void *q, const void *k,
     typedef typename gpu_store<DT>::type T;
     if (a->K > 1) {
         k_simt_kv<DT, D><<<a->sm_count * 4, SIMT_THREADS, 0, a->stream>>>(
-            (const T *)q, (const T *)k, (const T *)v, *a);
+            (const T *)q, kv_heads_at((const T *)k, a), kv_heads_at((const T *)v, a), *a);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    dim3 g((unsigned)a->ntiles, (unsigned)a->Hq);
+    dim3 g((unsigned)a->ntiles, (unsigned)a->nheads);
     k_simt_own<DT, D><<<g, SIMT_THREADS, 0, a->stream>>>((const T *)q, (const T *)k,
                                                          (const T *)v, (T *)out, lse, *a);
     return cudaGetLastError();

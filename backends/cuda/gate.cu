@@ -105,7 +105,7 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
     __shared__ gate_pass_state ps[GPU_TILE_ROWS];
 
     const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = blockIdx.y, kh = h / a.group;
+    const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
     const int K = a.K;
     const int tid = threadIdx.x, row = tid / GATE_TPR, sub = tid % GATE_TPR;
@@ -207,14 +207,14 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 __global__ void k_fill(gpu_args a)
 {
     const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = blockIdx.y, kh = h / a.group;
+    const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const int r = threadIdx.x;
     if (r >= tile.rows) return;
     const moba_seq sq = a.seqs[tile.seq];
     const int tloc = tile.row0 + r, b = tloc / a.S;
     const int64_t qrow = (sq.start + tloc) * a.Hq + h;
     const int32_t *selrow = a.sel + qrow * a.K;
-    int32_t *cursor = a.cursor + sq.block_offset * a.Hk + kh;
+    int32_t *cursor = a.cursor + sq.block_offset * a.Hkl + (kh - a.kh0);
     int c = 0;
     for (int i0 = 0; i0 < a.K; i0 += 8) {
         int j[8], pos[8];
@@ -228,7 +228,7 @@ __global__ void k_fill(gpu_args a)
         }
 #pragma unroll
         for (int x = 0; x < 8; x++)
-            if (j[x] >= 0) pos[x] = atomicAdd(&cursor[(int64_t)j[x] * a.Hk], 1);
+            if (j[x] >= 0) pos[x] = atomicAdd(&cursor[(int64_t)j[x] * a.Hkl], 1);
 #pragma unroll
         for (int x = 0; x < 8; x++)
             if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
@@ -250,14 +250,13 @@ template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, cons
     cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    dim3 gg((unsigned)a->ngtiles, (unsigned)a->Hq);
+    dim3 gg((unsigned)a->ngtiles, (unsigned)a->nheads);
     k_gate_mma<DT, D><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
     return cudaGetLastError();
 }
 #endif
 
-template <int DT>
-static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
+template <int DT> static cudaError_t centroids_run(const gpu_args *a, const void *k)
 {
     typedef typename gpu_store<DT>::type T;
     dim3 cg((unsigned)a->nblocks, (unsigned)a->Hk);
@@ -265,14 +264,19 @@ static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
     k_centroid<DT><<<cg, ct, 0, a->stream>>>((const T *)k, a->cent, a->cent16, a->blocks,
                                             a->Hk, a->D);
     CHECK_LAUNCH();
-    cudaError_t e = cudaMemsetAsync(a->counts, 0, sizeof(int32_t) * (size_t)a->nlists, a->stream);
-    if (e != cudaSuccess) return e;
-    dim3 tg((unsigned)a->ntiles, (unsigned)a->Hq);
+    return cudaMemsetAsync(a->counts, 0, sizeof(int32_t) * (size_t)a->nlists, a->stream);
+}
+
+template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q)
+{
+    typedef typename gpu_store<DT>::type T;
+    dim3 tg((unsigned)a->ntiles, (unsigned)a->nheads);
     /* Tensor cores under attend_inst.cuh's conditions (16-bit, D 64 / 128,
      * the host allows it, 16-byte aligned q). */
     bool simt = true;
 #if MOBA_GPU_HAVE_MMA
     if constexpr (DT != 0) {
+        cudaError_t e = cudaSuccess;
         const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0;
         simt = !(mma && (a->D == 128 || a->D == 64));
         if (mma && a->D == 128)
@@ -292,11 +296,20 @@ static cudaError_t gate_run(const gpu_args *a, const void *q, const void *k)
     return cudaSuccess;
 }
 
-extern "C" cudaError_t moba_gpu_gate(const gpu_args *a, const void *q, const void *k)
+extern "C" cudaError_t moba_gpu_centroids(const gpu_args *a, const void *k)
 {
     switch (a->dtype) {
-    case 1: return gate_run<1>(a, q, k);
-    case 2: return gate_run<2>(a, q, k);
-    default: return gate_run<0>(a, q, k);
+    case 1: return centroids_run<1>(a, k);
+    case 2: return centroids_run<2>(a, k);
+    default: return centroids_run<0>(a, k);
+    }
+}
+
+extern "C" cudaError_t moba_gpu_select(const gpu_args *a, const void *q)
+{
+    switch (a->dtype) {
+    case 1: return select_run<1>(a, q);
+    case 2: return select_run<2>(a, q);
+    default: return select_run<0>(a, q);
     }
 }

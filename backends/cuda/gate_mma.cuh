@@ -290,7 +290,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     extern __shared__ __align__(16) unsigned char gtc_raw[];
     gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
     const gpu_qtile tile = a.gtiles[blockIdx.x];
-    const int h = blockIdx.y, kh = h / a.group;
+    const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
     const int K = a.K;
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;

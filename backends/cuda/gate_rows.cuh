@@ -112,7 +112,7 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
         for (int i = 0; i < GATE_SORT_MAX; i++) {
             if (i < K) selrow[i] = i < n ? v[i] : -1;
             if (i < n && v[i] != w.b)
-                atomicAdd(&a.counts[(sq.block_offset + v[i]) * a.Hk + kh], 1);
+                atomicAdd(&a.counts[(sq.block_offset + v[i]) * a.Hkl + (kh - a.kh0)], 1);
         }
         return;
     }
@@ -126,7 +126,8 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
     }
     for (int i = n; i < K; i++) selrow[i] = -1;
     for (int i = 0; i < n; i++)
-        if (selrow[i] != w.b) atomicAdd(&a.counts[(sq.block_offset + selrow[i]) * a.Hk + kh], 1);
+        if (selrow[i] != w.b) atomicAdd(&a.counts[(sq.block_offset + selrow[i]) * a.Hkl + (kh - a.kh0)],
+                      1);
 }
 
 #endif /* MOBA_GPU_GATE_ROWS_CUH */

@@ -21,13 +21,21 @@ typedef struct gpu_ctx {
     int cc_minor;        /* wgmma exactly 9.0                      */
     cudaStream_t own;    /* the library's stream                  */
     cudaStream_t stream; /* own, or the caller's                   */
+    cudaStream_t aux;    /* gpu_forward's attention, forked from stream */
 } gpu_ctx;
+
+/* Most kv-head groups a forward splits into (gpu_forward). */
+#define GPU_MAX_GROUPS 16
 
 typedef struct gpu_plan {
     gpu_args a;
     void *allocs[16];
     int nallocs;
     size_t bytes;
+    int groups;          /* the head groups the lists were built for */
+    int auto_groups;     /* gpu_forward's choice (forward_groups)     */
+    cudaEvent_t ev[GPU_MAX_GROUPS + 1];
+    int nev;
 } gpu_plan;
 
 #define CU(call, what)                                                             \
@@ -86,6 +94,10 @@ static moba_status gpu_context_create(int device, void **bctx)
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->own, cudaStreamNonBlocking);
+    if (e == cudaSuccess) {
+        e = cudaStreamCreateWithFlags(&c->aux, cudaStreamNonBlocking);
+        if (e != cudaSuccess) (void)cudaStreamDestroy(c->own);
+    }
     if (e != cudaSuccess) {
         free(c);
         return host->set_error(MOBA_ERR_DEVICE, NAME ": cannot open device %d: %s",
@@ -105,6 +117,7 @@ static void gpu_context_destroy(void *bctx)
     if (!c) return;
     (void)cudaSetDevice(c->device);
     (void)cudaStreamSynchronize(c->stream);
+    (void)cudaStreamDestroy(c->aux);
     (void)cudaStreamDestroy(c->own);
     free(c);
 }
@@ -197,6 +210,7 @@ static moba_status gpu_supports(void *bctx, const moba_problem *pb)
 static void plan_free(gpu_plan *pl)
 {
     for (int i = 0; i < pl->nallocs; i++) (void)cudaFree(pl->allocs[i]);
+    for (int i = 0; i < pl->nev; i++) (void)cudaEventDestroy(pl->ev[i]);
     free(pl);
 }
 
@@ -211,6 +225,24 @@ static cudaError_t plan_alloc(gpu_plan *pl, void **p, size_t bytes)
     pl->allocs[pl->nallocs++] = *p;
     pl->bytes += bytes;
     return cudaSuccess;
+}
+
+/* gpu_forward's head groups unless MOBA_CUDA_HEAD_GROUPS says otherwise.
+ * Splitting pays where the gate is a large part of the work and the
+ * problem is large enough to amortize a group's kernel tails and extra
+ * launches: on an H200 (docs/perf.md, CUDA v17), 8 groups gave 1.07x at
+ * 128K and 512K tokens with 128-key blocks / top-8 (the gate ~1/3 and
+ * ~1/2 of the time) and 1.05x at 512K with 512 / top-3, but 0.94x at 128K
+ * with 512 / top-3 (gate ~1/5) and 0.90x at 32K.  The gate's share grows
+ * as len / (top_k S^2) (its scores are len / S per row, the attention
+ * top_k S keys per row), so: 8 groups where that is at least 1/2 and T Hq
+ * is at least 2^21 rows, else 1. */
+static int plan_groups(const moba_problem *pb)
+{
+    const moba_params *p = &pb->p;
+    const double share = (double)pb->max_seqlen / ((double)p->top_k * p->block_size *
+                                                   (double)p->block_size);
+    return share >= 0.5 && (double)pb->total_tokens * p->num_q_heads >= 2097152.0 ? 8 : 1;
 }
 
 static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
@@ -243,6 +275,11 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->T = pb->total_tokens;
     a->nblocks = pb->total_blocks;
     a->nlists = pb->total_blocks * p->num_kv_heads;
+    a->h0 = a->kh0 = 0;
+    a->nheads = a->Hq;
+    a->Hkl = a->Hk;
+    pl->groups = 1;
+    pl->auto_groups = plan_groups(pb);
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
 
@@ -331,13 +368,20 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                       : cudaSuccess)) ||
             (e = plan_alloc(pl, (void **)&a->sel, sizeof(int32_t) * T * Hq * a->K)) ||
             (e = plan_alloc(pl, (void **)&a->counts, sizeof(int32_t) * nl)) ||
-            (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + 1))) ||
-            (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + 1))) ||
+            /* gpu_head_group: a list count more per group. */
+            (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + a->Hk))) ||
+            (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->cursor, sizeof(int32_t) * nl)) ||
             (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
             (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||
             (e = plan_alloc(pl, (void **)&a->part_lse, sizeof(float) * T * Hq * Km1)))
             goto done;
+        what = "cudaEventCreateWithFlags";
+        const int nev = 1 + (a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS);
+        static_assert(GPU_MAX_GROUPS >= 8, "plan_groups' 8 must fit");
+        for (; pl->nev < nev; pl->nev++)
+            if ((e = cudaEventCreateWithFlags(&pl->ev[pl->nev], cudaEventDisableTiming)))
+                goto done;
         what = "cudaStreamSynchronize";
         e = cudaStreamSynchronize(c->stream);
     }
@@ -395,7 +439,9 @@ static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
     pl->a.use_mma = use_mma(c);
-    CU(moba_gpu_gate(&pl->a, q, k), "gating kernels");
+    pl->groups = 1;
+    CU(moba_gpu_centroids(&pl->a, k), "centroid kernel");
+    CU(moba_gpu_select(&pl->a, q), "gating kernels");
     return MOBA_OK;
 }
 
@@ -424,7 +470,73 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
     pl->a.use_mma = use_mma(c);
-    CU(fn(&pl->a, q, k, v, out, (float *)lse), "attention kernels");
+    /* The lists are laid out for the groups of the last gating. */
+    for (int g = 0; g < pl->groups; g++) {
+        const gpu_args ag = gpu_head_group(&pl->a, pl->groups, g);
+        CU(fn(&ag, q, k, v, out, (float *)lse), "attention kernels");
+    }
+    return MOBA_OK;
+}
+
+/* Kv-head groups for gpu_forward: MOBA_CUDA_HEAD_GROUPS if set, else
+ * the plan's auto_groups (plan_groups), at most Hk and GPU_MAX_GROUPS. */
+static moba_status forward_groups(const gpu_plan *pl, int *groups)
+{
+    const gpu_args *a = &pl->a;
+    const int most = a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS;
+    const char *env = host->getenv("MOBA_CUDA_HEAD_GROUPS");
+    int G = pl->auto_groups;
+    if (env && *env) {
+        char *end;
+        const long x = strtol(env, &end, 10);
+        if (*end || x < 1)
+            return host->set_error(MOBA_ERR_INVALID_ARGUMENT,
+                                   NAME ": MOBA_CUDA_HEAD_GROUPS=%s is not a positive "
+                                        "integer",
+                                   env);
+        G = x < most ? (int)x : most;
+    }
+    *groups = a->K == 1 ? 1 : G < most ? G : most;
+    return MOBA_OK;
+}
+
+/* Gate + attend with the heads in G groups: group g's gating runs on the
+ * context's stream, and its attention on the aux stream once that gating
+ * is done, so the attention of group g overlaps the gating of g + 1.  The
+ * gate is bound by its ALU pipe and the attention by latency and memory,
+ * and an SM runs CTAs of both (plan_groups has the measured gains).  Every row's arithmetic is the same as with
+ * one group, so the outputs are bitwise those of gate + attend.  The aux
+ * stream forks from the context's stream after group 0's gating (so it
+ * sees every earlier write on that stream) and joins it at the end. */
+static moba_status gpu_forward(void *bctx, void *bplan, const moba_problem *pb,
+                               void *q, void *k, void *v, void *out, void *lse)
+{
+    gpu_ctx *c = (gpu_ctx *)bctx;
+    gpu_plan *pl = (gpu_plan *)bplan;
+    moba_gpu_attend_fn fn = moba_gpu_attend_get((int)pb->p.dtype, pb->p.head_dim);
+    if (!fn) return gpu_supports(bctx, pb);
+    int G = 1;
+    moba_status st = forward_groups(pl, &G);
+    if (st) return st;
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    pl->a.stream = c->stream;
+    pl->a.use_mma = use_mma(c);
+    pl->groups = G;
+    CU(moba_gpu_centroids(&pl->a, k), "centroid kernel");
+    for (int g = 0; g < G; g++) {
+        gpu_args ag = gpu_head_group(&pl->a, G, g);
+        CU(moba_gpu_select(&ag, q), "gating kernels");
+        if (G > 1) {
+            CU(cudaEventRecord(pl->ev[g], c->stream), "cudaEventRecord");
+            CU(cudaStreamWaitEvent(c->aux, pl->ev[g], 0), "cudaStreamWaitEvent");
+            ag.stream = c->aux;
+        }
+        CU(fn(&ag, q, k, v, out, (float *)lse), "attention kernels");
+    }
+    if (G > 1) {
+        CU(cudaEventRecord(pl->ev[G], c->aux), "cudaEventRecord");
+        CU(cudaStreamWaitEvent(c->stream, pl->ev[G], 0), "cudaStreamWaitEvent");
+    }
     return MOBA_OK;
 }
 
@@ -450,6 +562,7 @@ static const moba_backend_iface gpu_iface = {
     gpu_gate,
     gpu_read_selection,
     gpu_attend,
+    gpu_forward,
 };
 
 extern "C" MOBA_MODULE_EXPORT const moba_backend_iface *moba_backend_module(void)

@@ -46,7 +46,7 @@ typedef struct gpu_args {
     float scale_log2; /* scale * log2(e): the mma kernels' exponent (host) */
     int64_t T;
     int64_t nblocks;  /* total blocks (host)                        */
-    int64_t nlists;   /* nblocks * Hk (host)                        */
+    int64_t nlists;   /* nblocks * Hkl (host)                       */
     int64_t ntiles;   /* query tiles (host)                         */
     int64_t ngtiles;  /* GPU_GATE_ROWS-row tiles (host)             */
     int32_t nseqs;
@@ -55,6 +55,11 @@ typedef struct gpu_args {
     int32_t len_gcd;  /* gcd of every block's length (host)          */
     int32_t km1_shift;/* gpu_entry_row's p / (K - 1) as a multiply:   */
     uint64_t km1_mul; /* (p km1_mul) >> km1_shift (host, K > 1)     */
+    /* The heads a launch covers (gpu_head_group): query heads [h0, h0 +
+     * nheads) = kv heads [kh0, kh0 + Hkl).  Its lists are (block, kv head
+     * kh0 + i) for i < Hkl, numbered block * Hkl + i, and counts, list_off,
+     * tile_off, cursor and entries point at the group's own part. */
+    int32_t h0, nheads, kh0, Hkl;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
@@ -63,7 +68,7 @@ typedef struct gpu_args {
     unsigned short *cent16; /* the same in the 16-bit dtype (or NULL) */
     int32_t *sel;     /* [T, Hq, K]                                  */
     int32_t *counts;  /* [nlists]: entries per list                  */
-    int32_t *list_off;/* [nlists + 1]                               */
+    int32_t *list_off;/* [nlists + 1] (a plan holds nblocks * Hk + Hk) */
     int32_t *tile_off;/* [nlists + 1]: key-centric tiles per list    */
     int32_t *cursor;  /* [nlists]                                    */
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
@@ -76,10 +81,36 @@ typedef struct gpu_args {
 extern "C" {
 #endif
 
-/* Centroids, fused scores + top-k, and the per-(block, kv head) lists. */
-cudaError_t moba_gpu_gate(const gpu_args *a, const void *q, const void *k);
+/* The view of a whole-problem args a that covers kv-head group g of G
+ * (kv heads [g Hk / G, (g + 1) Hk / G), with their query heads): the
+ * groups' lists, offsets and entries lie side by side in the plan's
+ * arrays, so every group can be gated and attended on its own, and G = 1
+ * is the whole problem. */
+static inline gpu_args gpu_head_group(const gpu_args *a, int G, int g)
+{
+    gpu_args r = *a;
+    const int kh0 = (int)((int64_t)a->Hk * g / G), kh1 = (int)((int64_t)a->Hk * (g + 1) / G);
+    const int64_t lists0 = a->nblocks * kh0;
+    r.kh0 = kh0;
+    r.Hkl = kh1 - kh0;
+    r.h0 = kh0 * a->group;
+    r.nheads = r.Hkl * a->group;
+    r.nlists = a->nblocks * r.Hkl;
+    r.counts = a->counts + lists0;
+    r.cursor = a->cursor + lists0;
+    r.list_off = a->list_off + lists0 + g;
+    r.tile_off = a->tile_off + lists0 + g;
+    r.entries = a->entries + a->T * r.h0 * (a->K - 1);
+    return r;
+}
 
-/* Attention of one (dtype, head dim) instance. */
+/* Block centroids of k (every kv head), and the list counts zeroed. */
+cudaError_t moba_gpu_centroids(const gpu_args *a, const void *k);
+/* Scores + top-k and the per-(block, kv head) lists of the heads of a
+ * (gpu_head_group), once the centroids are in. */
+cudaError_t moba_gpu_select(const gpu_args *a, const void *q);
+
+/* Attention of one (dtype, head dim) instance, for the heads of a. */
 typedef cudaError_t (*moba_gpu_attend_fn)(const gpu_args *a, const void *q,
                                           const void *k, const void *v,
                                           void *out, float *lse);

@@ -155,8 +155,11 @@ MOBA_API int moba_context_device(const moba_context *ctx);
  * hipStream_t (hip) or cl_command_queue (opencl; it must belong to the
  * context's cl_context).  All later work on this context is ordered on it and
  * the library does not synchronise it unless a call says so (buffer reads and
- * writes to host memory, moba_context_synchronize).  NULL restores the
- * library's own stream.  The CPU backend accepts only NULL. */
+ * writes to host memory, moba_context_synchronize).  (moba_plan_forward on
+ * cuda / hip also runs part of its work on a second stream of the context,
+ * forked from this one after the work before it and joined back before the
+ * work after it, so the order holds.)  NULL restores the library's own
+ * stream.  The CPU backend accepts only NULL. */
 MOBA_API moba_status moba_context_set_stream(moba_context *ctx, void *stream);
 
 /* Waits for all work submitted on the context. */
@@ -267,7 +270,18 @@ MOBA_API moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
                                       const moba_buffer *v, moba_buffer *out,
                                       moba_buffer *lse);
 
-/* One call: plan_create + plan_gate + plan_attend + plan_destroy. */
+/* moba_plan_gate, then moba_plan_attend, in one call: the same results,
+ * bit for bit, and afterwards the plan holds the selection as after
+ * moba_plan_gate.  A backend may overlap the two phases across heads (the
+ * CUDA backend gates one group of heads while it attends to the last,
+ * docs/gpu.md), so this is the call to time and to use when the
+ * selection is not needed in between. */
+MOBA_API moba_status moba_plan_forward(moba_plan *plan, const moba_buffer *q,
+                                       const moba_buffer *k,
+                                       const moba_buffer *v, moba_buffer *out,
+                                       moba_buffer *lse);
+
+/* One call: plan_create + plan_forward + plan_destroy. */
 MOBA_API moba_status moba_forward(moba_context *ctx, const moba_params *params,
                                   const int32_t *cu_seqlens, int32_t batch,
                                   const moba_buffer *q, const moba_buffer *k,

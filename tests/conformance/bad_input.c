@@ -157,6 +157,11 @@ void test_bad_null(void **state)
     assert_int_equal(moba_plan_gate(plan, fx.q.buf, fx.k.buf), MOBA_OK);
     bad += EXPECT(NP, moba_plan_attend(plan, fx.q.buf, fx.k.buf, NULL, fx.out.buf, fx.lse.buf));
     bad += EXPECT(NP, moba_plan_attend(plan, fx.q.buf, fx.k.buf, fx.v.buf, NULL, fx.lse.buf));
+    bad += EXPECT(NP, moba_plan_forward(NULL, fx.q.buf, fx.k.buf, fx.v.buf, fx.out.buf, fx.lse.buf));
+    bad += EXPECT(NP, moba_plan_forward(plan, NULL, fx.k.buf, fx.v.buf, fx.out.buf, fx.lse.buf));
+    bad += EXPECT(NP, moba_plan_forward(plan, fx.q.buf, NULL, fx.v.buf, fx.out.buf, fx.lse.buf));
+    bad += EXPECT(NP, moba_plan_forward(plan, fx.q.buf, fx.k.buf, NULL, fx.out.buf, fx.lse.buf));
+    bad += EXPECT(NP, moba_plan_forward(plan, fx.q.buf, fx.k.buf, fx.v.buf, NULL, fx.lse.buf));
     moba_plan_destroy(plan);
     fixture_teardown();
     assert_int_equal(bad, 0);

@@ -43,9 +43,11 @@ static int api_fail(const char *name, const char *call, moba_status st)
     return 1;
 }
 
-/* 0 ok, 1 failure, 2 unsupported (from plan_create). */
+/* 0 ok, 1 failure, 2 unsupported (from plan_create).  fused: one
+ * moba_plan_forward call, then the selection read (where the case has
+ * attention), else moba_plan_gate, the selection read, moba_plan_attend. */
 static int backend_run(const conf_case *c, conf_buf *q, conf_buf *k,
-                       conf_buf *v, run_out *r)
+                       conf_buf *v, run_out *r, int fused)
 {
     const moba_params *p = &c->p;
     int64_t T = c->cu[c->batch];
@@ -73,7 +75,18 @@ static int backend_run(const conf_case *c, conf_buf *q, conf_buf *k,
                 c->name, have, entries);
         fail = 1;
     }
-    if (!fail && (st = moba_plan_gate(plan, q->buf, k->buf)))
+    const int attend = !(c->flags & CASE_SELECT_ONLY);
+    fused = fused && attend;
+    if (!fail && attend &&
+        (conf_buf_output(&r->out, g_ctx, (size_t)T * p->num_q_heads * p->head_dim * es,
+                         p->dtype) ||
+         conf_buf_output(&r->lse, g_ctx, (size_t)T * p->num_q_heads * sizeof(float),
+                         MOBA_F32)))
+        fail = 1;
+    if (!fail && fused &&
+        (st = moba_plan_forward(plan, q->buf, k->buf, v->buf, r->out.buf, r->lse.buf)))
+        fail = api_fail(c->name, "moba_plan_forward", st);
+    if (!fail && !fused && (st = moba_plan_gate(plan, q->buf, k->buf)))
         fail = api_fail(c->name, "moba_plan_gate", st);
     if (!fail && (st = moba_plan_read_selection(plan, r->sel, entries)))
         fail = api_fail(c->name, "moba_plan_read_selection", st);
@@ -83,14 +96,9 @@ static int backend_run(const conf_case *c, conf_buf *q, conf_buf *k,
                     c->name, entries);
             fail = 1;
         }
-    if (!fail && !(c->flags & CASE_SELECT_ONLY)) {
-        if (conf_buf_output(&r->out, g_ctx, (size_t)T * p->num_q_heads *
-                            p->head_dim * es, p->dtype) ||
-            conf_buf_output(&r->lse, g_ctx, (size_t)T * p->num_q_heads *
-                            sizeof(float), MOBA_F32))
-            fail = 1;
-        else if ((st = moba_plan_attend(plan, q->buf, k->buf, v->buf,
-                                        r->out.buf, r->lse.buf)))
+    if (attend) {
+        if (!fail && !fused &&
+            (st = moba_plan_attend(plan, q->buf, k->buf, v->buf, r->out.buf, r->lse.buf)))
             fail = api_fail(c->name, "moba_plan_attend", st);
         int g1 = fail ? 0 : conf_buf_fetch(&r->out);
         int g2 = fail ? 0 : conf_buf_fetch(&r->lse);
@@ -263,7 +271,9 @@ conf_result conf_run_case(const conf_case *c)
         bad = 1;
         goto done;
     }
-    int rc = backend_run(c, &qb, &kb, &vb, &r1);
+    /* Every case through moba_plan_forward; the repeat through the
+     * separate calls, which must give the same bits. */
+    int rc = backend_run(c, &qb, &kb, &vb, &r1, 1);
     if (rc == 2) {
         unsupported = 1;
         goto done;
@@ -289,7 +299,7 @@ conf_result conf_run_case(const conf_case *c)
                 goto done;
             }
         }
-        int rc = backend_run(c, &qb, &kb, &vb, &r2);
+        int rc = backend_run(c, &qb, &kb, &vb, &r2, 0);
         if (other && moba_context_set_num_threads(g_ctx, threads) != MOBA_OK) bad++;
         if (rc) {
             bad++;
