@@ -10,9 +10,11 @@ of memory is skipped and says so.  A tool, never a test.
 
 usage: bench_vs_torch.py --lib build/libmoba.so [--quick] [--only moba,cudnn,...]
            [--lens 32k,128k] [--blocks 128x8] [--kernels mma,simt] [--groups 1,4]
+           [--vary NAME=v1,v2 ...]
 """
 import argparse
 import ctypes as C
+import itertools
 import math
 import os
 import sys
@@ -213,6 +215,9 @@ def main():
     ap.add_argument("--groups", default="",
                     help="head groups of the CUDA backend's forward, one row each, e.g. 1,4 "
                     "(sets MOBA_CUDA_HEAD_GROUPS per run; default: the library's choice)")
+    ap.add_argument("--vary", action="append", default=[],
+                    help="NAME=v1,v2: a row per value of environment variable NAME "
+                    "(combined with --kernels and --groups; an empty value unsets it)")
     ap.add_argument("--paper", action="store_true",
                     help="also the paper's setting (B=1, 1M tokens, 64 blocks, top-3); "
                     "it is in the default set when neither --lens nor --blocks is given")
@@ -240,8 +245,13 @@ def main():
             pts.append((2, 16, n, S, K))
     if args.paper or (not args.quick and not args.lens and not args.blocks):
         pts.append((1, 16, 1 << 20, (1 << 20) // 64, 3))
-    kernels = args.kernels.split(",") if args.kernels else [None]
-    groups = args.groups.split(",") if args.groups else [None]
+    # Rows: every combination of these variables' values (None: unset).
+    env_rows = [("MOBA_CUDA_KERNEL", args.kernels.split(",") if args.kernels else [None]),
+                ("MOBA_CUDA_HEAD_GROUPS", args.groups.split(",") if args.groups else [None])]
+    for v in args.vary:
+        name, _, vals = v.partition("=")
+        env_rows.append((name, [x or None for x in vals.split(",")]))
+    short = {"MOBA_CUDA_KERNEL": "", "MOBA_CUDA_HEAD_GROUPS": "G"}
     D = 128
     print("%-32s %10s %10s %10s %10s %10s %10s %9s %9s %10s" % (
         "shape", "cudnn ms", "flash ms", "flex ms", "moba ms", "(gate ms)", "moba GB",
@@ -282,15 +292,16 @@ def main():
             except Exception as e:  # noqa: BLE001
                 print("  %s flex failed: %s" % (name, str(e).split("\n")[0][:120]), flush=True)
             torch.cuda.empty_cache()
-        for kern, grp in ((x, y) for x in kernels for y in groups):
-            for var, val in (("MOBA_CUDA_KERNEL", kern), ("MOBA_CUDA_HEAD_GROUPS", grp)):
+        for combo in itertools.product(*(vals for _, vals in env_rows)):
+            for (var, _), val in zip(env_rows, combo):
                 if val:
                     os.environ[var] = val
                 else:
                     os.environ.pop(var, None)
             res.pop("moba", None)
             res.pop("gate", None)
-            tag = ",".join(x for x in (kern, grp and "G" + grp) if x)
+            tag = ",".join(short.get(var, var + "=") + val
+                           for (var, _), val in zip(env_rows, combo) if val)
             report(name + (" [%s]" % tag if tag else ""), B, H, n, S, K, D, res,
                    time_moba(m, which, H, D, S, K, B, n, q, k, v, o, res))
         del q, k, v, o

@@ -536,8 +536,9 @@ static void print_header(const options *o, const char *backend, int dev,
         printf("libmoba %s, backend %s:%d, device: %s (%s)", moba_version(), backend, dev,
                di->name, di->driver);
         if (threads > 0) printf(", %d threads", threads);
-        printf("\nmedian of %d iters after %d warmup; moba = gate + attend; dense = same path "
-               "with top_k = blocks\n\n", o->iters, o->warmup);
+        printf("\nmedian of %d iters after %d warmup; moba = gate + attend "
+               "(moba_plan_forward); dense = same path with top_k = blocks\n\n",
+               o->iters, o->warmup);
         printf("%7s %5s %7s %4s %5s %5s %5s %10s %9s %10s %8s %12s %9s %9s\n", "seqlen",
                "batch", "heads", "D", "block", "top_k", "dtype", "moba_ms", "gate_ms", "dense_ms",
                "speedup", "moba_GFLOP/s", "plan_MiB", "setup_ms");

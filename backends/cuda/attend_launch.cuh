@@ -42,8 +42,12 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
             kern = full ? k_mma_kv_narrow<DT, D, true> : k_mma_kv_narrow<DT, D, false>;
         smem = (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
     }
+    /* k_wgmma_kv_short's chunk counter (the other kernels ignore it). */
+    cudaError_t e = a->chunk ? cudaMemsetAsync(a->sched, 0, sizeof(int32_t), a->stream)
+                             : cudaSuccess;
     /* Above the 48 KB default: opt in, then fill every SM. */
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     int per_sm = 0;
     if (e == cudaSuccess)
         e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem);

@@ -293,6 +293,7 @@ template <int D> struct wg_short_cfg {
 struct wg_step {
     gpu_kv_tile w;
     int tile, lst, tile_end, e_end;
+    int run_end; /* the end of the step's run of tiles */
     bool any;
 };
 
@@ -304,16 +305,28 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
     y.w = gpu_kv_tile_in(a, y.lst, y.tile, 1);
 }
 
-/* The step after x in the run ending at tend.  Within a list it reads
- * nothing (the lookups waited on at the end of every step were ~10 % of
- * the stall samples); at a list's end it steps the list along (tiles are
- * contiguous, so past any empty lists) rather than searching for it. */
-__device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int tend)
+/* The step after x.  Within a list it reads nothing (the lookups waited
+ * on at the end of every step were ~10 % of the stall samples); at a
+ * list's end it steps the list along (tiles are contiguous, so past any
+ * empty lists) rather than searching for it.  At the end of x's run it
+ * goes to the run from tile nxt (the CTA's next chunk, past the last tile
+ * when there is none), sets *took and searches that run's list. */
+__device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int nxt,
+                                                 int total, bool *took)
 {
     wg_step y = x;
     y.tile = x.tile + 1;
-    y.any = x.any && y.tile < tend;
-    if (!y.any) return y;
+    if (!x.any) return y;
+    if (y.tile >= x.run_end) {
+        y.any = nxt < total;
+        if (!y.any) return y;
+        *took = true;
+        y.tile = nxt;
+        y.run_end = min(nxt + a.chunk, total);
+        y.lst = (int)gpu_find_list(a.tile_off, a.nlists, nxt);
+        wg_step_list(a, y);
+        return y;
+    }
     if (y.tile < x.tile_end) {
         y.w.e0 = x.w.e0 + GPU_TILE_ROWS;
     } else {
@@ -437,8 +450,31 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     const int g = lane / 4, t = lane % 4, mi = lane / 8;
     const int r0 = 16 * warp + g; /* this thread's rows of a step: r0, r0 + 8 */
     const int total = a.tile_off[a.nlists];
-    const int tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
-    const int tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+    /* Runs of tiles: with a.chunk, chunks of a.chunk tiles taken from the
+     * counter a.sched (zeroed before the launch), the next one a step
+     * ahead of need, so that a CTA that starts late or runs slow (beside
+     * the gate of another head group, gpu_forward) takes fewer; else one
+     * run of total / gridDim.x tiles per CTA.  Thread 0 takes chunk k and
+     * leaves it in nx[k % 3] for every thread to read after the next
+     * barrier: takes are at most one per step, so a slot is written again
+     * a barrier after every thread has read it (the first two chunks are
+     * read before the loop's first barrier, hence a third slot). */
+    __shared__ int nx[3];
+    int tbeg, tend, nxt = total, ntake = 0;
+    if (a.chunk) {
+        if (threadIdx.x == 0) {
+            nx[0] = atomicAdd(a.sched, a.chunk);
+            nx[1] = atomicAdd(a.sched, a.chunk);
+        }
+        __syncthreads();
+        tbeg = nx[0];
+        tend = min(tbeg + a.chunk, total);
+        nxt = nx[1];
+        ntake = 2;
+    } else {
+        tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
+        tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+    }
     if (tbeg >= tend) return;
     /* Bookkeeping runs ahead of the math: during step s the next step's
      * rows load (their partial indices pe were read in step s - 1), and
@@ -446,10 +482,18 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
      * (ps) are read for the steps that need them. */
     wg_step x;
     x.tile = tbeg;
+    x.run_end = tend;
     x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
     x.any = true;
     wg_step_list(a, x);
-    wg_step xn = wg_step_after(a, x, tend);
+    bool took = false;
+    wg_step xn = wg_step_after(a, x, nxt, total, &took);
+    bool wait_take = false; /* a take was asked for, to be read after the next barrier */
+    if (took) {
+        nxt = total; /* not read before it is replaced: no run ends within a step */
+        if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
+        wait_take = true;
+    }
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
     wg_gather_q<D>(qb, q, x, pe, a);
@@ -464,6 +508,11 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         cp_async_wait<0>();
         wg_fence_smem();
         __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
+        if (wait_take) {
+            nxt = nx[ntake % 3];
+            ntake++;
+            wait_take = false;
+        }
         uint32_t qf[D / 16][4];
         const unsigned short *qa = qs + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
 #pragma unroll
@@ -494,7 +543,13 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         }
         mma_acc_finish<D, 1>(R);
         wg_store_partials<DT, D>(R, a, qs + 16 * warp * LD, x.w.nrows - 16 * warp, ps, lane);
-        const wg_step xnn = wg_step_after(a, xn, tend);
+        took = false;
+        const wg_step xnn = wg_step_after(a, xn, nxt, total, &took);
+        if (took) {
+            nxt = total;
+            if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
+            wait_take = true;
+        }
         wg_slot_entries<D>(a, xnn, pe);
         wg_row_entries(a, xn, r0, ps);
         x = xn;

@@ -33,7 +33,6 @@ typedef struct gpu_plan {
     int nallocs;
     size_t bytes;
     int groups;          /* the head groups the lists were built for */
-    int auto_groups;     /* gpu_forward's choice (forward_groups)     */
     cudaEvent_t ev[GPU_MAX_GROUPS + 1];
     int nev;
 } gpu_plan;
@@ -227,24 +226,6 @@ static cudaError_t plan_alloc(gpu_plan *pl, void **p, size_t bytes)
     return cudaSuccess;
 }
 
-/* gpu_forward's head groups unless MOBA_CUDA_HEAD_GROUPS says otherwise.
- * Splitting pays where the gate is a large part of the work and the
- * problem is large enough to amortize a group's kernel tails and extra
- * launches: on an H200 (docs/perf.md, CUDA v17), 8 groups gave 1.07x at
- * 128K and 512K tokens with 128-key blocks / top-8 (the gate ~1/3 and
- * ~1/2 of the time) and 1.05x at 512K with 512 / top-3, but 0.94x at 128K
- * with 512 / top-3 (gate ~1/5) and 0.90x at 32K.  The gate's share grows
- * as len / (top_k S^2) (its scores are len / S per row, the attention
- * top_k S keys per row), so: 8 groups where that is at least 1/2 and T Hq
- * is at least 2^21 rows, else 1. */
-static int plan_groups(const moba_problem *pb)
-{
-    const moba_params *p = &pb->p;
-    const double share = (double)pb->max_seqlen / ((double)p->top_k * p->block_size *
-                                                   (double)p->block_size);
-    return share >= 0.5 && (double)pb->total_tokens * p->num_q_heads >= 2097152.0 ? 8 : 1;
-}
-
 static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                                    void **bplan, size_t *device_bytes)
 {
@@ -279,7 +260,6 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     a->nheads = a->Hq;
     a->Hkl = a->Hk;
     pl->groups = 1;
-    pl->auto_groups = plan_groups(pb);
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
 
@@ -372,13 +352,13 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
             (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->cursor, sizeof(int32_t) * nl)) ||
+            (e = plan_alloc(pl, (void **)&a->sched, sizeof(int32_t) * GPU_MAX_GROUPS)) ||
             (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
             (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||
             (e = plan_alloc(pl, (void **)&a->part_lse, sizeof(float) * T * Hq * Km1)))
             goto done;
         what = "cudaEventCreateWithFlags";
         const int nev = 1 + (a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS);
-        static_assert(GPU_MAX_GROUPS >= 8, "plan_groups' 8 must fit");
         for (; pl->nev < nev; pl->nev++)
             if ((e = cudaEventCreateWithFlags(&pl->ev[pl->nev], cudaEventDisableTiming)))
                 goto done;
@@ -430,15 +410,48 @@ static int use_mma(const gpu_ctx *c)
     return GPU_MMA_SYNC;
 }
 
+/* k_wgmma_kv_short's runs of tiles: chunks of GPU_KV_CHUNK tiles taken
+ * from a counter by whichever CTA is free, where one run per CTA (total /
+ * grid tiles each) left CTAs idle at the end: 1.18x at 128K tokens and
+ * 1.12x at 512K end to end (H200, docs/perf.md CUDA v17).  32 was the
+ * best of 8-64; MOBA_CUDA_SCHED_CHUNK sets it for measurements, 0 for one
+ * run per CTA. */
+#define GPU_KV_CHUNK 32
+static moba_status kv_chunk(int *chunk)
+{
+    const char *env = host->getenv("MOBA_CUDA_SCHED_CHUNK");
+    *chunk = GPU_KV_CHUNK;
+    if (env && *env) {
+        char *end;
+        const long x = strtol(env, &end, 10);
+        if (*end || x < 0 || x > (1 << 20))
+            return host->set_error(MOBA_ERR_INVALID_ARGUMENT,
+                                   NAME ": MOBA_CUDA_SCHED_CHUNK=%s is not an integer in "
+                                        "[0, 2^20]",
+                                   env);
+        *chunk = (int)x;
+    }
+    return MOBA_OK;
+}
+
+/* What every launching call sets first: the device, the stream and the
+ * kernel choices from the environment. */
+static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
+{
+    CU(cudaSetDevice(c->device), "cudaSetDevice");
+    pl->a.stream = c->stream;
+    pl->a.use_mma = use_mma(c);
+    return kv_chunk(&pl->a.chunk);
+}
+
 static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
                             void *q, void *k)
 {
     (void)pb;
     gpu_ctx *c = (gpu_ctx *)bctx;
     gpu_plan *pl = (gpu_plan *)bplan;
-    CU(cudaSetDevice(c->device), "cudaSetDevice");
-    pl->a.stream = c->stream;
-    pl->a.use_mma = use_mma(c);
+    const moba_status st = call_setup(c, pl);
+    if (st) return st;
     pl->groups = 1;
     CU(moba_gpu_centroids(&pl->a, k), "centroid kernel");
     CU(moba_gpu_select(&pl->a, q), "gating kernels");
@@ -467,9 +480,8 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
     gpu_plan *pl = (gpu_plan *)bplan;
     moba_gpu_attend_fn fn = moba_gpu_attend_get((int)pb->p.dtype, pb->p.head_dim);
     if (!fn) return gpu_supports(bctx, pb);
-    CU(cudaSetDevice(c->device), "cudaSetDevice");
-    pl->a.stream = c->stream;
-    pl->a.use_mma = use_mma(c);
+    const moba_status st = call_setup(c, pl);
+    if (st) return st;
     /* The lists are laid out for the groups of the last gating. */
     for (int g = 0; g < pl->groups; g++) {
         const gpu_args ag = gpu_head_group(&pl->a, pl->groups, g);
@@ -478,14 +490,21 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
     return MOBA_OK;
 }
 
-/* Kv-head groups for gpu_forward: MOBA_CUDA_HEAD_GROUPS if set, else
- * the plan's auto_groups (plan_groups), at most Hk and GPU_MAX_GROUPS. */
+/* Kv-head groups for gpu_forward: MOBA_CUDA_HEAD_GROUPS if set (at most
+ * Hk and GPU_MAX_GROUPS), else 1.  On an H200 (docs/perf.md, CUDA v17)
+ * 8 groups gave 1.07x at 128K and 512K tokens (blk128/top8) while each
+ * CTA of the short-block attention kernel had one fixed run of tiles: the
+ * next group's gating filled the SMs that the slowest runs left idle.
+ * With the runs taken in chunks (GPU_KV_CHUNK) that idle time went, and
+ * the groups came to 0.96-1.04x depending on the shape, within the spread
+ * between calls; so one group by default, and the groups for
+ * measurements. */
 static moba_status forward_groups(const gpu_plan *pl, int *groups)
 {
     const gpu_args *a = &pl->a;
     const int most = a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS;
     const char *env = host->getenv("MOBA_CUDA_HEAD_GROUPS");
-    int G = pl->auto_groups;
+    int G = 1;
     if (env && *env) {
         char *end;
         const long x = strtol(env, &end, 10);
@@ -504,7 +523,7 @@ static moba_status forward_groups(const gpu_plan *pl, int *groups)
  * context's stream, and its attention on the aux stream once that gating
  * is done, so the attention of group g overlaps the gating of g + 1.  The
  * gate is bound by its ALU pipe and the attention by latency and memory,
- * and an SM runs CTAs of both (plan_groups has the measured gains).  Every row's arithmetic is the same as with
+ * and an SM runs CTAs of both (forward_groups has what it gained).  Every row's arithmetic is the same as with
  * one group, so the outputs are bitwise those of gate + attend.  The aux
  * stream forks from the context's stream after group 0's gating (so it
  * sees every earlier write on that stream) and joins it at the end. */
@@ -517,10 +536,8 @@ static moba_status gpu_forward(void *bctx, void *bplan, const moba_problem *pb,
     if (!fn) return gpu_supports(bctx, pb);
     int G = 1;
     moba_status st = forward_groups(pl, &G);
+    if (!st) st = call_setup(c, pl);
     if (st) return st;
-    CU(cudaSetDevice(c->device), "cudaSetDevice");
-    pl->a.stream = c->stream;
-    pl->a.use_mma = use_mma(c);
     pl->groups = G;
     CU(moba_gpu_centroids(&pl->a, k), "centroid kernel");
     for (int g = 0; g < G; g++) {

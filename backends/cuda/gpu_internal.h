@@ -60,6 +60,11 @@ typedef struct gpu_args {
      * kh0 + i) for i < Hkl, numbered block * Hkl + i, and counts, list_off,
      * tile_off, cursor and entries point at the group's own part. */
     int32_t h0, nheads, kh0, Hkl;
+    /* k_wgmma_kv_short's runs: chunks of `chunk` tiles taken from the
+     * counter *sched (one per head group), or, with chunk 0, one run per
+     * CTA (host, per call). */
+    int32_t chunk;
+    int32_t *sched;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
@@ -101,6 +106,7 @@ static inline gpu_args gpu_head_group(const gpu_args *a, int G, int g)
     r.list_off = a->list_off + lists0 + g;
     r.tile_off = a->tile_off + lists0 + g;
     r.entries = a->entries + a->T * r.h0 * (a->K - 1);
+    r.sched = a->sched + g;
     return r;
 }
 

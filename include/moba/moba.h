@@ -273,9 +273,9 @@ MOBA_API moba_status moba_plan_attend(moba_plan *plan, const moba_buffer *q,
 /* moba_plan_gate, then moba_plan_attend, in one call: the same results,
  * bit for bit, and afterwards the plan holds the selection as after
  * moba_plan_gate.  A backend may overlap the two phases across heads (the
- * CUDA backend gates one group of heads while it attends to the last,
- * docs/gpu.md), so this is the call to time and to use when the
- * selection is not needed in between. */
+ * CUDA backend can gate one group of heads while it attends to the last,
+ * docs/gpu.md), so this is the call to use when the selection is not
+ * needed in between. */
 MOBA_API moba_status moba_plan_forward(moba_plan *plan, const moba_buffer *q,
                                        const moba_buffer *k,
                                        const moba_buffer *v, moba_buffer *out,
