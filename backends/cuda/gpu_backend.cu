@@ -412,25 +412,26 @@ static int use_mma(const gpu_ctx *c)
 
 /* k_wgmma_kv_short's runs of tiles: chunks of GPU_KV_CHUNK tiles taken
  * from a counter by whichever CTA is free, where one run per CTA (total /
- * grid tiles each) left CTAs idle at the end: 1.18x at 128K tokens and
- * 1.12x at 512K end to end (H200, docs/perf.md CUDA v17).  32 was the
- * best of 8-64; MOBA_CUDA_SCHED_CHUNK sets it for measurements, 0 for one
- * run per CTA. */
+ * grid tiles each) left CTAs idle at the end: 1.20x at 32K tokens, 1.18x
+ * at 128K and 1.13x at 512K end to end (H200, docs/perf.md CUDA v17).
+ * 32 was the best of 8-64; MOBA_CUDA_SCHED_CHUNK sets it for
+ * measurements, 0 for one run per CTA. */
 #define GPU_KV_CHUNK 32
-static moba_status kv_chunk(int *chunk)
+
+/* *out = the integer in environment variable name, or dflt where it is
+ * unset or empty; a value that is not an integer in [lo, hi] is an error. */
+static moba_status env_int(const char *name, long lo, long hi, int dflt, int *out)
 {
-    const char *env = host->getenv("MOBA_CUDA_SCHED_CHUNK");
-    *chunk = GPU_KV_CHUNK;
-    if (env && *env) {
-        char *end;
-        const long x = strtol(env, &end, 10);
-        if (*end || x < 0 || x > (1 << 20))
-            return host->set_error(MOBA_ERR_INVALID_ARGUMENT,
-                                   NAME ": MOBA_CUDA_SCHED_CHUNK=%s is not an integer in "
-                                        "[0, 2^20]",
-                                   env);
-        *chunk = (int)x;
-    }
+    const char *env = host->getenv(name);
+    *out = dflt;
+    if (!env || !*env) return MOBA_OK;
+    char *end;
+    const long x = strtol(env, &end, 10);
+    if (*end || x < lo || x > hi)
+        return host->set_error(MOBA_ERR_INVALID_ARGUMENT,
+                               NAME ": %s=%s is not an integer in [%ld, %ld]", name, env, lo,
+                               hi);
+    *out = (int)x;
     return MOBA_OK;
 }
 
@@ -441,7 +442,7 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
     pl->a.use_mma = use_mma(c);
-    return kv_chunk(&pl->a.chunk);
+    return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, GPU_KV_CHUNK, &pl->a.chunk);
 }
 
 static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
@@ -503,30 +504,21 @@ static moba_status forward_groups(const gpu_plan *pl, int *groups)
 {
     const gpu_args *a = &pl->a;
     const int most = a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS;
-    const char *env = host->getenv("MOBA_CUDA_HEAD_GROUPS");
-    int G = 1;
-    if (env && *env) {
-        char *end;
-        const long x = strtol(env, &end, 10);
-        if (*end || x < 1)
-            return host->set_error(MOBA_ERR_INVALID_ARGUMENT,
-                                   NAME ": MOBA_CUDA_HEAD_GROUPS=%s is not a positive "
-                                        "integer",
-                                   env);
-        G = x < most ? (int)x : most;
-    }
-    *groups = a->K == 1 ? 1 : G < most ? G : most;
-    return MOBA_OK;
+    const moba_status st = env_int("MOBA_CUDA_HEAD_GROUPS", 1, 1L << 20, 1, groups);
+    if (a->K == 1) *groups = 1; /* no lists: nothing to overlap */
+    if (*groups > most) *groups = most;
+    return st;
 }
 
 /* Gate + attend with the heads in G groups: group g's gating runs on the
  * context's stream, and its attention on the aux stream once that gating
  * is done, so the attention of group g overlaps the gating of g + 1.  The
  * gate is bound by its ALU pipe and the attention by latency and memory,
- * and an SM runs CTAs of both (forward_groups has what it gained).  Every row's arithmetic is the same as with
- * one group, so the outputs are bitwise those of gate + attend.  The aux
- * stream forks from the context's stream after group 0's gating (so it
- * sees every earlier write on that stream) and joins it at the end. */
+ * and an SM runs CTAs of both (forward_groups has what it gained).  Every
+ * row's arithmetic is the same as with one group, so the outputs are
+ * bitwise those of gate + attend.  The aux stream forks from the
+ * context's stream after group 0's gating (so it sees every earlier write
+ * on that stream) and joins it at the end. */
 static moba_status gpu_forward(void *bctx, void *bplan, const moba_problem *pb,
                                void *q, void *k, void *v, void *out, void *lse)
 {
