@@ -452,9 +452,10 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     const int total = a.tile_off[a.nlists];
     /* Runs of tiles: with a.chunk, chunks of a.chunk tiles taken from the
      * counter a.sched (zeroed before the launch), the next one a step
-     * ahead of need, so that a CTA that starts late or runs slow (beside
-     * the gate of another head group, gpu_forward) takes fewer; else one
-     * run of total / gridDim.x tiles per CTA.  Thread 0 takes chunk k and
+     * ahead of need, so that the CTAs whose chunks cost more (short lists,
+     * a K/V load every tile or two) take fewer; else one run of total /
+     * gridDim.x tiles per CTA, which left a third of the SM time idle
+     * (docs/perf.md, CUDA v17).  Thread 0 takes chunk k and
      * leaves it in nx[k % 3] for every thread to read after the next
      * barrier: takes are at most one per step, so a slot is written again
      * a barrier after every thread has read it (the first two chunks are
