@@ -662,34 +662,6 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
     if (lse && half == 0) lse[qrow] = M + __logf(L);
 }
 
-/* The tile's partials, their lse and selection rows into L2, so that the
- * merge finds them there: the lines are asked for before the own block's
- * attention, whose math then covers their memory latency (the merge's
- * loads came from HBM after it, one row's partials a few lines apart). */
-template <int D>
-__device__ __forceinline__ void mma_prefetch_partials(const gpu_args &a, const gpu_qtile &tile,
-                                                      const moba_seq &sq, int h)
-{
-    const int Km1 = a.K - 1;
-    if (Km1 == 0) return;
-    /* Lines per row: its partials (16-bit, (K - 1) D 2 bytes: whole lines
-     * at D = 64 and 128, the mma instances), then a line of its lse and
-     * one of its selection. */
-    const int lo = Km1 * D * 2 / 128, lpr = lo + 2;
-    for (int i = threadIdx.x; i < tile.rows * lpr; i += MMA_THREADS) {
-        const int r = i / lpr, l = i - r * lpr;
-        const int64_t qrow = (sq.start + tile.row0 + r) * a.Hq + h;
-        const char *p;
-        if (l < lo)
-            p = (const char *)a.part_o + ((size_t)qrow * Km1 * D * 2 + (size_t)l * 128);
-        else if (l == lo)
-            p = (const char *)(a.part_lse + qrow * Km1);
-        else
-            p = (const char *)(a.sel + qrow * a.K);
-        prefetch_l2(p);
-    }
-}
-
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
@@ -724,7 +696,6 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_acc_init<D, 1>(R);
     mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0, a.Hq,
                         h);
-    mma_prefetch_partials<D>(a, tile, sq, h);
     /* Chunks through a ring of two buffers: the next loads while this one
      * is computed (long own blocks: the paper's 16384-key blocks). */
     mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,

@@ -98,13 +98,6 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
 #endif
 }
 
-/* A hint that the 128-byte line at p is wanted soon: into L2, no
- * register, nothing to wait for. */
-__device__ __forceinline__ void prefetch_l2(const void *p)
-{
-    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
-}
-
 __device__ __forceinline__ void cp_async_commit(void)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
