@@ -151,70 +151,59 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
         __syncthreads();
     }
     if (sub == 0)
-        gate_finish_row(a, sq, kh, me, need_rank, ps[row].n, gate_qrow(a, tok0, row, h));
+        gate_finish_row(a, sq, kh, me, need_rank, ps[row].n, gate_sel_row(a, tok0, row, h));
 }
 
 /* Exclusive scans of the list sizes and of their 64-row tile counts, in one
- * CTA, in tiles of SCAN_THREADS x SCAN_PER lists: each thread sums SCAN_PER
- * neighbours, the sums are scanned in shared memory, and a running carry
- * joins the tiles.  (Each thread once summed one contiguous run of n /
- * SCAN_THREADS lists: a warp's loads then touched 32 lines each, 0.18 ms
- * at 128K and 0.36 ms at 512K, docs/perf.md CUDA v18.) */
+ * CTA: each thread sums a contiguous run, the run totals are scanned in
+ * shared memory, then each thread writes its run. */
 #define SCAN_THREADS 1024
-#define SCAN_PER 4
 __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 {
     __shared__ int se[SCAN_THREADS], st[SCAN_THREADS];
     const int64_t n = a.nlists;
     const int tid = threadIdx.x;
-    int carry_e = 0, carry_t = 0;
-    for (int64_t base = 0; base < n; base += SCAN_THREADS * SCAN_PER) {
-        const int64_t i0 = base + (int64_t)tid * SCAN_PER;
-        int c[SCAN_PER], e = 0, t = 0;
-#pragma unroll
-        for (int x = 0; x < SCAN_PER; x++) {
-            c[x] = i0 + x < n ? a.counts[i0 + x] : 0;
-            e += c[x];
-            t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
-        }
-        se[tid] = e;
-        st[tid] = t;
-        __syncthreads();
-        for (int off = 1; off < SCAN_THREADS; off *= 2) {
-            const int xe = tid >= off ? se[tid - off] : 0, xt = tid >= off ? st[tid - off] : 0;
-            __syncthreads();
-            se[tid] += xe;
-            st[tid] += xt;
-            __syncthreads();
-        }
-        e = carry_e + se[tid] - e;
-        t = carry_t + st[tid] - t;
-#pragma unroll
-        for (int x = 0; x < SCAN_PER; x++) {
-            if (i0 + x < n) {
-                a.list_off[i0 + x] = e;
-                a.tile_off[i0 + x] = t;
-            }
-            e += c[x];
-            t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
-        }
-        carry_e += se[SCAN_THREADS - 1];
-        carry_t += st[SCAN_THREADS - 1];
-        __syncthreads(); /* every thread has read se / st: the next tile may write */
+    const int64_t per = (n + SCAN_THREADS - 1) / SCAN_THREADS;
+    const int64_t i0 = gpu_min64(n, tid * per), i1 = gpu_min64(n, i0 + per);
+    int e = 0, t = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        int c = a.counts[i];
+        e += c;
+        t += (c + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
     }
-    if (tid == 0) {
-        a.list_off[n] = carry_e;
-        a.tile_off[n] = carry_t;
+    se[tid] = e;
+    st[tid] = t;
+    __syncthreads();
+    for (int off = 1; off < SCAN_THREADS; off *= 2) {
+        int xe = tid >= off ? se[tid - off] : 0, xt = tid >= off ? st[tid - off] : 0;
+        __syncthreads();
+        se[tid] += xe;
+        st[tid] += xt;
+        __syncthreads();
+    }
+    e = se[tid] - e;
+    t = st[tid] - t;
+    for (int64_t i = i0; i < i1; i++) {
+        int c = a.counts[i];
+        a.list_off[i] = e;
+        a.cursor[i] = e;
+        a.tile_off[i] = t;
+        e += c;
+        t += (c + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+    }
+    if (tid == SCAN_THREADS - 1) {
+        a.list_off[n] = se[tid];
+        a.tile_off[n] = st[tid];
     }
 }
 
-/* Entries of the lists: one thread per query row, each entry at its
- * list's offset plus the place its count atomic gave it in the gate
- * (gate_finish_row).  The order inside a list depends on those atomics,
- * but each row's arithmetic does not depend on which tile it lands in,
- * and partials are addressed by (row, slot), so outputs stay bitwise
- * deterministic.  A row's slots go eight at a time: their block ids, then
- * their places and offsets, are read together. */
+/* Entries of the lists: one thread per query row.  The order inside a list
+ * depends on atomics, but each row's arithmetic does not depend on which
+ * tile it lands in, and partials are addressed by (row, slot), so outputs
+ * stay bitwise deterministic.  A row's slots go eight at a time: their
+ * block ids are read together, then their atomics go out together (one
+ * slot after the other, each atomic waited for the slot's read and the
+ * store the atomic before it: 1.26 ms at 128K, docs/perf.md CUDA v14). */
 __global__ void k_fill(gpu_args a)
 {
     const gpu_qtile tile = a.qtiles[blockIdx.x];
@@ -225,8 +214,7 @@ __global__ void k_fill(gpu_args a)
     const int tloc = tile.row0 + r, b = tloc / a.S;
     const int64_t qrow = (sq.start + tloc) * a.Hq + h;
     const int32_t *selrow = a.sel + qrow * a.K;
-    const int32_t *loff = a.list_off + sq.block_offset * a.Hkl + (kh - a.kh0);
-    const int64_t p0 = qrow * (a.K - 1);
+    int32_t *cursor = a.cursor + sq.block_offset * a.Hkl + (kh - a.kh0);
     int c = 0;
     for (int i0 = 0; i0 < a.K; i0 += 8) {
         int j[8], pos[8];
@@ -238,16 +226,12 @@ __global__ void k_fill(gpu_args a)
             end = end || j[x] < 0; /* slots past the first empty one are empty */
             if (end || j[x] == b) j[x] = -1;
         }
-        int cx = c;
 #pragma unroll
         for (int x = 0; x < 8; x++)
-            if (j[x] >= 0) pos[x] = __ldg(loff + (int64_t)j[x] * a.Hkl) + a.rank[p0 + cx++];
+            if (j[x] >= 0) pos[x] = atomicAdd(&cursor[(int64_t)j[x] * a.Hkl], 1);
 #pragma unroll
         for (int x = 0; x < 8; x++)
-            if (j[x] >= 0) {
-                a.entries[pos[x]] = (int32_t)(p0 + c);
-                c++;
-            }
+            if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
         if (end) break;
     }
 }

@@ -410,7 +410,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     }
     if (tid < tile.rows)
         gate_finish_row(a, sq, kh, gate_row_info(a, sq, tile, tid), need_rank, sm.n[tid],
-                        gate_qrow(a, tok0, tid, h));
+                        gate_sel_row(a, tok0, tid, h));
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

@@ -44,15 +44,9 @@ __device__ __forceinline__ void gate_pass_init(gate_pass_state &ps)
     ps.n = 0;
 }
 
-/* The token-head row of a tile's row r, and its selection row. */
-__device__ __forceinline__ int64_t gate_qrow(const gpu_args &a, int64_t tok0, int r, int h)
-{
-    return (tok0 + r) * a.Hq + h;
-}
-
 __device__ __forceinline__ int32_t *gate_sel_row(const gpu_args &a, int64_t tok0, int r, int h)
 {
-    return a.sel + (size_t)gate_qrow(a, tok0, r, h) * a.K;
+    return a.sel + ((size_t)(tok0 + r) * a.Hq + h) * a.K;
 }
 
 /* End of a pass: merge the row's nl lists (GPU_TOPK entries each, -1 for
@@ -78,22 +72,15 @@ __device__ __forceinline__ void gate_pass_merge(const gate_row &w, gate_pass_sta
 }
 
 /* Own block in, ascending order, -1 padding, then the list counts.  When
- * every candidate is taken (need_rank false) the row was never scored.
- * The count atomic of the row's c-th past block returns its entry's place
- * in that block's list, kept in a.rank[qrow (K - 1) + c] for k_fill: so
- * k_fill needs no atomics of its own (it took a second pass of them, 1.08
- * ms of ncu time at 128K, docs/perf.md CUDA v18). */
+ * every candidate is taken (need_rank false) the row was never scored. */
 #define GATE_SORT_MAX 16
 __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_seq &sq, int kh,
                                                 const gate_row &w, bool need_rank,
-                                                int nchosen, int64_t qrow)
+                                                int nchosen, int32_t *selrow)
 {
     if (!w.live) return;
     const int K = a.K;
-    int32_t *const selrow = a.sel + (size_t)qrow * K;
-    int32_t *const cnt = a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
-    int32_t *const rank = a.rank + qrow * (K - 1);
-    int n = 0, c = 0;
+    int n = 0;
     if (need_rank) {
         n = nchosen;
     } else {
@@ -124,7 +111,8 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
 #pragma unroll
         for (int i = 0; i < GATE_SORT_MAX; i++) {
             if (i < K) selrow[i] = i < n ? v[i] : -1;
-            if (i < n && v[i] != w.b) rank[c++] = atomicAdd(&cnt[(int64_t)v[i] * a.Hkl], 1);
+            if (i < n && v[i] != w.b)
+                atomicAdd(&a.counts[(sq.block_offset + v[i]) * a.Hkl + (kh - a.kh0)], 1);
         }
         return;
     }
@@ -138,7 +126,8 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
     }
     for (int i = n; i < K; i++) selrow[i] = -1;
     for (int i = 0; i < n; i++)
-        if (selrow[i] != w.b) rank[c++] = atomicAdd(&cnt[(int64_t)selrow[i] * a.Hkl], 1);
+        if (selrow[i] != w.b) atomicAdd(&a.counts[(sq.block_offset + selrow[i]) * a.Hkl + (kh - a.kh0)],
+                      1);
 }
 
 #endif /* MOBA_GPU_GATE_ROWS_CUH */

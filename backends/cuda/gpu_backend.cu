@@ -351,12 +351,12 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
             /* gpu_head_group: a list count more per group. */
             (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + a->Hk))) ||
+            (e = plan_alloc(pl, (void **)&a->cursor, sizeof(int32_t) * nl)) ||
             (e = plan_alloc(pl, (void **)&a->sched, sizeof(int32_t) * GPU_MAX_GROUPS)) ||
             (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
             (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||
             (e = plan_alloc(pl, (void **)&a->part_lse, sizeof(float) * T * Hq * Km1)))
             goto done;
-        a->rank = (int32_t *)a->part_lse; /* gpu_args: the gate's, before the attention's */
         what = "cudaEventCreateWithFlags";
         const int nev = 1 + (a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS);
         for (; pl->nev < nev; pl->nev++)

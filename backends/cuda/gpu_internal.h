@@ -58,7 +58,7 @@ typedef struct gpu_args {
     /* The heads a launch covers (gpu_head_group): query heads [h0, h0 +
      * nheads) = kv heads [kh0, kh0 + Hkl).  Its lists are (block, kv head
      * kh0 + i) for i < Hkl, numbered block * Hkl + i, and counts, list_off,
-     * tile_off and entries point at the group's own part. */
+     * tile_off, cursor and entries point at the group's own part. */
     int32_t h0, nheads, kh0, Hkl;
     /* k_wgmma_kv_short's runs: chunks of `chunk` tiles taken from the
      * counter *sched (one per head group), or, with chunk 0, one run per
@@ -75,14 +75,10 @@ typedef struct gpu_args {
     int32_t *counts;  /* [nlists]: entries per list                  */
     int32_t *list_off;/* [nlists + 1] (a plan holds nblocks * Hk + Hk) */
     int32_t *tile_off;/* [nlists + 1]: key-centric tiles per list    */
+    int32_t *cursor;  /* [nlists]                                    */
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype        */
     float *part_lse;  /* [T * Hq * (K - 1)]                          */
-    /* [T * Hq * (K - 1)]: each entry's place in its list, from the gate's
-     * count atomics to k_fill.  It is part_lse's memory: the attention
-     * writes that only after k_fill (stream order; head groups own
-     * disjoint rows of both). */
-    int32_t *rank;
     cudaStream_t stream;
 } gpu_args;
 
@@ -106,6 +102,7 @@ static inline gpu_args gpu_head_group(const gpu_args *a, int G, int g)
     r.nheads = r.Hkl * a->group;
     r.nlists = a->nblocks * r.Hkl;
     r.counts = a->counts + lists0;
+    r.cursor = a->cursor + lists0;
     r.list_off = a->list_off + lists0 + g;
     r.tile_off = a->tile_off + lists0 + g;
     r.entries = a->entries + a->T * r.h0 * (a->K - 1);
