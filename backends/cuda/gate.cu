@@ -155,45 +155,57 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
 }
 
 /* Exclusive scans of the list sizes and of their 64-row tile counts, in one
- * CTA: each thread sums a contiguous run, the run totals are scanned in
- * shared memory, then each thread writes its run. */
+ * CTA, in tiles of SCAN_THREADS x SCAN_PER lists: each thread sums SCAN_PER
+ * neighbours, the sums are scanned in shared memory, and a running carry
+ * joins the tiles.  (Each thread once summed one contiguous run of n /
+ * SCAN_THREADS lists: a warp's loads then touched 32 lines each, 0.18 ms
+ * at 128K and 0.36 ms at 512K, docs/perf.md CUDA v18.) */
 #define SCAN_THREADS 1024
+#define SCAN_PER 4
 __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 {
     __shared__ int se[SCAN_THREADS], st[SCAN_THREADS];
     const int64_t n = a.nlists;
     const int tid = threadIdx.x;
-    const int64_t per = (n + SCAN_THREADS - 1) / SCAN_THREADS;
-    const int64_t i0 = gpu_min64(n, tid * per), i1 = gpu_min64(n, i0 + per);
-    int e = 0, t = 0;
-    for (int64_t i = i0; i < i1; i++) {
-        int c = a.counts[i];
-        e += c;
-        t += (c + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
-    }
-    se[tid] = e;
-    st[tid] = t;
-    __syncthreads();
-    for (int off = 1; off < SCAN_THREADS; off *= 2) {
-        int xe = tid >= off ? se[tid - off] : 0, xt = tid >= off ? st[tid - off] : 0;
+    int carry_e = 0, carry_t = 0;
+    for (int64_t base = 0; base < n; base += SCAN_THREADS * SCAN_PER) {
+        const int64_t i0 = base + (int64_t)tid * SCAN_PER;
+        int c[SCAN_PER], e = 0, t = 0;
+#pragma unroll
+        for (int x = 0; x < SCAN_PER; x++) {
+            c[x] = i0 + x < n ? a.counts[i0 + x] : 0;
+            e += c[x];
+            t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+        }
+        se[tid] = e;
+        st[tid] = t;
         __syncthreads();
-        se[tid] += xe;
-        st[tid] += xt;
-        __syncthreads();
+        for (int off = 1; off < SCAN_THREADS; off *= 2) {
+            const int xe = tid >= off ? se[tid - off] : 0, xt = tid >= off ? st[tid - off] : 0;
+            __syncthreads();
+            se[tid] += xe;
+            st[tid] += xt;
+            __syncthreads();
+        }
+        e = carry_e + se[tid] - e;
+        t = carry_t + st[tid] - t;
+#pragma unroll
+        for (int x = 0; x < SCAN_PER; x++) {
+            if (i0 + x < n) {
+                a.list_off[i0 + x] = e;
+                a.cursor[i0 + x] = e;
+                a.tile_off[i0 + x] = t;
+            }
+            e += c[x];
+            t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+        }
+        carry_e += se[SCAN_THREADS - 1];
+        carry_t += st[SCAN_THREADS - 1];
+        __syncthreads(); /* every thread has read se / st: the next tile may write */
     }
-    e = se[tid] - e;
-    t = st[tid] - t;
-    for (int64_t i = i0; i < i1; i++) {
-        int c = a.counts[i];
-        a.list_off[i] = e;
-        a.cursor[i] = e;
-        a.tile_off[i] = t;
-        e += c;
-        t += (c + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
-    }
-    if (tid == SCAN_THREADS - 1) {
-        a.list_off[n] = se[tid];
-        a.tile_off[n] = st[tid];
+    if (tid == 0) {
+        a.list_off[n] = carry_e;
+        a.tile_off[n] = carry_t;
     }
 }
 
