@@ -102,6 +102,4 @@ __device__ __forceinline__ void gpu_top_push(float *val, int *idx, float s, int 
     }
 }
 
-__device__ __forceinline__ int64_t gpu_min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 #endif /* MOBA_GPU_KERNELS_COMMON_CUH */
