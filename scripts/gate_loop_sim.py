@@ -23,7 +23,9 @@ a model of the loop's instructions per warp-tile: ~60 per insertion turn
 (key, exact test, the 8-step 64-bit network), ~10 per append turn, ~52
 per deferred insertion turn (the same with the key read back); 'merged'
 turns cost two networks, as built in CUDA v13 (measured 0.90x).
-'twopass' scores every tile twice: first for a per-row floor (the 8th
+'carryK' (run_carry) is the rule tried in CUDA v19 (measured 0.89x): the
+warp turns only while a lane has more than K candidates pending, and the
+rest wait for the next tile.  'twopass' scores every tile twice: first for a per-row floor (the 8th
 largest of 16 column-class maxima), then as 'current' with that floor
 too; its model adds the first pass's ~175 instructions per warp-tile.
 (CUDA v15 brought a turn to 59 instructions; the model keeps 60.)
@@ -118,12 +120,74 @@ def run(variant, nb, rows=16, reps=20, seed=1):
     return iters / tiles, inserts / (reps * rows), cost / tiles
 
 
+def run_carry(nb, keep, W=K, rows=16, reps=20, seed=1):
+    """The carry rule (built in CUDA v19 and measured slower, 0.89x, so not
+    in k_gate_mma: the model counts turns, not what a turn came to cost
+    there; docs/perf.md): the warp turns while a
+    lane has more than keep candidates pending; in each turn every lane
+    with any takes its oldest (carried ones first) through the exact test
+    and the insertion; the rest, less those its list rules out, wait for
+    the next tile (none past the last).  W: the lists' length (k_gate_mma
+    uses 7 for top-8 since v19: one insertion step, ~5 instructions, less).  ~64
+    instructions per turn (the insertion turn and the carried/new choice),
+    ~15 per turn of the loop that saves the rest (the warp: its lane with
+    most to save)."""
+    rng = np.random.default_rng(seed)
+    turns = tiles = inserts = cost = 0
+    for _ in range(reps):
+        s = rng.standard_normal((rows, nb))
+        lists = [[[] for _ in range(4)] for _ in range(rows)]
+        carry = [[[] for _ in range(4)] for _ in range(rows)]
+        nt = (nb + BC - 1) // BC
+        for it in range(nt):
+            j0 = it * BC
+            new = [[[] for _ in range(4)] for _ in range(rows)]
+            for r in range(rows):
+                ls = lists[r]
+                fours = sorted((kth(l, 4) for l in ls), reverse=True)
+                f = max(max(kth(l, W) for l in ls), fours[1], min(kth(l, 2) for l in ls))
+                cols = [[j0 + c for c in lane_cols(t) if j0 + c < nb] for t in range(4)]
+                if it == 0:
+                    f = max(f, min(kth(sorted(s[r, c], reverse=True), 2) for c in cols))
+                for t in range(4):
+                    new[r][t] = [s[r, j] for j in cols[t] if s[r, j] >= f]
+            k = keep if it + 1 < nt else 0
+            for w0 in range(0, rows, 16):
+                for h in (0, 8):
+                    rr = range(w0 + h, w0 + h + 8)
+                    while max(len(carry[r][t]) + len(new[r][t]) for r in rr for t in range(4)) > k:
+                        turns += 1
+                        cost += 64
+                        for r in rr:
+                            for t in range(4):
+                                q = carry[r][t] if carry[r][t] else new[r][t]
+                                if not q:
+                                    continue
+                                x, l = q.pop(0), lists[r][t]
+                                if len(l) < W or x > l[-1]:
+                                    l.append(x)
+                                    l.sort(reverse=True)
+                                    del l[W:]
+                                    inserts += 1
+                    cost += 15 * max(len(new[r][t]) for r in rr for t in range(4))
+                    for r in rr:
+                        for t in range(4):
+                            l = lists[r][t]
+                            carry[r][t] += [x for x in new[r][t] if len(l) < W or x > l[-1]]
+                tiles += 1
+    return turns / tiles, inserts / (reps * rows), cost / tiles
+
+
 def main():
     nb = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     for v in ('current', 'merged', 'exact', 'deferred2', 'deferred4', 'twopass'):
         it, ins, cost = run(v, nb)
         print('%-9s NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f, '
               'model instructions per warp-tile %.0f' % (v, nb, it, ins, cost))
+    for keep, w in ((1, K), (2, K), (2, K - 1)):
+        it, ins, cost = run_carry(nb, keep, w)
+        print('carry%d W%d NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f, '
+              'model instructions per warp-tile %.0f' % (keep, w, nb, it, ins, cost * (1 if w == K else 1 - 5 / 64)))
 
 
 if __name__ == '__main__':

@@ -256,15 +256,26 @@ __global__ void k_fill(gpu_args a)
 
 #if MOBA_GPU_HAVE_MMA
 /* k_gate_mma's shared memory is above the 48 KB static limit: opt in. */
-template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
+template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
     const int smem = (int)sizeof(gtc_smem<D>);
-    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D>,
+    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 gg((unsigned)a->ngtiles, (unsigned)a->nheads);
-    k_gate_mma<DT, D><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
+    k_gate_mma<DT, D, W><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
     return cudaGetLastError();
+}
+
+/* Lists as long as a pass needs: the row floor is a list's last entry, so
+ * lists of 7 for top-8 (7 past blocks) keep it at the 7th best rather than
+ * the 8th, and each insertion is a step shorter; 4 covers top-2 to top-5.
+ * Longer selections take passes of 8. */
+template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
+{
+    if (a->K - 1 <= 4) return gate_mma_launch<DT, D, 4>(a, q);
+    if (a->K - 1 <= 7) return gate_mma_launch<DT, D, 7>(a, q);
+    return gate_mma_launch<DT, D, GPU_TOPK>(a, q);
 }
 #endif
 

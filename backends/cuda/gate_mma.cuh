@@ -9,9 +9,11 @@
  * them again and needs no conversion; cp.async double buffering overlaps
  * the next tile's load with this tile's math; and ranking from registers
  * drops the shared score tile and two barriers per tile.  The 4 lanes
- * holding one query row (the mma C layout) keep separate lists, and before
- * each tile they agree on a row bound: the best of their 8th-best entries,
- * which the row's final 8th best can only beat, so a candidate below it is
+ * holding one query row (the mma C layout) keep separate lists of W (a
+ * pass's selections: 4 up to top-5, 7 up to top-8, else 8 per pass), and
+ * before each tile they agree on a row bound: the best of their W-th best
+ * entries, which the row's final W-th best can only beat (gtc_row_floor
+ * also takes two other certificates), so a candidate below it is
  * rejected with one float comparison against the score in the bound's key
  * (gtc_row_floor) instead of going through the list; only the candidates
  * at or above it build their key and take the exact test.  In the first
@@ -24,7 +26,7 @@
  * first, ties to the larger block) is the unsigned order of one 64-bit key
  * (gtc_key), so a comparison is two integer instructions, and inside a
  * lane's pass, where blocks only grow, one on the high word (gtc_insert);
- * an insertion is a branch-free 8-step network.  That matters because the
+ * an insertion is a branch-free W-step network.  That matters because the
  * lanes of a warp insert divergently: a candidate slot costs the warp a whole
  * insertion whenever any of its 32 lanes inserts (v4's first version,
  * with the float/index comparisons of gpu_top_push, spent ~90 % of the
@@ -93,13 +95,14 @@ __device__ __forceinline__ float gtc_hi_floor(unsigned hi)
  * comparing high words with >= is the key order: eight 32-bit comparisons
  * shared by the network's steps, where whole 64-bit keys took 26 integer
  * comparisons per insertion (CUDA v15). */
+template <int W>
 __device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, int xj)
 {
-    bool ge[GPU_TOPK];
+    bool ge[W];
 #pragma unroll
-    for (int i = 0; i < GPU_TOPK; i++) ge[i] = xh >= Lh[i];
+    for (int i = 0; i < W; i++) ge[i] = xh >= Lh[i];
 #pragma unroll
-    for (int i = GPU_TOPK - 1; i > 0; i--) {
+    for (int i = W - 1; i > 0; i--) {
         Lh[i] = ge[i - 1] ? Lh[i - 1] : (ge[i] ? xh : Lh[i]);
         Lj[i] = ge[i - 1] ? Lj[i - 1] : (ge[i] ? xj : Lj[i]);
     }
@@ -142,18 +145,20 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
     }
 }
 
-/* A lower bound on the row's final 8th-best score from its 4 lanes' sorted
- * lists, as a float floor (gtc_hi_floor), taking the largest of three keys
- * that each certify 8 entries at or above them: the best lane 8th best;
- * the second largest lane 4th best (two lanes hold 4 each); the smallest
- * lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
+/* A lower bound on the row's final W-th best score from its 4 lanes'
+ * sorted lists of W, as a float floor (gtc_hi_floor), taking the largest of
+ * three keys that each certify W or more entries at or above them: the best
+ * lane W-th best; the second largest lane 4th best (two lanes hold 4 each);
+ * the smallest lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
  * weakens it.  The floor reads only a key's high word, and the high word of
  * the largest / smallest / second largest key is the largest / smallest /
  * second largest high word, so the lanes exchange and compare the lists'
  * high words Lh (half the shuffles of whole keys). */
+template <int W>
 __device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
 {
-    unsigned a = Lh[GPU_TOPK - 1], c = Lh[1];
+    static_assert(W >= 4 && W <= GPU_TOPK, "the other two certificates hold 8 entries");
+    unsigned a = Lh[W - 1], c = Lh[1];
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
         a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
@@ -251,7 +256,7 @@ __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], cons
  * the first tile of the first pass (FIRST), less the scores below the
  * least over the quad of each lane's second best valid score: 8 valid
  * candidates (2 per lane) score at or above that, so one below it is out
- * of the row's top 8.  FIRST matters because the lists are still empty
+ * of the row's top 8 (and top W).  FIRST matters because the lists are still empty
  * there and the row floor let every score through: without it the warp
  * looped 16 times per half in that tile.  sc holds the half's 16 staged
  * scores of this thread ([c][thread]).  NaN is never below a floor and
@@ -283,7 +288,7 @@ __device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, i
     return m;
 }
 
-template <int DT, int D>
+template <int DT, int D, int W>
 __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
@@ -317,19 +322,19 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     uint32_t qf[D / 16][4];
     mma_load_a<D>(qf, rr[0] < tile.rows ? q + ((size_t)(tok0 + rr[0]) * a.Hq + h) * D : NULL,
                   rr[1] < tile.rows ? q + ((size_t)(tok0 + rr[1]) * a.Hq + h) * D : NULL, t);
-    const int npass = (K - 1 + GPU_TOPK - 1) / GPU_TOPK;
+    const int npass = (K - 1 + W - 1) / W;
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
     const unsigned short *const csrc0 = gtc_src<D>(a.cent16, cbase, a.Hk);
     const size_t cstep = (size_t)(GTC_THREADS / (D / 8)) * a.Hk * D;
     const size_t ctile = (size_t)GTC_BC * a.Hk * D;
     __syncthreads();
     for (int pass = 0; pass < npass && need_rank; pass++) {
-        unsigned Lh[2][GPU_TOPK];
-        int Lj[2][GPU_TOPK];
+        unsigned Lh[2][W];
+        int Lj[2][W];
 #pragma unroll
         for (int hr = 0; hr < 2; hr++)
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) Lh[hr][i] = Lj[hr][i] = 0;
+            for (int i = 0; i < W; i++) Lh[hr][i] = Lj[hr][i] = 0;
         const unsigned short *csrc = csrc0;
         gtc_load<D>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile));
         cp_async_commit();
@@ -349,14 +354,14 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             cp_async_commit();
             const unsigned short *cs = sm.cs[it & 1];
             /* Below the row bound's score a candidate cannot reach the row's
-             * top 8 (one in between may still be offered: a lane's list only
+             * top W (one in between may still be offered: a lane's list only
              * keeps its best, so that never displaces a row winner). */
             float rf[2];
 #pragma unroll
             for (int hr = 0; hr < 2; hr++) {
                 /* Every lane shuffles (full-mask shuffles), then dead rows
                  * take no candidate. */
-                const float f = gtc_row_floor(Lh[hr]);
+                const float f = gtc_row_floor<W>(Lh[hr]);
                 rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
             }
             const unsigned surv = gtc_score_tile<DT, D>(qf, cs, rf, &sm.sc[0][0], tid, lane);
@@ -378,8 +383,8 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                     m &= m - 1;
                     const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
                     const unsigned xh = gtc_hi(sm.sc[16 * hr + c][tid]);
-                    if (xh >= Lh[hr][GPU_TOPK - 1] && gtc_key(xh, j) < prev)
-                        gtc_insert(Lh[hr], Lj[hr], xh, j);
+                    if (xh >= Lh[hr][W - 1] && gtc_key(xh, j) < prev)
+                        gtc_insert<W>(Lh[hr], Lj[hr], xh, j);
                 }
             }
         }
@@ -388,16 +393,18 @@ k_gate_mma(const unsigned short *q, gpu_args a)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = gtc_key(Lh[hr][i], Lj[hr][i]);
+            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = i < W ? gtc_key(Lh[hr][i], Lj[hr][i]) : 0;
             gtc_quad_merge(L[hr]);
         }
-        /* Lane t < 2 of the quad appends row rr[t]'s best (all 4 hold it). */
+        /* Lane t < 2 of the quad appends row rr[t]'s best W (all 4 hold
+         * them; past W the merge may miss an entry that a lane's list of W
+         * dropped). */
         const int r = 16 * warp + g + 8 * (t & 1);
         if (t < 2 && sm.n[r] < sm.want[r]) {
             int32_t *selrow = gate_sel_row(a, tok0, r, h);
             int n = sm.n[r];
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) {
+            for (int i = 0; i < W; i++) {
                 const gtc_key_t x = t ? L[1][i] : L[0][i];
                 if (n < sm.want[r] && x != 0) {
                     selrow[n++] = (int32_t)(unsigned)x;
