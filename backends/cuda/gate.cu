@@ -269,10 +269,11 @@ template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_arg
 
 /* Lists as long as a pass needs: the row floor is a list's last entry, so
  * lists of 7 for top-8 (7 past blocks) keep it at the 7th best rather than
- * the 8th, and each insertion is a step shorter; 4 covers top-2 to top-5.
- * Longer selections take passes of 8. */
+ * the 8th, and each insertion is a step shorter; 2 covers top-2 and top-3,
+ * 4 top-4 and top-5.  Longer selections take passes of 8. */
 template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, const void *q)
 {
+    if (a->K - 1 <= 2) return gate_mma_launch<DT, D, 2>(a, q);
     if (a->K - 1 <= 4) return gate_mma_launch<DT, D, 4>(a, q);
     if (a->K - 1 <= 7) return gate_mma_launch<DT, D, 7>(a, q);
     return gate_mma_launch<DT, D, GPU_TOPK>(a, q);

@@ -10,7 +10,8 @@
  * the next tile's load with this tile's math; and ranking from registers
  * drops the shared score tile and two barriers per tile.  The 4 lanes
  * holding one query row (the mma C layout) keep separate lists of W (a
- * pass's selections: 4 up to top-5, 7 up to top-8, else 8 per pass), and
+ * pass's selections: 2 up to top-3, 4 up to top-5, 7 up to top-8, else 8
+ * per pass), and
  * before each tile they agree on a row bound: the best of their W-th best
  * entries, which the row's final W-th best can only beat (gtc_row_floor
  * also takes two other certificates), so a candidate below it is
@@ -148,8 +149,9 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
 /* A lower bound on the row's final W-th best score from its 4 lanes'
  * sorted lists of W, as a float floor (gtc_hi_floor), taking the largest of
  * three keys that each certify W or more entries at or above them: the best
- * lane W-th best; the second largest lane 4th best (two lanes hold 4 each);
- * the smallest lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
+ * lane W-th best; the second largest lane 4th best (two lanes hold 4 each;
+ * for W = 2 the second largest lane best, two lanes hold 1); the smallest
+ * lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
  * weakens it.  The floor reads only a key's high word, and the high word of
  * the largest / smallest / second largest key is the largest / smallest /
  * second largest high word, so the lanes exchange and compare the lists'
@@ -157,14 +159,14 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
 template <int W>
 __device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
 {
-    static_assert(W >= 4 && W <= GPU_TOPK, "the other two certificates hold 8 entries");
+    static_assert(W == 2 || (W >= 4 && W <= GPU_TOPK), "the certificates hold W entries");
     unsigned a = Lh[W - 1], c = Lh[1];
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
         a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
         c = min(c, (unsigned)MOBA_SHFL_XOR(c, off, 4));
     }
-    const unsigned x0 = Lh[3], x1 = MOBA_SHFL_XOR(x0, 1, 4);
+    const unsigned x0 = Lh[W >= 4 ? 3 : 0], x1 = MOBA_SHFL_XOR(x0, 1, 4);
     const unsigned x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
     /* second largest of x0 .. x3 */
     const unsigned b = max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
