@@ -173,17 +173,20 @@ __device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
     return gtc_hi_floor(max(max(a, b), c));
 }
 
-/* Top 8 of two descending lists of 8 with unique keys, in L, descending:
- * L[i] vs P[7 - i] keeps the 8 best as a bitonic sequence, which three
- * half-cleaner stages sort. */
-__device__ __forceinline__ void gtc_merge8(gtc_key_t *L, const gtc_key_t *P)
+/* Top N of two descending lists of N (a power of two) with unique keys,
+ * in L, descending: L[i] vs P[N - 1 - i] keeps the N best as a bitonic
+ * sequence, which log2 N half-cleaner stages sort.  (Empty slots are 0 in
+ * both: equal, but only ever below every real key.) */
+template <int N>
+__device__ __forceinline__ void gtc_merge(gtc_key_t *L, const gtc_key_t *P)
 {
+    static_assert((N & (N - 1)) == 0, "a power of two");
 #pragma unroll
-    for (int i = 0; i < GPU_TOPK; i++) L[i] = L[i] > P[GPU_TOPK - 1 - i] ? L[i] : P[GPU_TOPK - 1 - i];
+    for (int i = 0; i < N; i++) L[i] = L[i] > P[N - 1 - i] ? L[i] : P[N - 1 - i];
 #pragma unroll
-    for (int st = GPU_TOPK / 2; st > 0; st >>= 1)
+    for (int st = N / 2; st > 0; st >>= 1)
 #pragma unroll
-        for (int i = 0; i < GPU_TOPK; i++)
+        for (int i = 0; i < N; i++)
             if ((i & st) == 0) {
                 const gtc_key_t x = L[i], y = L[i + st];
                 L[i] = x > y ? x : y;
@@ -191,18 +194,19 @@ __device__ __forceinline__ void gtc_merge8(gtc_key_t *L, const gtc_key_t *P)
             }
 }
 
-/* The row's best 8 of its 4 lanes' lists, in every lane of the quad: two
- * butterfly rounds of gtc_merge8 over shuffled lists (v4 merged them in
+/* The row's best N of its 4 lanes' lists, in every lane of the quad: two
+ * butterfly rounds of gtc_merge over shuffled lists (v4 merged them in
  * shared memory from one thread per row, with 16- to 32-way bank
  * conflicts). */
+template <int N>
 __device__ __forceinline__ void gtc_quad_merge(gtc_key_t *L)
 {
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
-        gtc_key_t P[GPU_TOPK];
+        gtc_key_t P[N];
 #pragma unroll
-        for (int i = 0; i < GPU_TOPK; i++) P[i] = MOBA_SHFL_XOR(L[i], off, 4);
-        gtc_merge8(L, P);
+        for (int i = 0; i < N; i++) P[i] = MOBA_SHFL_XOR(L[i], off, 4);
+        gtc_merge<N>(L, P);
     }
 }
 
@@ -391,12 +395,16 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             }
         }
         cp_async_wait<0>();
-        gtc_key_t L[2][GPU_TOPK];
+        /* The merge's width: W up to the next power of two, empty slots 0
+         * (lists of 2 in a merge of 8 would pay for 8: the merge is a pass's
+         * fixed cost, and at 128K blk512/top3 a pass is ~2 tiles). */
+        const int NM = W <= 2 ? 2 : W <= 4 ? 4 : GPU_TOPK;
+        gtc_key_t L[2][NM];
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
 #pragma unroll
-            for (int i = 0; i < GPU_TOPK; i++) L[hr][i] = i < W ? gtc_key(Lh[hr][i], Lj[hr][i]) : 0;
-            gtc_quad_merge(L[hr]);
+            for (int i = 0; i < NM; i++) L[hr][i] = i < W ? gtc_key(Lh[hr][i], Lj[hr][i]) : 0;
+            gtc_quad_merge<NM>(L[hr]);
         }
         /* Lane t < 2 of the quad appends row rr[t]'s best W (all 4 hold
          * them; past W the merge may miss an entry that a lane's list of W
