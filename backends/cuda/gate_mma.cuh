@@ -259,14 +259,17 @@ __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], cons
 /* The candidate bits m of one row half in the tile at j0, less the
  * columns that are no candidates (j >= jend, the row's own block myb: the
  * tile at the row's own block, or the last of the row's range) and, in
- * the first tile of the first pass (FIRST), less the scores below the
- * least over the quad of each lane's second best valid score: 8 valid
- * candidates (2 per lane) score at or above that, so one below it is out
- * of the row's top 8 (and top W).  FIRST matters because the lists are still empty
- * there and the row floor let every score through: without it the warp
- * looped 16 times per half in that tile.  sc holds the half's 16 staged
- * scores of this thread ([c][thread]).  NaN is never below a floor and
- * goes to the exact test. */
+ * the first tile of the first pass (FIRST), less the scores below a floor
+ * that W valid candidates of the tile reach, so that one below it is out
+ * of the row's top W: for W > 4 the least over the quad of each lane's
+ * second best valid score (4 lanes hold 2 each), for W = 4 the second
+ * largest of those (2 lanes hold 2 each), for W = 2 the second largest
+ * lane best (2 lanes hold 1 each).  FIRST matters because the lists are
+ * still empty there and the row floor let every score through: without it
+ * the warp looped 16 times per half in that tile.  sc holds the half's 16
+ * staged scores of this thread ([c][thread]).  NaN is never below a floor
+ * and goes to the exact test. */
+template <int W>
 __device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, int tid, int t,
                                                   int j0, int myb, int jend, bool first)
 {
@@ -286,11 +289,20 @@ __device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, i
             b1 = sv > b1 ? sv : b1;
         }
     }
-    b2 = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
-    b2 = fminf(b2, MOBA_SHFL_XOR(b2, 2, 4));
+    float f;
+    if (W <= 4) {
+        const float x0 = W <= 2 ? b1 : b2;
+        const float x1 = MOBA_SHFL_XOR(x0, 1, 4), x2 = MOBA_SHFL_XOR(x0, 2, 4),
+                    x3 = MOBA_SHFL_XOR(x0, 3, 4);
+        /* second largest of x0 .. x3 */
+        f = fmaxf(fminf(fmaxf(x0, x1), fmaxf(x2, x3)), fmaxf(fminf(x0, x1), fminf(x2, x3)));
+    } else {
+        f = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
+        f = fminf(f, MOBA_SHFL_XOR(f, 2, 4));
+    }
 #pragma unroll
     for (int c = 0; c < 16; c++)
-        if (sc[c * GTC_THREADS + tid] < b2) m &= ~(1u << c);
+        if (sc[c * GTC_THREADS + tid] < f) m &= ~(1u << c);
     return m;
 }
 
@@ -380,7 +392,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             for (int hr = 0; hr < 2; hr++) {
                 const int myb = sm.b[rr[hr]];
                 unsigned m = sm.want[rr[hr]] ? (hr ? surv >> 16 : surv & 0xffffu) : 0u;
-                m = gtc_cand_mask(m, &sm.sc[16 * hr][0], tid, t, j0, myb, a.causal ? myb : sq.nb,
+                m = gtc_cand_mask<W>(m, &sm.sc[16 * hr][0], tid, t, j0, myb, a.causal ? myb : sq.nb,
                                   pass == 0 && it == 0);
                 if (!m) continue;
                 const gtc_key_t prev = sm.bound[rr[hr]];
