@@ -11,10 +11,10 @@
  * drops the shared score tile and two barriers per tile.  The 4 lanes
  * holding one query row (the mma C layout) keep separate lists of W (a
  * pass's selections: 2 up to top-3, 4 up to top-5, 7 up to top-8, else 8
- * per pass), and
- * before each tile they agree on a row bound: the best of their W-th best
- * entries, which the row's final W-th best can only beat (gtc_row_floor
- * also takes two other certificates), so a candidate below it is
+ * per pass), and before each tile they agree on a row bound: the best of
+ * their W-th best entries, which the row's final W-th best can only beat
+ * (gtc_row_floor also takes two other certificates), so a candidate below
+ * it is
  * rejected with one float comparison against the score in the bound's key
  * (gtc_row_floor) instead of going through the list; only the candidates
  * at or above it build their key and take the exact test.  In the first
@@ -146,6 +146,14 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
     }
 }
 
+/* The second largest of the quad's 4 values x (unsigned or float). */
+template <typename T> __device__ __forceinline__ T gtc_quad_second(T x0)
+{
+    const T x1 = MOBA_SHFL_XOR(x0, 1, 4), x2 = MOBA_SHFL_XOR(x0, 2, 4),
+            x3 = MOBA_SHFL_XOR(x0, 3, 4);
+    return max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
+}
+
 /* A lower bound on the row's final W-th best score from its 4 lanes'
  * sorted lists of W, as a float floor (gtc_hi_floor), taking the largest of
  * three keys that each certify W or more entries at or above them: the best
@@ -166,10 +174,7 @@ __device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
         a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
         c = min(c, (unsigned)MOBA_SHFL_XOR(c, off, 4));
     }
-    const unsigned x0 = Lh[W >= 4 ? 3 : 0], x1 = MOBA_SHFL_XOR(x0, 1, 4);
-    const unsigned x2 = MOBA_SHFL_XOR(x0, 2, 4), x3 = MOBA_SHFL_XOR(x0, 3, 4);
-    /* second largest of x0 .. x3 */
-    const unsigned b = max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
+    const unsigned b = gtc_quad_second(Lh[W >= 4 ? 3 : 0]);
     return gtc_hi_floor(max(max(a, b), c));
 }
 
@@ -291,11 +296,7 @@ __device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, i
     }
     float f;
     if (W <= 4) {
-        const float x0 = W <= 2 ? b1 : b2;
-        const float x1 = MOBA_SHFL_XOR(x0, 1, 4), x2 = MOBA_SHFL_XOR(x0, 2, 4),
-                    x3 = MOBA_SHFL_XOR(x0, 3, 4);
-        /* second largest of x0 .. x3 */
-        f = fmaxf(fminf(fmaxf(x0, x1), fmaxf(x2, x3)), fmaxf(fminf(x0, x1), fminf(x2, x3)));
+        f = gtc_quad_second(W <= 2 ? b1 : b2);
     } else {
         f = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
         f = fminf(f, MOBA_SHFL_XOR(f, 2, 4));
