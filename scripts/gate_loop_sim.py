@@ -25,8 +25,8 @@ per deferred insertion turn (the same with the key read back); 'merged'
 turns cost two networks, as built in CUDA v13 (measured 0.90x).
 'carryK' (run_carry) is the rule tried in CUDA v19 (measured 0.89x): the
 warp turns only while a lane has more than K candidates pending, and the
-rest wait for the next tile.  'twopass' scores every tile twice: first for a per-row floor (the 8th
-largest of 16 column-class maxima), then as 'current' with that floor
+rest wait for the next tile.  'twopass' scores every tile twice: first
+for a per-row floor (the 8th largest of 16 column-class maxima), then as 'current' with that floor
 too; its model adds the first pass's ~175 instructions per warp-tile.
 (CUDA v15 brought a turn to 59 instructions; the model keeps 60.)
 """
@@ -43,6 +43,27 @@ def lane_cols(t):
 
 def kth(lst, k):
     return lst[k - 1] if len(lst) >= k else -np.inf
+
+
+def row_floor(ls, w=K):
+    """gtc_row_floor over a row's 4 lane lists of w."""
+    fours = sorted((kth(l, 4) for l in ls), reverse=True)
+    return max(max(kth(l, w) for l in ls), fours[1], min(kth(l, 2) for l in ls))
+
+
+def first_floor(s, r, cols):
+    """The first tile's floor: the least lane 2nd best valid score."""
+    return min(kth(sorted(s[r, c], reverse=True), 2) for c in cols)
+
+
+def offer(l, x, w=K):
+    """x into a lane's descending list of w; whether it went in."""
+    if len(l) < w or x > l[-1]:
+        l.append(x)
+        l.sort(reverse=True)
+        del l[w:]
+        return True
+    return False
 
 
 def run(variant, nb, rows=16, reps=20, seed=1):
@@ -71,13 +92,12 @@ def run(variant, nb, rows=16, reps=20, seed=1):
                 if variant == 'exact':
                     f = kth(sorted((x for l in ls for x in l), reverse=True), K)
                 else:
-                    fours = sorted((kth(l, 4) for l in ls), reverse=True)
-                    f = max(max(kth(l, 8) for l in ls), fours[1], min(kth(l, 2) for l in ls))
+                    f = row_floor(ls)
                 if variant == 'twopass':
                     f = max(f, floor[r])
                 cols = [[j0 + c for c in lane_cols(t) if j0 + c < nb] for t in range(4)]
                 if it == 0:
-                    f = max(f, min(kth(sorted(s[r, c], reverse=True), 2) for c in cols))
+                    f = max(f, first_floor(s, r, cols))
                 for t in range(4):
                     for j in cols[t]:
                         x = s[r, j]
@@ -85,14 +105,11 @@ def run(variant, nb, rows=16, reps=20, seed=1):
                             continue
                         counts[r, t] += 1
                         l = ls[t]
-                        if len(l) < K or x > l[-1]:
-                            if T > 1:
+                        if T > 1:
+                            if len(l) < K or x > l[-1]:
                                 bufs[r][t].append(x)
-                                continue
-                            l.append(x)
-                            l.sort(reverse=True)
-                            del l[K:]
-                            inserts += 1
+                        else:
+                            inserts += offer(l, x)
             for w0 in range(0, rows, 16):
                 c0, c1 = counts[w0:w0 + 8], counts[w0 + 8:w0 + 16]
                 n = (c0 + c1).max() if variant == 'merged' else c0.max() + c1.max()
@@ -110,11 +127,7 @@ def run(variant, nb, rows=16, reps=20, seed=1):
                                 l = lists[r][t]
                                 m = max(m, len(bufs[r][t]))
                                 for x in bufs[r][t]:
-                                    if len(l) < K or x > l[-1]:
-                                        l.append(x)
-                                        l.sort(reverse=True)
-                                        del l[K:]
-                                        inserts += 1
+                                    inserts += offer(l, x)
                                 bufs[r][t] = []
                         cost += m * 52
     return iters / tiles, inserts / (reps * rows), cost / tiles
@@ -123,15 +136,14 @@ def run(variant, nb, rows=16, reps=20, seed=1):
 def run_carry(nb, keep, W=K, rows=16, reps=20, seed=1):
     """The carry rule (built in CUDA v19 and measured slower, 0.89x, so not
     in k_gate_mma: the model counts turns, not what a turn came to cost
-    there; docs/perf.md): the warp turns while a
-    lane has more than keep candidates pending; in each turn every lane
-    with any takes its oldest (carried ones first) through the exact test
-    and the insertion; the rest, less those its list rules out, wait for
-    the next tile (none past the last).  W: the lists' length (k_gate_mma
-    uses 7 for top-8 since v19: one insertion step, ~5 instructions, less).  ~64
-    instructions per turn (the insertion turn and the carried/new choice),
-    ~15 per turn of the loop that saves the rest (the warp: its lane with
-    most to save)."""
+    there; docs/perf.md): the warp turns while a lane has more than keep
+    candidates pending; in each turn every lane with any takes its oldest
+    (carried ones first) through the exact test and the insertion; the
+    rest, less those its list rules out, wait for the next tile (none past
+    the last).  W: the lists' length (k_gate_mma uses 7 for top-8 since
+    v19: one insertion step, ~5 instructions, less).  ~64 instructions per
+    turn (the insertion turn and the carried/new choice), ~15 per turn of
+    the loop that saves the rest (the warp: its lane with most to save)."""
     rng = np.random.default_rng(seed)
     turns = tiles = inserts = cost = 0
     for _ in range(reps):
@@ -143,12 +155,10 @@ def run_carry(nb, keep, W=K, rows=16, reps=20, seed=1):
             j0 = it * BC
             new = [[[] for _ in range(4)] for _ in range(rows)]
             for r in range(rows):
-                ls = lists[r]
-                fours = sorted((kth(l, 4) for l in ls), reverse=True)
-                f = max(max(kth(l, W) for l in ls), fours[1], min(kth(l, 2) for l in ls))
+                f = row_floor(lists[r], W)
                 cols = [[j0 + c for c in lane_cols(t) if j0 + c < nb] for t in range(4)]
                 if it == 0:
-                    f = max(f, min(kth(sorted(s[r, c], reverse=True), 2) for c in cols))
+                    f = max(f, first_floor(s, r, cols))
                 for t in range(4):
                     new[r][t] = [s[r, j] for j in cols[t] if s[r, j] >= f]
             k = keep if it + 1 < nt else 0
@@ -163,12 +173,7 @@ def run_carry(nb, keep, W=K, rows=16, reps=20, seed=1):
                                 q = carry[r][t] if carry[r][t] else new[r][t]
                                 if not q:
                                     continue
-                                x, l = q.pop(0), lists[r][t]
-                                if len(l) < W or x > l[-1]:
-                                    l.append(x)
-                                    l.sort(reverse=True)
-                                    del l[W:]
-                                    inserts += 1
+                                inserts += offer(lists[r][t], q.pop(0), W)
                     cost += 15 * max(len(new[r][t]) for r in rr for t in range(4))
                     for r in rr:
                         for t in range(4):
@@ -186,8 +191,9 @@ def main():
               'model instructions per warp-tile %.0f' % (v, nb, it, ins, cost))
     for keep, w in ((1, K), (2, K), (2, K - 1)):
         it, ins, cost = run_carry(nb, keep, w)
+        cost *= 1 if w == K else 1 - 5 / 64  # a step less per turn's ~64
         print('carry%d W%d NB=%d: loop runs per warp-tile %.2f, insertions per row %.1f, '
-              'model instructions per warp-tile %.0f' % (keep, w, nb, it, ins, cost * (1 if w == K else 1 - 5 / 64)))
+              'model instructions per warp-tile %.0f' % (keep, w, nb, it, ins, cost))
 
 
 if __name__ == '__main__':
