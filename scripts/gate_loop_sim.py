@@ -26,8 +26,8 @@ turns cost two networks, as built in CUDA v13 (measured 0.90x).
 'carryK' (run_carry) is the rule tried in CUDA v19 (measured 0.89x): the
 warp turns only while a lane has more than K candidates pending, and the
 rest wait for the next tile.  'twopass' scores every tile twice: first
-for a per-row floor (the 8th largest of 16 column-class maxima), then as 'current' with that floor
-too; its model adds the first pass's ~175 instructions per warp-tile.
+for a per-row floor (the 8th largest of 16 column-class maxima), then as
+'current' with that floor too; its model adds the first pass's ~175 instructions per warp-tile.
 (CUDA v15 brought a turn to 59 instructions; the model keeps 60.)
 """
 import sys

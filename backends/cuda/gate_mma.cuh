@@ -14,12 +14,11 @@
  * per pass), and before each tile they agree on a row bound: the best of
  * their W-th best entries, which the row's final W-th best can only beat
  * (gtc_row_floor also takes two other certificates), so a candidate below
- * it is
- * rejected with one float comparison against the score in the bound's key
- * (gtc_row_floor) instead of going through the list; only the candidates
- * at or above it build their key and take the exact test.  In the first
- * tile the lists are empty and that bound is void, so there each lane's
- * second best valid score, the least over the quad, serves instead
+ * it is rejected with one float comparison against the score in the
+ * bound's key (gtc_row_floor) instead of going through the list; only the
+ * candidates at or above it build their key and take the exact test.  In
+ * the first tile the lists are empty and that bound is void, so there each
+ * lane's second best valid score, the least over the quad, serves instead
  * (gtc_cand_mask).  At the end of a pass the quad merges its lists
  * with shuffles (gtc_quad_merge).
  *
