@@ -12,6 +12,8 @@
 
 #include "ocl_internal.h"
 
+#include <CL/cl_ext.h>
+
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES 64
 
@@ -85,6 +87,15 @@ static void add_device(cl_platform_id p, cl_device_id id)
         if (ext && clGetDeviceInfo(id, CL_DEVICE_EXTENSIONS, n, ext, NULL) == CL_SUCCESS) {
             d->has_fp16 = strstr(ext, "cl_khr_fp16") != NULL;
             d->has_nv_options = strstr(ext, "cl_nv_compiler_options") != NULL;
+            /* cl_nv_device_attribute_query: the compute capability, which
+             * says whether mma.sync exists (the MMA attend form) */
+            cl_uint cc[2];
+            if (strstr(ext, "cl_nv_device_attribute_query") &&
+                clGetDeviceInfo(id, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof cc[0],
+                                &cc[0], NULL) == CL_SUCCESS &&
+                clGetDeviceInfo(id, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof cc[1],
+                                &cc[1], NULL) == CL_SUCCESS)
+                d->nv_cc = (int)(cc[0] * 10 + cc[1]);
         }
         free(ext);
     }

@@ -26,6 +26,7 @@ typedef struct ocl_device {
     int is_cpu;
     int has_fp16;
     int has_nv_options; /* cl_nv_compiler_options: -cl-nv-maxrregcount */
+    int nv_cc;          /* NVIDIA compute capability x 10 (80: sm_80), else 0 */
 } ocl_device;
 
 moba_status moba_ocl_devices_init(int *count);

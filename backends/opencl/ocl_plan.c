@@ -26,6 +26,9 @@ typedef struct ocl_plan {
     int nt, qt, kt, txo; /* moba_block_attend's shape (kernels/attend.cl) */
     int uqk, upv, sc;    /* its unroll factors, keys per item in the scores */
     int cpuk, nch; /* the CPU forms of gate and attend; attend's work-groups per bucket */
+    int acpu;      /* attend and merge take their CPU forms (cpuk, unless mma) */
+    int mma;       /* attend's tensor-core form: 1 inline PTX, 2 emulated */
+    int mma_wgs;   /* its work-groups per SM, for the register cap */
     size_t wg1; /* work-group size of the 1-D elementwise kernels */
 } ocl_plan;
 
@@ -171,9 +174,41 @@ static void cpu_kernels(int is_cpu, size_t wg, ocl_plan *pl)
     pl->nch = f[1] >= 1 && f[1] <= 256 ? f[1] : ATTEND_CPU_NCH;
 }
 
+/* The MMA attend form (kernels/attend.cl ATTEND_MMA, kernels/mma.cl):
+ * 128 items, 64 entries and KT keys a step, for 16-bit storage and
+ * D <= 128 (the output fragments of D = 256 would not fit the registers).
+ * By default on NVIDIA devices of compute capability 8.0 and later, the
+ * only ones whose mma.sync it reaches.  MOBA_OPENCL_MMA=0 keeps the f32
+ * SIMT form there; MOBA_OPENCL_MMA=emulate takes the emulated form on any
+ * device (slow: for tests of the kernel's fragment bookkeeping);
+ * MOBA_OPENCL_MMA=KT,WGS sets the keys a step (32 or 64) and the
+ * work-groups per SM that the register cap allows (1-8). */
+static void mma_form(const ocl_device *dev, int D, moba_dtype dt, size_t wg, size_t lmem,
+                     ocl_plan *pl)
+{
+    const char *force = moba_ocl_host->getenv("MOBA_OPENCL_MMA");
+    int want = dev->nv_cc >= 80 ? 1 : 0, f[2] = {0, 0};
+    if (force && !strcmp(force, "0")) want = 0;
+    if (force && !strcmp(force, "emulate")) want = 2;
+    if (force) sscanf(force, "%d,%d", &f[0], &f[1]);
+    const int nt = 128, qt = 64, kt = f[0] == 32 ? 32 : 64;
+    pl->mma_wgs = f[1] >= 1 && f[1] <= 8 ? f[1] : 3;
+    size_t bytes = (size_t)kt * (D + 8) * 2 + (size_t)D * (kt + 8) * 2 + (size_t)qt * 8 +
+                   (want == 2 ? 4 * 32 * 6 * 4 : 4);
+    pl->mma = want && dt != MOBA_F32 && D <= 128 && (size_t)nt <= wg && bytes <= lmem
+                  ? want
+                  : 0;
+    pl->acpu = pl->cpuk && !pl->mma;
+    if (!pl->mma) return;
+    pl->nt = nt;
+    pl->qt = qt;
+    pl->kt = kt;
+}
+
 /* Work-group shapes that fit the device's local memory and work-group
  * limits (cap: a kernel's own CL_KERNEL_WORK_GROUP_SIZE, once known). */
-static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
+static void choose_sizes(const ocl_device *dev, int D, moba_dtype dt, size_t cap,
+                         ocl_plan *pl)
 {
     size_t lmem = dev->local_mem > 2 * LOCAL_SLACK ? dev->local_mem - LOCAL_SLACK
                                                    : dev->local_mem / 2;
@@ -181,6 +216,7 @@ static void choose_sizes(const ocl_device *dev, int D, size_t cap, ocl_plan *pl)
     gate_shape(D, wg, lmem, pl);
     attend_shape(D, dev->is_cpu, wg, lmem, pl);
     cpu_kernels(dev->is_cpu, wg, pl);
+    mma_form(dev, D, dt, wg, lmem, pl);
     pl->scan_wg = wg >= 256 ? 256 : (int)wg;
 }
 
@@ -201,7 +237,7 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
     int ksel = p->top_k - 1 < pb->max_blocks - 1 ? p->top_k - 1 : pb->max_blocks - 1;
     pl->ksel = ksel > 0 ? ksel : 0; /* 0: top_k = 1, nothing to rank */
     for (int attempt = 0; attempt < 4; attempt++) {
-        choose_sizes(c->dev, p->head_dim, cap, pl);
+        choose_sizes(c->dev, p->head_dim, p->dtype, cap, pl);
         /* MOBA_OPENCL_BUILD_OPTIONS: appended as given (e.g.
          * -cl-nv-maxrregcount=128 on NVIDIA); part of the cache key. */
         const char *extra = moba_ocl_host->getenv("MOBA_OPENCL_BUILD_OPTIONS");
@@ -209,18 +245,21 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
         int len = snprintf(opt, sizeof opt,
                  "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
                  "-DGNT=%d -DGR=%d -DCB=%d -DKSEL_CAP=%d -DNT=%d -DQT=%d -DKT=%d -DTXO=%d "
-                 "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d -DATTEND_CPU=%d -DGATE_CPU=%d",
+                 "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d -DATTEND_CPU=%d -DGATE_CPU=%d "
+                 "-DATTEND_MMA=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
                  p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
-                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->cpuk, pl->cpuk);
+                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->acpu,
+                 pl->cpuk, pl->mma);
         /* NVIDIA: a register cap that lets five attend work-groups share
          * an SM (their local memory allows it; unbounded, the kernel takes
          * 136 registers and three fit).  For 128 items that is 96, with 4
          * bytes spilled.  On an H200 a cap of 128 (four fit) gave 1.07x
          * f32 / 1.01x bf16 over none, and 96 another 1.01x / 1.05x
-         * (docs/perf.md OpenCL v4). */
+         * (docs/perf.md OpenCL v4).  The MMA form holds its fragments in
+         * registers: three work-groups (docs/perf.md OpenCL v6). */
         if (c->dev->has_nv_options && len > 0 && (size_t)len < sizeof opt) {
-            int cap_regs = 65536 / (5 * pl->nt) / 8 * 8;
+            int cap_regs = 65536 / ((pl->mma ? pl->mma_wgs : 5) * pl->nt) / 8 * 8;
             len += snprintf(opt + len, sizeof opt - (size_t)len, " -cl-nv-maxrregcount=%d",
                             cap_regs < 255 ? cap_regs : 255);
         }
@@ -496,7 +535,7 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(ka, 12, h0);
     SET(ka, 13, top_k);
     SET(ka, 14, scale);
-    size_t ga[2] = {(size_t)nbuckets * pl->nt, pl->cpuk ? (size_t)pl->nch : 1};
+    size_t ga[2] = {(size_t)nbuckets * pl->nt, pl->acpu ? (size_t)pl->nch : 1};
     size_t la[2] = {(size_t)pl->nt, 1};
     if ((st = launch(c, ka, 2, ga, la, "enqueue moba_block_attend"))) return st;
     cl_kernel km = pr->merge;
@@ -513,7 +552,7 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(km, 9, h0);
     SET(km, 10, top_k);
     /* the CPU form takes a row per item, the other a dim */
-    size_t gm = round_up((size_t)(pl->cpuk ? outs / p->head_dim : outs), pl->wg1);
+    size_t gm = round_up((size_t)(pl->acpu ? outs / p->head_dim : outs), pl->wg1);
     return launch(c, km, 1, &gm, &pl->wg1, "enqueue moba_merge");
 }
 

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
     clReleaseMemObject(B);
     clReleaseMemObject(C);
 #else
+    (void)n;
     printf("sgemm: not built (no CLBlast)\n");
 #endif
     clReleaseMemObject(out);

@@ -13,7 +13,8 @@
  * h0 + hl of the current head chunk, slot i.
  *
  * Defines: D, DTYPE, CAUSAL, NT, QT, KT, TXO, SC, UQK, UPV (moba_block_attend),
- * or ATTEND_CPU (its CPU form), SCAN_WG.
+ * or ATTEND_CPU (its CPU form) or ATTEND_MMA with NT, QT, KT (its tensor-core
+ * form), SCAN_WG.
  */
 
 /* One work-item per (token, head of the chunk, slot): counts the entries of
@@ -243,6 +244,171 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
 #pragma unroll
             for (int d = 0; d < D16; d++) vstore16(acc1[d], 0, dst + 16 * d);
             pml[e1] = (float2)(m1, l1);
+        }
+    }
+#elif ATTEND_MMA
+    /* The MMA form (kernels/mma.cl; 16-bit storage, D <= 128): NT = 128
+     * items as four warps, QT = 64 entries at a time (16 rows a warp), the
+     * block's keys KT = 64 at a time.  A warp keeps its rows' q fragments,
+     * scores (16 x KT) and output (16 x D) in registers, as FlashAttention
+     * 2 does: S = Q K^T and O += P V on the tensor cores, the online
+     * softmax on the score fragments, P rounded to the storage type for
+     * P V.  Keys sit in local memory as rows, values transposed (a B
+     * fragment of P V then pairs two keys of one column in one word); the
+     * padding of both puts the eight rows a fragment reads in different
+     * banks.  Every entry's arithmetic is its own row's, in the same order
+     * whatever the bucket, so results stay bitwise reproducible. */
+#define KS (D + 8)   /* ushort stride of the local key rows */
+#define VS (KT + 8)  /* ushort stride of the local transposed value rows */
+#define DK (D / 16)  /* k-steps of Q K^T */
+#define DN (D / 8)   /* n-tiles of O */
+#define KN (KT / 8)  /* n-tiles of S */
+#define KK (KT / 16) /* k-steps of P V */
+    local ushort kl[KT * KS];
+    local ushort vt[D * VS];
+    local uint scr[MMA_SCRATCH_WORDS];
+    local int ent[QT], tok[QT];
+    const int lid = get_local_id(0), ln = lid % MMA_WARP;
+    const int lg = ln >> 2, t = ln & 3; /* lane = 4 lg + t */
+    const int r0 = (lid / MMA_WARP) * 16 + lg, r1 = r0 + 8; /* this lane's rows */
+
+    for (int e0 = 0; e0 < count; e0 += QT) {
+        const int ne = min(QT, count - e0);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < QT) {
+            int e = lid < ne ? list[first + e0 + lid] : -1;
+            ent[lid] = e;
+            tok[lid] = e >= 0 ? e / per_tok : -1; /* -1: sees no key (causal) */
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int tk0 = tok[r0], tk1 = tok[r1];
+        uint qa[DK][4];
+        {
+            const global uint *q0 = (const global uint *)(q + ((long)max(tk0, 0) * hq + h) * D);
+            const global uint *q1 = (const global uint *)(q + ((long)max(tk1, 0) * hq + h) * D);
+            MMA_UNROLL
+            for (int c = 0; c < DK; c++) {
+                qa[c][0] = tk0 >= 0 ? q0[8 * c + t] : 0u;
+                qa[c][1] = tk1 >= 0 ? q1[8 * c + t] : 0u;
+                qa[c][2] = tk0 >= 0 ? q0[8 * c + t + 4] : 0u;
+                qa[c][3] = tk1 >= 0 ? q1[8 * c + t + 4] : 0u;
+            }
+        }
+        float o[DN][4];
+        MMA_UNROLL
+        for (int j = 0; j < DN; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+        float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+        for (int u0 = 0; u0 < blk.y; u0 += KT) {
+            const int nk = min(KT, blk.y - u0);
+            barrier(CLK_LOCAL_MEM_FENCE); /* the last step is done with kl, vt */
+            /* 8 elements (one uint4) per item and trip; keys past the
+             * block's end are zero rows */
+            for (int i = lid; i < KT * (D / 8); i += NT) {
+                const int r = i / (D / 8), c = i - r * (D / 8);
+                uint4 x = (uint4)(0u);
+                if (r < nk)
+                    x = vload4(c, (const global uint *)(k + ((long)(blk.x + u0 + r) * hk + kh) * D));
+                vstore4(x, c, (local uint *)(kl + r * KS));
+            }
+            /* values: consecutive items take consecutive keys, so that
+             * their 16-bit stores into a transposed row do not collide */
+            for (int i = lid; i < KT * (D / 8); i += NT) {
+                const int r = i % KT, c = i / KT;
+                uint4 x = (uint4)(0u);
+                if (r < nk)
+                    x = vload4(c, (const global uint *)(v + ((long)(blk.x + u0 + r) * hk + kh) * D));
+                local ushort *dst = vt + 8 * c * VS + r;
+                dst[0] = (ushort)x.x;
+                dst[VS] = (ushort)(x.x >> 16);
+                dst[2 * VS] = (ushort)x.y;
+                dst[3 * VS] = (ushort)(x.y >> 16);
+                dst[4 * VS] = (ushort)x.z;
+                dst[5 * VS] = (ushort)(x.z >> 16);
+                dst[6 * VS] = (ushort)x.w;
+                dst[7 * VS] = (ushort)(x.w >> 16);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float s[KN][4];
+            MMA_UNROLL
+            for (int j = 0; j < KN; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+            MMA_UNROLL
+            for (int c = 0; c < DK; c++)
+                MMA_UNROLL
+                for (int j = 0; j < KN; j++) {
+                    const local uint *kr = (const local uint *)(kl + (8 * j + lg) * KS) + 8 * c + t;
+                    const uint b[2] = {kr[0], kr[4]};
+                    mma16816(s[j], qa[c], b, scr);
+                }
+            /* mask, scale, and the rows' maxima over the quad's lanes */
+            float mx0 = m0, mx1 = m1;
+            MMA_UNROLL
+            for (int j = 0; j < KN; j++)
+                for (int i = 0; i < 4; i++) {
+                    const int u = 8 * j + 2 * t + (i & 1), tk = i < 2 ? tk0 : tk1;
+                    const int ok = u < nk && (!CAUSAL || blk.x + u0 + u <= tk);
+                    s[j][i] = ok ? scale * s[j][i] : -INFINITY;
+                    if (i < 2)
+                        mx0 = fmax(mx0, s[j][i]);
+                    else
+                        mx1 = fmax(mx1, s[j][i]);
+                }
+            mx0 = fmax(mx0, shfl_xor(mx0, 1, scr));
+            mx0 = fmax(mx0, shfl_xor(mx0, 2, scr));
+            mx1 = fmax(mx1, shfl_xor(mx1, 1, scr));
+            mx1 = fmax(mx1, shfl_xor(mx1, 2, scr));
+            /* m = -inf: nothing accumulated yet (o and l are 0) */
+            const float c0 = m0 == -INFINITY ? 0.0f : exp(m0 - mx0);
+            const float c1 = m1 == -INFINITY ? 0.0f : exp(m1 - mx1);
+            m0 = mx0;
+            m1 = mx1;
+            l0 *= c0;
+            l1 *= c1;
+            MMA_UNROLL
+            for (int j = 0; j < DN; j++) {
+                o[j][0] *= c0;
+                o[j][1] *= c0;
+                o[j][2] *= c1;
+                o[j][3] *= c1;
+            }
+            /* P as A fragments: score tiles 2c and 2c + 1 are k-step c */
+            uint pa[KK][4];
+            MMA_UNROLL
+            for (int j = 0; j < KN; j++) {
+                const float p00 = mx0 == -INFINITY ? 0.0f : exp(s[j][0] - mx0);
+                const float p01 = mx0 == -INFINITY ? 0.0f : exp(s[j][1] - mx0);
+                const float p10 = mx1 == -INFINITY ? 0.0f : exp(s[j][2] - mx1);
+                const float p11 = mx1 == -INFINITY ? 0.0f : exp(s[j][3] - mx1);
+                l0 += p00 + p01;
+                l1 += p10 + p11;
+                pa[j / 2][(j & 1) * 2] = pack2(p00, p01);
+                pa[j / 2][(j & 1) * 2 + 1] = pack2(p10, p11);
+            }
+            MMA_UNROLL
+            for (int c = 0; c < KK; c++)
+                MMA_UNROLL
+                for (int j = 0; j < DN; j++) {
+                    const local uint *vr = (const local uint *)(vt + (8 * j + lg) * VS) + 8 * c + t;
+                    const uint b[2] = {vr[0], vr[4]};
+                    mma16816(o[j], pa[c], b, scr);
+                }
+        }
+        /* each lane summed its own columns of l */
+        l0 += shfl_xor(l0, 1, scr);
+        l0 += shfl_xor(l0, 2, scr);
+        l1 += shfl_xor(l1, 1, scr);
+        l1 += shfl_xor(l1, 2, scr);
+        if (r0 < ne) {
+            global float *dst = pacc + (long)ent[r0] * D + 2 * t;
+            MMA_UNROLL
+            for (int j = 0; j < DN; j++) vstore2((float2)(o[j][0], o[j][1]), 0, dst + 8 * j);
+            if (t == 0) pml[ent[r0]] = (float2)(m0, l0);
+        }
+        if (r1 < ne) {
+            global float *dst = pacc + (long)ent[r1] * D + 2 * t;
+            MMA_UNROLL
+            for (int j = 0; j < DN; j++) vstore2((float2)(o[j][2], o[j][3]), 0, dst + 8 * j);
+            if (t == 0) pml[ent[r1]] = (float2)(m1, l1);
         }
     }
 #else
