@@ -26,7 +26,6 @@ typedef struct ocl_plan {
     int nt, qt, kt, txo; /* moba_block_attend's shape (kernels/attend.cl) */
     int uqk, upv, sc;    /* its unroll factors, keys per item in the scores */
     int cpuk, nch; /* the CPU forms of gate and attend; attend's work-groups per bucket */
-    int acpu;      /* attend and merge take their CPU forms (cpuk, unless mma) */
     int mma;       /* attend's tensor-core form: 1 inline PTX, 2 emulated */
     int mma_wgs;   /* its work-groups per SM, for the register cap */
     size_t wg1; /* work-group size of the 1-D elementwise kernels */
@@ -193,16 +192,22 @@ static void mma_form(const ocl_device *dev, int D, moba_dtype dt, size_t wg, siz
     if (force) sscanf(force, "%d,%d", &f[0], &f[1]);
     const int nt = 128, qt = 64, kt = f[0] == 32 ? 32 : 64;
     pl->mma_wgs = f[1] >= 1 && f[1] <= 8 ? f[1] : 3;
-    size_t bytes = (size_t)kt * (D + 8) * 2 + (size_t)D * (kt + 8) * 2 + (size_t)qt * 8 +
-                   (want == 2 ? 4 * 32 * 6 * 4 : 4);
+    /* local arrays: attend's keys, transposed values and entries; the
+     * gate's 64 centroid rows and 64 x 68 scores; the emulation's scratch */
+    size_t att = (size_t)kt * (D + 8) * 2 + (size_t)D * (kt + 8) * 2 + (size_t)qt * 8;
+    size_t gate = (size_t)64 * (D + 8) * 2 + (size_t)64 * 68 * 4;
+    size_t bytes = (att > gate ? att : gate) + (want == 2 ? 4 * 32 * 6 * 4 : 4);
     pl->mma = want && dt != MOBA_F32 && D <= 128 && (size_t)nt <= wg && bytes <= lmem
                   ? want
                   : 0;
-    pl->acpu = pl->cpuk && !pl->mma;
     if (!pl->mma) return;
+    pl->cpuk = 0; /* gate and attend both take their MMA forms */
     pl->nt = nt;
     pl->qt = qt;
     pl->kt = kt;
+    pl->gnt = 128;
+    pl->gr = 64;
+    pl->cb = 64;
 }
 
 /* Work-group shapes that fit the device's local memory and work-group
@@ -249,7 +254,7 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
                  "-DATTEND_MMA=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
                  p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
-                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->acpu,
+                 pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->cpuk,
                  pl->cpuk, pl->mma);
         /* NVIDIA: a register cap that lets five attend work-groups share
          * an SM (their local memory allows it; unbounded, the kernel takes
@@ -535,7 +540,7 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(ka, 12, h0);
     SET(ka, 13, top_k);
     SET(ka, 14, scale);
-    size_t ga[2] = {(size_t)nbuckets * pl->nt, pl->acpu ? (size_t)pl->nch : 1};
+    size_t ga[2] = {(size_t)nbuckets * pl->nt, pl->cpuk ? (size_t)pl->nch : 1};
     size_t la[2] = {(size_t)pl->nt, 1};
     if ((st = launch(c, ka, 2, ga, la, "enqueue moba_block_attend"))) return st;
     cl_kernel km = pr->merge;
@@ -552,7 +557,7 @@ static moba_status attend_pass(ocl_ctx *c, ocl_plan *pl, const moba_problem *pb,
     SET(km, 9, h0);
     SET(km, 10, top_k);
     /* the CPU form takes a row per item, the other a dim */
-    size_t gm = round_up((size_t)(pl->acpu ? outs / p->head_dim : outs), pl->wg1);
+    size_t gm = round_up((size_t)(pl->cpuk ? outs / p->head_dim : outs), pl->wg1);
     return launch(c, km, 1, &gm, &pl->wg1, "enqueue moba_merge");
 }
 

@@ -264,8 +264,10 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
 #define DN (D / 8)   /* n-tiles of O */
 #define KN (KT / 8)  /* n-tiles of S */
 #define KK (KT / 16) /* k-steps of P V */
-    local ushort kl[KT * KS];
-    local ushort vt[D * VS];
+    /* declared as words: the fragments read them a word at a time, and a
+     * ushort array may start at an odd half-word (a misaligned access) */
+    local uint klw[KT * KS / 2], vtw[D * VS / 2];
+    local ushort *kl = (local ushort *)klw, *vt = (local ushort *)vtw;
     local uint scr[MMA_SCRATCH_WORDS];
     local int ent[QT], tok[QT];
     const int lid = get_local_id(0), ln = lid % MMA_WARP;
@@ -287,11 +289,13 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             const global uint *q0 = (const global uint *)(q + ((long)max(tk0, 0) * hq + h) * D);
             const global uint *q1 = (const global uint *)(q + ((long)max(tk1, 0) * hq + h) * D);
             MMA_UNROLL
-            for (int c = 0; c < DK; c++) {
-                qa[c][0] = tk0 >= 0 ? q0[8 * c + t] : 0u;
-                qa[c][1] = tk1 >= 0 ? q1[8 * c + t] : 0u;
-                qa[c][2] = tk0 >= 0 ? q0[8 * c + t + 4] : 0u;
-                qa[c][3] = tk1 >= 0 ? q1[8 * c + t + 4] : 0u;
+            for (int c = 0; c < DK; c++) { /* loads without branches */
+                const uint x0 = q0[8 * c + t], x1 = q1[8 * c + t];
+                const uint x2 = q0[8 * c + t + 4], x3 = q1[8 * c + t + 4];
+                qa[c][0] = tk0 >= 0 ? x0 : 0u;
+                qa[c][1] = tk1 >= 0 ? x1 : 0u;
+                qa[c][2] = tk0 >= 0 ? x2 : 0u;
+                qa[c][3] = tk1 >= 0 ? x3 : 0u;
             }
         }
         float o[DN][4];

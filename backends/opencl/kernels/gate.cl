@@ -128,6 +128,95 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     }
     gate_write_row(sel + ((long)(tok0 + lid) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
 }
+#elif ATTEND_MMA
+/* The MMA form (kernels/mma.cl; with the MMA attend form): GNT = 128
+ * items as four warps, GR = 64 rows (16 a warp), CB = 64 centroids a
+ * chunk.  A warp keeps its rows' q fragments in registers and scores the
+ * chunk on the tensor cores (f32 sums of exact bf16 / f16 products, as
+ * the CUDA backend's gate); the scores go to local memory transposed and
+ * the row items rank them as in the work-group form below.  Centroid rows
+ * are stored with the attend form's padding (KS), for the same banks. */
+#define GKS (D + 8) /* ushort stride of the local centroid rows */
+#define GPS (GR + 4) /* float stride of the transposed scores */
+kernel void moba_gate(const global store_t *q, const global store_t *cent,
+                      const global int *tiles, global int *sel, int hq,
+                      int hk, int group, int top_k, int ksel)
+{
+    local uint csw[CB * GKS / 2];
+    local float st[CB * GPS];
+    local uint scr[MMA_SCRATCH_WORDS];
+    const int lid = get_local_id(0), ln = lid % MMA_WARP;
+    const int lg = ln >> 2, t = ln & 3; /* lane = 4 lg + t */
+    const int r0 = (lid / MMA_WARP) * 16 + lg, r1 = r0 + 8;
+    const int h = get_group_id(1), kh = h / group;
+    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
+    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
+    const long boff = tl[4];
+    const int nelig = CAUSAL ? b : nb;
+    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
+    local ushort *cs = (local ushort *)csw;
+
+    int idx[KSEL_CAP];
+    float val[KSEL_CAP];
+    int n = 0;
+    float thr = -INFINITY; /* the full list's last score, else -inf */
+    if (!everything && ksel > 0) {
+        uint qa[D / 16][4];
+        {
+            /* rows past the tile's read its last row; their scores are
+             * never ranked */
+            const global uint *q0 =
+                (const global uint *)(q + ((long)(tok0 + min(r0, rows - 1)) * hq + h) * D);
+            const global uint *q1 =
+                (const global uint *)(q + ((long)(tok0 + min(r1, rows - 1)) * hq + h) * D);
+            MMA_UNROLL
+            for (int c = 0; c < D / 16; c++) {
+                qa[c][0] = q0[8 * c + t];
+                qa[c][1] = q1[8 * c + t];
+                qa[c][2] = q0[8 * c + t + 4];
+                qa[c][3] = q1[8 * c + t + 4];
+            }
+        }
+        for (int c0 = 0; c0 < nelig; c0 += CB) {
+            const int nc = min(CB, nelig - c0);
+            barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk's ranking is done */
+            for (int i = lid; i < CB * (D / 8); i += GNT) {
+                const int r = i / (D / 8), c = i - r * (D / 8);
+                uint4 x = (uint4)(0u);
+                if (r < nc)
+                    x = vload4(c, (const global uint *)(cent + ((boff + c0 + r) * hk + kh) * D));
+                vstore4(x, c, (local uint *)(cs + r * GKS));
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float s[CB / 8][4];
+            MMA_UNROLL
+            for (int j = 0; j < CB / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+            MMA_UNROLL
+            for (int c = 0; c < D / 16; c++)
+                MMA_UNROLL
+                for (int j = 0; j < CB / 8; j++) {
+                    const local uint *cr = (const local uint *)(cs + (8 * j + lg) * GKS) + 8 * c + t;
+                    const uint bb[2] = {cr[0], cr[4]};
+                    mma16816(s[j], qa[c], bb, scr);
+                }
+            MMA_UNROLL
+            for (int j = 0; j < CB / 8; j++) {
+                st[(8 * j + 2 * t) * GPS + r0] = s[j][0];
+                st[(8 * j + 2 * t + 1) * GPS + r0] = s[j][1];
+                st[(8 * j + 2 * t) * GPS + r1] = s[j][2];
+                st[(8 * j + 2 * t + 1) * GPS + r1] = s[j][3];
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (lid >= rows) continue;
+            for (int c = 0; c < nc; c++) {
+                const int j = c0 + c;
+                if (j != b) gate_offer(st[c * GPS + lid], j, idx, val, &n, &thr, ksel);
+            }
+        }
+    }
+    if (lid >= rows) return;
+    gate_write_row(sel + ((long)(tok0 + lid) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
+}
 #else
 
 /* A work-group of GNT items: GR query rows of one tile x one query head.
