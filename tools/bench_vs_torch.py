@@ -232,7 +232,9 @@ def main():
     # (handle 0), which libmoba reads as "use the library's own stream".
     stream = torch.cuda.Stream()
     torch.cuda.set_stream(stream)
-    m = Moba(os.path.abspath(args.lib))
+    # Without moba in --only, PyTorch's side runs alone (no libmoba, e.g.
+    # cuDNN's reference time beside the OpenCL backend's moba-bench).
+    m = Moba(os.path.abspath(args.lib)) if "moba" in which else None
     pts = []
     lens = [8192, 32768] if args.quick else [8192, 32768, 131072, 524288]
     if args.lens:

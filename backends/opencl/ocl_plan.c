@@ -210,6 +210,19 @@ static void mma_form(const ocl_device *dev, int D, moba_dtype dt, size_t wg, siz
     pl->cb = 64;
 }
 
+/* Items per row in the MMA gate's ranking (kernels/gate.cl): two, where
+ * the second item's list (a count, KSEL_CAP indices and scores per row)
+ * fits the scores' array (CB x (GR + 4) floats), else one.  An
+ * environment override MOBA_OPENCL_GATE_PARTS=1 keeps one (measurements). */
+static int gate_parts(const ocl_plan *pl)
+{
+    const char *force = moba_ocl_host->getenv("MOBA_OPENCL_GATE_PARTS");
+    if (!pl->mma || (force && !strcmp(force, "1"))) return 1;
+    int parts = pl->gnt / pl->gr;
+    size_t need = (size_t)parts * pl->gr * (1 + 2 * (size_t)ksel_cap(pl->ksel)) * 4;
+    return parts >= 2 && need <= (size_t)pl->cb * (pl->gr + 4) * 4 ? parts : 1;
+}
+
 /* Work-group shapes that fit the device's local memory and work-group
  * limits (cap: a kernel's own CL_KERNEL_WORK_GROUP_SIZE, once known). */
 static void choose_sizes(const ocl_device *dev, int D, moba_dtype dt, size_t cap,
@@ -251,11 +264,11 @@ static moba_status get_program(ocl_ctx *c, const moba_problem *pb, ocl_plan *pl)
                  "-cl-std=CL1.2 -DD=%d -DDTYPE=%d -DHAS_FP16=%d -DCAUSAL=%d "
                  "-DGNT=%d -DGR=%d -DCB=%d -DKSEL_CAP=%d -DNT=%d -DQT=%d -DKT=%d -DTXO=%d "
                  "-DUQK=%d -DUPV=%d -DSC=%d -DSCAN_WG=%d -DATTEND_CPU=%d -DGATE_CPU=%d "
-                 "-DATTEND_MMA=%d",
+                 "-DATTEND_MMA=%d -DGRP=%d",
                  (int)p->head_dim, (int)p->dtype, c->dev->has_fp16,
                  p->causal ? 1 : 0, pl->gnt, pl->gr, pl->cb, ksel_cap(pl->ksel), pl->nt,
                  pl->qt, pl->kt, pl->txo, pl->uqk, pl->upv, pl->sc, pl->scan_wg, pl->cpuk,
-                 pl->cpuk, pl->mma);
+                 pl->cpuk, pl->mma, gate_parts(pl));
         /* NVIDIA: a register cap that lets five attend work-groups share
          * an SM (their local memory allows it; unbounded, the kernel takes
          * 136 registers and three fit).  For 128 items that is 96, with 4

@@ -133,9 +133,13 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
  * items as four warps, GR = 64 rows (16 a warp), CB = 64 centroids a
  * chunk.  A warp keeps its rows' q fragments in registers and scores the
  * chunk on the tensor cores (f32 sums of exact bf16 / f16 products, as
- * the CUDA backend's gate); the scores go to local memory transposed and
- * the row items rank them as in the work-group form below.  Centroid rows
- * are stored with the attend form's padding (KS), for the same banks. */
+ * the CUDA backend's gate); the scores go to local memory transposed.
+ * GRP = GNT / GR items rank each row (GRP = 1 where their lists would not
+ * fit the scores' array), item part p taking the chunk's candidates
+ * p, p + GRP, ...; at the end the others' lists are offered to part 0's,
+ * which gives the same top list as one item ranking everything (the
+ * order of gate_better is total).  Centroid rows are stored with the
+ * attend form's padding (KS), for the same banks. */
 #define GKS (D + 8) /* ushort stride of the local centroid rows */
 #define GPS (GR + 4) /* float stride of the transposed scores */
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
@@ -148,6 +152,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     const int lid = get_local_id(0), ln = lid % MMA_WARP;
     const int lg = ln >> 2, t = ln & 3; /* lane = 4 lg + t */
     const int r0 = (lid / MMA_WARP) * 16 + lg, r1 = r0 + 8;
+    const int row = lid % GR, part = lid / GR; /* the ranking's item */
     const int h = get_group_id(1), kh = h / group;
     const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
     const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
@@ -207,15 +212,34 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
                 st[(8 * j + 2 * t + 1) * GPS + r1] = s[j][3];
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            if (lid >= rows) continue;
-            for (int c = 0; c < nc; c++) {
+            if (row >= rows || part >= GRP) continue;
+            for (int c = part; c < nc; c += GRP) {
                 const int j = c0 + c;
-                if (j != b) gate_offer(st[c * GPS + lid], j, idx, val, &n, &thr, ksel);
+                if (j != b) gate_offer(st[c * GPS + row], j, idx, val, &n, &thr, ksel);
             }
         }
+#if GRP > 1
+        /* the other parts' lists, through the scores' array */
+        local int *ln_ = (local int *)st, *li = ln_ + GRP * GR;
+        local float *lv = (local float *)(li + GRP * GR * KSEL_CAP);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (part > 0 && part < GRP && row < rows) {
+            ln_[part * GR + row] = n;
+            for (int i = 0; i < n; i++) {
+                li[(part * GR + row) * KSEL_CAP + i] = idx[i];
+                lv[(part * GR + row) * KSEL_CAP + i] = val[i];
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (part == 0 && row < rows)
+            for (int p2 = 1; p2 < GRP; p2++)
+                for (int i = 0; i < ln_[p2 * GR + row]; i++)
+                    gate_offer(lv[(p2 * GR + row) * KSEL_CAP + i],
+                               li[(p2 * GR + row) * KSEL_CAP + i], idx, val, &n, &thr, ksel);
+#endif
     }
-    if (lid >= rows) return;
-    gate_write_row(sel + ((long)(tok0 + lid) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
+    if (part > 0 || row >= rows) return;
+    gate_write_row(sel + ((long)(tok0 + row) * hq + h) * top_k, idx, n, b, nb, everything, top_k);
 }
 #else
 
