@@ -205,14 +205,17 @@ static void mma_form(const ocl_device *dev, int D, moba_dtype dt, size_t wg, siz
     pl->nt = nt;
     pl->qt = qt;
     pl->kt = kt;
+    /* rows per gate tile: 64, or 32 with MOBA_OPENCL_GATE_PARTS=4 (four
+     * items rank each row) */
+    const char *parts = moba_ocl_host->getenv("MOBA_OPENCL_GATE_PARTS");
     pl->gnt = 128;
-    pl->gr = 64;
+    pl->gr = parts && !strcmp(parts, "4") ? 32 : 64;
     pl->cb = 64;
 }
 
-/* Items per row in the MMA gate's ranking (kernels/gate.cl): two, where
- * the second item's list (a count, KSEL_CAP indices and scores per row)
- * fits the scores' array (CB x (GR + 4) floats), else one.  An
+/* Items per row in the MMA gate's ranking (kernels/gate.cl): GNT / GR,
+ * where the other items' lists (a count, KSEL_CAP indices and scores per
+ * row) fit the scores' array (CB x (GR + 4) floats), else one.  An
  * environment override MOBA_OPENCL_GATE_PARTS=1 keeps one (measurements). */
 static int gate_parts(const ocl_plan *pl)
 {
@@ -392,9 +395,10 @@ moba_status moba_ocl_plan_create(ocl_ctx *c, const moba_problem *pb,
     size_t D = (size_t)p->head_dim, Hq = (size_t)p->num_q_heads;
     *bytes = 0;
     if (!st) st = upload_tables(c, pb, pl, bytes);
-    /* Heads per attend pass: the partial results (D + 2 floats per entry)
-     * of one pass must fit one allocation and a quarter of the memory. */
-    size_t per_head = T * K * (D * sizeof(float));
+    /* Heads per attend pass: the partial results (D elements of the
+     * storage type per entry, kernels/attend.cl moba_merge) of one pass
+     * must fit one allocation and a quarter of the memory. */
+    size_t per_head = T * K * (D * pb->elem_size);
     cl_ulong budget = c->dev->max_alloc < c->dev->global_mem / 4
                           ? c->dev->max_alloc
                           : c->dev->global_mem / 4;
@@ -417,7 +421,7 @@ moba_status moba_ocl_plan_create(ocl_ctx *c, const moba_problem *pb,
         {&pl->cnt, nbk * sizeof(cl_int), "bucket counts"},
         {&pl->offs, nbk * sizeof(cl_int), "bucket offsets"},
         {&pl->list, T * hc * K * sizeof(cl_int), "entry lists"},
-        {&pl->pacc, T * hc * K * D * sizeof(float), "partial outputs"},
+        {&pl->pacc, T * hc * K * D * pb->elem_size, "partial outputs"},
         {&pl->pml, T * hc * K * 2 * sizeof(float), "partial softmax stats"},
         {&pl->dummy, sizeof(float), "a placeholder"},
     };

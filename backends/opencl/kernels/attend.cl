@@ -132,7 +132,7 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
-                              global float *pacc, global float2 *pml,
+                              global store_t *pacc, global float2 *pml,
                               int hq, int hk, int group, int hc, int h0,
                               int top_k, float scale)
 {
@@ -235,14 +235,14 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             m0 = mx0;
             m1 = mx1;
         }
-        global float *dst = pacc + (long)e0 * D;
+        /* normalised partials (moba_merge); l = 0 only if no key counted */
+        const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
 #pragma unroll
-        for (int d = 0; d < D16; d++) vstore16(acc0[d], 0, dst + 16 * d);
+        for (int d = 0; d < D16; d++) ST16(pacc, (long)e0 * D + 16 * d, acc0[d] * i0);
         pml[e0] = (float2)(m0, l0);
         if (two) {
-            dst = pacc + (long)e1 * D;
 #pragma unroll
-            for (int d = 0; d < D16; d++) vstore16(acc1[d], 0, dst + 16 * d);
+            for (int d = 0; d < D16; d++) ST16(pacc, (long)e1 * D + 16 * d, acc1[d] * i1);
             pml[e1] = (float2)(m1, l1);
         }
     }
@@ -402,16 +402,18 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
         l0 += shfl_xor(l0, 2, scr);
         l1 += shfl_xor(l1, 1, scr);
         l1 += shfl_xor(l1, 2, scr);
+        /* partials normalised and in the storage type (moba_merge) */
+        const float i0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, i1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
         if (r0 < ne) {
-            global float *dst = pacc + (long)ent[r0] * D + 2 * t;
+            global uint *dst = (global uint *)(pacc + (long)ent[r0] * D + 2 * t);
             MMA_UNROLL
-            for (int j = 0; j < DN; j++) vstore2((float2)(o[j][0], o[j][1]), 0, dst + 8 * j);
+            for (int j = 0; j < DN; j++) dst[4 * j] = pack2(o[j][0] * i0, o[j][1] * i0);
             if (t == 0) pml[ent[r0]] = (float2)(m0, l0);
         }
         if (r1 < ne) {
-            global float *dst = pacc + (long)ent[r1] * D + 2 * t;
+            global uint *dst = (global uint *)(pacc + (long)ent[r1] * D + 2 * t);
             MMA_UNROLL
-            for (int j = 0; j < DN; j++) vstore2((float2)(o[j][2], o[j][3]), 0, dst + 8 * j);
+            for (int j = 0; j < DN; j++) dst[4 * j] = pack2(o[j][2] * i1, o[j][3] * i1);
             if (t == 0) pml[ent[r1]] = (float2)(m1, l1);
         }
     }
@@ -526,15 +528,18 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (pp == 0)
+        if (pp == 0) {
             for (int x = 0; x < NP; x++) l += red2[x * QT + pr];
+            corr_s[pr] = l > 0.0f ? 1.0f / l : 0.0f; /* for the rows' writers */
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
         for (int i = 0; i < OR; i++) {
             const int r = oy * OR + i;
             if (r >= ne) continue;
-            global float4 *dst = (global float4 *)(pacc + (long)ent[r] * D);
+            const float il = corr_s[r];
             for (int j = 0; j < OC; j++) {
                 const int c = ox + TXO * j;
-                if (D4 % TXO == 0 || c < D4) dst[c] = acc[i][j];
+                if (D4 % TXO == 0 || c < D4) ST4(pacc, (long)ent[r] * D + 4 * c, acc[i][j] * il);
             }
         }
         if (pp == 0 && pr < ne) pml[ent[pr]] = (float2)(m, l);
@@ -548,7 +553,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
  * weights computed once per row (per dim, the exp calls and the slot
  * reads were 30 % of a PoCL forward).  Each element's arithmetic is the
  * same, in the same order. */
-kernel void moba_merge(const global int *sel, const global float *pacc,
+kernel void moba_merge(const global int *sel, const global store_t *pacc,
                        const global float2 *pml, global store_t *out,
                        global float *lse, int want_lse, long total, int hq,
                        int hc, int h0, int top_k)
@@ -578,13 +583,14 @@ kernel void moba_merge(const global int *sel, const global float *pacc,
     float l = 0.0f;
     for (int i = 0; i < ns; i++) {
         float2 ml = pml[e0 + i];
-        float w = ml.x == -INFINITY ? 0.0f : exp(ml.x - mx);
-        l = fma(ml.y, w, l);
+        /* the slot's weight: its partial is normalised (acc / l) */
+        float w = ml.x == -INFINITY ? 0.0f : exp(ml.x - mx) * ml.y;
+        l += w;
 #if ATTEND_CPU
-        const global float *pa = pacc + (e0 + i) * D;
-        for (int c = 0; c < D16; c++) o[c] = fma(vload16(0, pa + 16 * c), (float16)(w), o[c]);
+        for (int c = 0; c < D16; c++)
+            o[c] = fma(LD16(pacc, (e0 + i) * D + 16 * c), (float16)(w), o[c]);
 #else
-        o = fma(pacc[(e0 + i) * D + d], w, o);
+        o = fma(LD(pacc, (e0 + i) * D + d), w, o);
 #endif
     }
 #if ATTEND_CPU

@@ -57,3 +57,31 @@ inline ushort f32_to_bf16(float f)
 #else
 #define LD16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
 #endif
+
+/* 4 and 16 consecutive elements stored from f32, rounded as ST rounds. */
+#if DTYPE == 0
+#define ST4(p, i, x) vstore4((x), 0, (p) + (i))
+#define ST16(p, i, x) vstore16((x), 0, (p) + (i))
+#elif DTYPE == 1
+#define ST4(p, i, x) vstore_half4_rte((x), 0, (p) + (i))
+#define ST16(p, i, x) vstore_half16_rte((x), 0, (p) + (i))
+#else
+inline void st_bf16(global ushort *p, const float *x, int n)
+{
+    for (int k = 0; k < n; k++) p[k] = f32_to_bf16(x[k]);
+}
+inline void st_bf16x4(global ushort *p, float4 x)
+{
+    float r[4];
+    vstore4(x, 0, r);
+    st_bf16(p, r, 4);
+}
+inline void st_bf16x16(global ushort *p, float16 x)
+{
+    float r[16];
+    vstore16(x, 0, r);
+    st_bf16(p, r, 16);
+}
+#define ST4(p, i, x) st_bf16x4((p) + (i), (x))
+#define ST16(p, i, x) st_bf16x16((p) + (i), (x))
+#endif

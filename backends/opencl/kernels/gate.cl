@@ -130,9 +130,10 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
 }
 #elif ATTEND_MMA
 /* The MMA form (kernels/mma.cl; with the MMA attend form): GNT = 128
- * items as four warps, GR = 64 rows (16 a warp), CB = 64 centroids a
- * chunk.  A warp keeps its rows' q fragments in registers and scores the
- * chunk on the tensor cores (f32 sums of exact bf16 / f16 products, as
+ * items as four warps, GR = 64 or 32 rows, CB = 64 centroids a chunk;
+ * GR / 16 warps across the rows, the others across the chunk's columns.
+ * A warp keeps its 16 rows' q fragments in registers and scores its
+ * columns of the chunk on the tensor cores (f32 sums of exact bf16 / f16 products, as
  * the CUDA backend's gate); the scores go to local memory transposed.
  * GRP = GNT / GR items rank each row (GRP = 1 where their lists would not
  * fit the scores' array), item part p taking the chunk's candidates
@@ -141,6 +142,8 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
  * order of gate_better is total).  Centroid rows are stored with the
  * attend form's padding (KS), for the same banks. */
 #define GKS (D + 8) /* ushort stride of the local centroid rows */
+#define GWR (GR / 16) /* warps across the rows */
+#define GNJ (CB / 8 / (4 / GWR)) /* n-tiles per warp */
 #define GPS (GR + 4) /* float stride of the transposed scores */
 kernel void moba_gate(const global store_t *q, const global store_t *cent,
                       const global int *tiles, global int *sel, int hq,
@@ -151,7 +154,8 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     local uint scr[MMA_SCRATCH_WORDS];
     const int lid = get_local_id(0), ln = lid % MMA_WARP;
     const int lg = ln >> 2, t = ln & 3; /* lane = 4 lg + t */
-    const int r0 = (lid / MMA_WARP) * 16 + lg, r1 = r0 + 8;
+    const int wp = lid / MMA_WARP, r0 = (wp % GWR) * 16 + lg, r1 = r0 + 8;
+    const int j0 = (wp / GWR) * GNJ; /* this warp's first n-tile */
     const int row = lid % GR, part = lid / GR; /* the ranking's item */
     const int h = get_group_id(1), kh = h / group;
     const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
@@ -193,23 +197,25 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
                 vstore4(x, c, (local uint *)(cs + r * GKS));
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            float s[CB / 8][4];
+            float s[GNJ][4];
             MMA_UNROLL
-            for (int j = 0; j < CB / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+            for (int j = 0; j < GNJ; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
             MMA_UNROLL
             for (int c = 0; c < D / 16; c++)
                 MMA_UNROLL
-                for (int j = 0; j < CB / 8; j++) {
-                    const local uint *cr = (const local uint *)(cs + (8 * j + lg) * GKS) + 8 * c + t;
+                for (int j = 0; j < GNJ; j++) {
+                    const local uint *cr =
+                        (const local uint *)(cs + (8 * (j0 + j) + lg) * GKS) + 8 * c + t;
                     const uint bb[2] = {cr[0], cr[4]};
                     mma16816(s[j], qa[c], bb, scr);
                 }
             MMA_UNROLL
-            for (int j = 0; j < CB / 8; j++) {
-                st[(8 * j + 2 * t) * GPS + r0] = s[j][0];
-                st[(8 * j + 2 * t + 1) * GPS + r0] = s[j][1];
-                st[(8 * j + 2 * t) * GPS + r1] = s[j][2];
-                st[(8 * j + 2 * t + 1) * GPS + r1] = s[j][3];
+            for (int j = 0; j < GNJ; j++) {
+                const int col = 8 * (j0 + j) + 2 * t;
+                st[col * GPS + r0] = s[j][0];
+                st[(col + 1) * GPS + r0] = s[j][1];
+                st[col * GPS + r1] = s[j][2];
+                st[(col + 1) * GPS + r1] = s[j][3];
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             if (row >= rows || part >= GRP) continue;
