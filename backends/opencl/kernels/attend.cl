@@ -129,6 +129,22 @@ kernel void moba_scan(const global int *cnt, global int *offs, global int *cur,
 
 #endif /* !ATTEND_CPU */
 
+/* The chunk's ne entries (list[at], ...) and their tokens into ent and tok,
+ * -1 in both past the last (a token of -1 sees no key under the causal
+ * mask), between two barriers: the last chunk's readers are done, this
+ * one's see them.  The work-group forms of moba_block_attend. */
+inline void chunk_entries(local int *ent, local int *tok, const global int *list, int at,
+                          int ne, int per_tok, int lid)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < QT) {
+        int e = lid < ne ? list[at + lid] : -1;
+        ent[lid] = e;
+        tok[lid] = e >= 0 ? e / per_tok : -1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
 kernel void moba_block_attend(const global store_t *q, const global store_t *k,
                               const global store_t *v, const global int2 *blocks,
                               const global int *offs, const global int *list,
@@ -276,13 +292,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
 
     for (int e0 = 0; e0 < count; e0 += QT) {
         const int ne = min(QT, count - e0);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < QT) {
-            int e = lid < ne ? list[first + e0 + lid] : -1;
-            ent[lid] = e;
-            tok[lid] = e >= 0 ? e / per_tok : -1; /* -1: sees no key (causal) */
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        chunk_entries(ent, tok, list, first + e0, ne, per_tok, lid);
         const int tk0 = tok[r0], tk1 = tok[r1];
         uint qa[DK][4];
         {
@@ -430,13 +440,7 @@ kernel void moba_block_attend(const global store_t *q, const global store_t *k,
 
     for (int e0 = 0; e0 < count; e0 += QT) {
         const int ne = min(QT, count - e0);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < QT) {
-            int e = lid < ne ? list[first + e0 + lid] : -1;
-            ent[lid] = e;
-            tok[lid] = e >= 0 ? e / per_tok : -1; /* -1: sees no key (causal) */
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        chunk_entries(ent, tok, list, first + e0, ne, per_tok, lid);
         for (int i = lid; i < QT * D4; i += NT) {
             int r = i / D4, d = i - r * D4;
             float4 x = (float4)(0.0f);

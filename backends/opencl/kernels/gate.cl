@@ -87,6 +87,18 @@ inline void gate_write_row(global int *row, const int *idx, int n, int b, int nb
  * the sequence, first global block of the sequence}. */
 #define TILE_INTS 5
 
+/* Declares the work-group's query head h (kv head kh) and tile: tok0,
+ * rows, b, nb, boff as above, nelig (the blocks scored) and everything
+ * (every eligible block is selected: nothing to rank).  The three forms
+ * of moba_gate begin with it. */
+#define GATE_TILE()                                                            \
+    const int h = get_group_id(1), kh = h / group;                             \
+    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;          \
+    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];               \
+    const long boff = tl[4];                                                   \
+    const int nelig = CAUSAL ? b : nb;                                         \
+    const int everything = (CAUSAL ? b + 1 : nb) <= top_k
+
 #if GATE_CPU
 /* CPU devices (GATE_CPU; PoCL): an item per row of the tile (GNT = GR),
  * its q row in private 16-wide vectors, the sequence's centroids read in
@@ -100,12 +112,8 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
                       int hk, int group, int top_k, int ksel)
 {
     const int lid = get_local_id(0);
-    const int h = get_group_id(1), kh = h / group;
-    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
-    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3], boff = tl[4];
+    GATE_TILE();
     if (lid >= rows) return;
-    const int nelig = CAUSAL ? b : nb;
-    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
     int idx[KSEL_CAP];
     float val[KSEL_CAP];
     int n = 0;
@@ -157,12 +165,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     const int wp = lid / MMA_WARP, r0 = (wp % GWR) * 16 + lg, r1 = r0 + 8;
     const int j0 = (wp / GWR) * GNJ; /* this warp's first n-tile */
     const int row = lid % GR, part = lid / GR; /* the ranking's item */
-    const int h = get_group_id(1), kh = h / group;
-    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
-    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
-    const long boff = tl[4];
-    const int nelig = CAUSAL ? b : nb;
-    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
+    GATE_TILE();
     local ushort *cs = (local ushort *)csw;
 
     int idx[KSEL_CAP];
@@ -269,12 +272,7 @@ kernel void moba_gate(const global store_t *q, const global store_t *cent,
     local float st[CB * GPS];
     const int lid = get_local_id(0);
     const int sx = lid % GTXS, sy = lid / GTXS;
-    const int h = get_group_id(1), kh = h / group;
-    const global int *tl = tiles + (long)get_group_id(0) * TILE_INTS;
-    const int tok0 = tl[0], rows = tl[1], b = tl[2], nb = tl[3];
-    const long boff = tl[4];
-    const int nelig = CAUSAL ? b : nb;
-    const int everything = (CAUSAL ? b + 1 : nb) <= top_k;
+    GATE_TILE();
 
     int idx[KSEL_CAP];
     float val[KSEL_CAP];
