@@ -26,8 +26,8 @@ typedef struct ocl_plan {
     int nt, qt, kt, txo; /* moba_block_attend's shape (kernels/attend.cl) */
     int uqk, upv, sc;    /* its unroll factors, keys per item in the scores */
     int cpuk, nch; /* the CPU forms of gate and attend; attend's work-groups per bucket */
-    int mma;       /* attend's tensor-core form: 1 inline PTX, 2 emulated */
-    int mma_wgs;   /* its work-groups per SM, for the register cap */
+    int mma;       /* gate's and attend's tensor-core forms: 1 inline PTX, 2 emulated */
+    int mma_wgs;   /* their work-groups per SM, for the register cap */
     size_t wg1; /* work-group size of the 1-D elementwise kernels */
 } ocl_plan;
 
@@ -173,13 +173,15 @@ static void cpu_kernels(int is_cpu, size_t wg, ocl_plan *pl)
     pl->nch = f[1] >= 1 && f[1] <= 256 ? f[1] : ATTEND_CPU_NCH;
 }
 
-/* The MMA attend form (kernels/attend.cl ATTEND_MMA, kernels/mma.cl):
- * 128 items, 64 entries and KT keys a step, for 16-bit storage and
- * D <= 128 (the output fragments of D = 256 would not fit the registers).
- * By default on NVIDIA devices of compute capability 8.0 and later, the
- * only ones whose mma.sync it reaches.  MOBA_OPENCL_MMA=0 keeps the f32
- * SIMT form there; MOBA_OPENCL_MMA=emulate takes the emulated form on any
- * device (slow: for tests of the kernel's fragment bookkeeping);
+/* The MMA forms of gate and attend (ATTEND_MMA in kernels/gate.cl and
+ * kernels/attend.cl, kernels/mma.cl): 128 items; attend takes 64 entries
+ * and KT keys a step, the gate 64-row tiles and 64 centroids a chunk; for
+ * 16-bit storage and D <= 128 (the output fragments of D = 256 would not
+ * fit the registers).  By default on NVIDIA devices of compute capability
+ * 8.0 and later, the only ones whose mma.sync they reach.
+ * MOBA_OPENCL_MMA=0 keeps the f32 SIMT forms there; MOBA_OPENCL_MMA=emulate
+ * takes the emulated forms on any device (slow: for tests of the kernels'
+ * fragment bookkeeping);
  * MOBA_OPENCL_MMA=KT,WGS sets the keys a step (32 or 64) and the
  * work-groups per SM that the register cap allows (1-8). */
 static void mma_form(const ocl_device *dev, int D, moba_dtype dt, size_t wg, size_t lmem,
