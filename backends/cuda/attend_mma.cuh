@@ -560,10 +560,34 @@ template <int D> struct mma_own_smem {
  * threads, 8 rows at a time, was slower than the scalar reads of v4: 14.7
  * ms against 9.1 ms at 128K, its passes in series.)  The own-block result arrives through shared
  * memory: its C-fragment layout does not give such vectors. */
+/* A row's first eight slot ids and first eight partials' lse, read by
+ * k_mma_own before its own-block attention: they do not depend on it, and
+ * read after it they were two memory latencies in series at the head of
+ * every row's merge.  Both threads of a row hold them. */
+struct mma_merge_pre {
+    int j[8];
+    float pl[8]; /* by partial index (past slot), not by slot */
+};
+
+__device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, const gpu_qtile &tile,
+                                                   const moba_seq &sq, int h, mma_merge_pre &pre)
+{
+    const int r = threadIdx.x / 2, Km1 = a.K - 1;
+    const int64_t qrow = (sq.start + tile.row0 + (r < tile.rows ? r : 0)) * a.Hq + h;
+    const int32_t *selrow = a.sel + qrow * a.K;
+    const float *part_lse = a.part_lse + qrow * Km1;
+#pragma unroll
+    for (int x = 0; x < 8; x++) {
+        pre.j[x] = x < a.K ? selrow[x] : -1;
+        pre.pl[x] = x < Km1 ? part_lse[x] : -INFINITY;
+    }
+}
+
 template <int DT, int D>
 __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
                                                const gpu_qtile &tile, const moba_seq &sq,
-                                               int h, unsigned short *out, float *lse)
+                                               int h, const mma_merge_pre &pre,
+                                               unsigned short *out, float *lse)
 {
     static_assert(MMA_THREADS == 2 * GPU_TILE_ROWS, "two threads per row");
     const int VPT = D / 16; /* 16-byte vectors per thread */
@@ -576,42 +600,45 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
     const float l = sm.l[r];
     const float own_lse = sm.m[r] + __logf(l);
     const float *part_lse = a.part_lse + qrow * Km1;
-    /* Slots in use, where the own block sits among them, and the max.
-     * Eight slots' ids, then their partials' lse, are loaded at once: read
-     * one after the other behind the loop's break, the two dependent
+    /* The first two partials go out before the slots are counted: a row's
+     * Km1 partials are always there to read, used or not. */
+    const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D) + half;
+    uint4 nx1[VPT], nx2[VPT];
+#pragma unroll
+    for (int x = 0; x < VPT; x++) {
+        if (Km1 > 0) nx1[x] = po[2 * x];
+        if (Km1 > 1) nx2[x] = po[D / 8 + 2 * x];
+    }
+    /* Slots in use and where the own block sits among them (the first
+     * eight from pre), then the max over the own block and the partials.
+     * Eight ids, then eight lse, are loaded at once past the first eight:
+     * read one after the other behind the loop's break, the two dependent
      * loads per slot put k_mma_own's warps on long-scoreboard stalls for
      * half of its time (ncu, docs/perf.md, CUDA v9). */
-    float M = own_lse;
     int ns = 0, ip = -1;
     for (int s0 = 0; s0 == ns && s0 < a.K; s0 += 8) {
         int j[8];
-        float pl[8];
 #pragma unroll
-        for (int x = 0; x < 8; x++) j[x] = s0 + x < a.K ? selrow[s0 + x] : -1;
+        for (int x = 0; x < 8; x++) j[x] = s0 == 0 ? pre.j[x] : s0 + x < a.K ? selrow[s0 + x] : -1;
 #pragma unroll
         for (int x = 0; x < 8; x++) {
             if (ns != s0 + x || j[x] < 0) continue; /* past the first empty slot */
             if (j[x] == b) ip = ns;
             ns++;
         }
+    }
+    const int np = ns - (ip >= 0);
+    float M = own_lse;
+    for (int c0 = 0; c0 < np; c0 += 8) {
+        float pl[8];
 #pragma unroll
-        for (int x = 0; x < 8; x++) {
-            const int sl = s0 + x;
-            pl[x] = sl < ns && sl != ip ? part_lse[sl - (ip >= 0 && ip < sl)] : -INFINITY;
-        }
+        for (int x = 0; x < 8; x++)
+            pl[x] = c0 + x >= np ? -INFINITY : c0 == 0 ? pre.pl[x] : part_lse[c0 + x];
 #pragma unroll
         for (int x = 0; x < 8; x++) M = fmaxf(M, pl[x]);
     }
-    const int np = ns - (ip >= 0);
     /* Vector x of this thread is vector half + 2x of the row; partials c
      * + 1 and c + 2 are in flight while c is summed. */
-    const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D) + half;
-    uint4 nx1[VPT], nx2[VPT];
-#pragma unroll
-    for (int x = 0; x < VPT; x++) {
-        if (np > 0) nx1[x] = po[2 * x];
-        if (np > 1) nx2[x] = po[D / 8 + 2 * x];
-    }
     float o[VPT][8];
 #pragma unroll
     for (int x = 0; x < VPT; x++)
@@ -696,6 +723,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_acc_init<D, 1>(R);
     mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0, a.Hq,
                         h);
+    mma_merge_pre pre;
+    mma_merge_prefetch(a, tile, sq, h, pre);
     /* Chunks through a ring of two buffers: the next loads while this one
      * is computed (long own blocks: the paper's 16384-key blocks). */
     mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,
@@ -721,7 +750,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         sm.l[r1] = R.l[1];
     }
     __syncthreads();
-    mma_merge_tile<DT, D>(a, sm, tile, sq, h, out, lse);
+    mma_merge_tile<DT, D>(a, sm, tile, sq, h, pre, out, lse);
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */
