@@ -550,20 +550,11 @@ template <int D> struct mma_own_smem {
     float m[GPU_TILE_ROWS], l[GPU_TILE_ROWS];
 };
 
-/* Merges every live row of the tile with its partials in ascending slot
- * order and writes out / lse: the arithmetic of gpu_merge_row, value for
- * value, so the result does not change.  Two threads per row, all 64 rows
- * at once: each thread reads every other 16-byte vector of a partial (D/16
- * independent loads), and the next two partials' vectors are loaded
- * before the current one is summed, so a row waits about one memory
- * latency per two partials rather than one per partial.  (One row per 16
- * threads, 8 rows at a time, was slower than the scalar reads of v4: 14.7
- * ms against 9.1 ms at 128K, its passes in series.)  The own-block result arrives through shared
- * memory: its C-fragment layout does not give such vectors. */
 /* A row's first eight slot ids and first eight partials' lse, read by
  * k_mma_own before its own-block attention: they do not depend on it, and
  * read after it they were two memory latencies in series at the head of
- * every row's merge.  Both threads of a row hold them. */
+ * every row's merge (1.02x, docs/perf.md CUDA v21).  Both threads of a
+ * row hold them. */
 struct mma_merge_pre {
     int j[8];
     float pl[8]; /* by partial index (past slot), not by slot */
@@ -583,6 +574,16 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, const gpu_
     }
 }
 
+/* Merges every live row of the tile with its partials in ascending slot
+ * order and writes out / lse: the arithmetic of gpu_merge_row, value for
+ * value, so the result does not change.  Two threads per row, all 64 rows
+ * at once: each thread reads every other 16-byte vector of a partial (D/16
+ * independent loads), and the next two partials' vectors are loaded
+ * before the current one is summed, so a row waits about one memory
+ * latency per two partials rather than one per partial.  (One row per 16
+ * threads, 8 rows at a time, was slower than the scalar reads of v4: 14.7
+ * ms against 9.1 ms at 128K, its passes in series.)  The own-block result arrives through shared
+ * memory: its C-fragment layout does not give such vectors. */
 template <int DT, int D>
 __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
                                                const gpu_qtile &tile, const moba_seq &sq,
