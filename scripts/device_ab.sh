@@ -12,7 +12,8 @@
 # run builds every tree (CUDA only, sm_90a), runs conformance-cuda and
 # unit-core on this tree and on every base but the first (the first REV is
 # the reference, taken as already checked), conformance-cuda again with
-# MOBA_CUDA_KERNEL=wgmma and =simt (NOTEST=1 skips all of it), then for
+# MOBA_CUDA_KERNEL=wgmma, =mma and =simt and with MOBA_CUDA_GRID=2
+# (NOTEST=1 skips all of it), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
@@ -78,6 +79,13 @@ if [ -z "${NOTEST:-}" ]; then
             echo "$l: conformance-cuda with MOBA_CUDA_KERNEL=$kern rc=$rc"
             grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l-$kern.log"
         done
+        # Two CTAs per persistent kernel: each runs many tiles (and, in the
+        # long-block kernels, many tile pairs through one ring).
+        MOBA_CUDA_GRID=2 MOBA_PLUGIN_DIR=$b/backends/cuda timeout 120 \
+            meson test -C "$b" conformance-cuda --print-errorlogs > "$OUT/test-$l-grid2.log" 2>&1
+        rc=$?; [ $rc = 0 ] || failed="$failed $l:grid2"
+        echo "$l: conformance-cuda with MOBA_CUDA_GRID=2 rc=$rc"
+        grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l-grid2.log"
     done
 fi
 for c in ${CASES:-131072:2:128:8 262144:1:16384:3}; do

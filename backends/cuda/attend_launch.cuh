@@ -6,7 +6,7 @@
 #ifndef MOBA_GPU_ATTEND_LAUNCH_CUH
 #define MOBA_GPU_ATTEND_LAUNCH_CUH
 
-#include "attend_wgmma.cuh"
+#include "attend_wgmma_ws.cuh"
 
 #if MOBA_GPU_HAVE_MMA
 
@@ -14,7 +14,8 @@
  * keys where short-block wgmma is allowed (a->use_mma >=
  * GPU_MMA_WG_SHORT: compute 9.0 with sm_90a code, the default there),
  * k_wgmma_kv for long blocks where every wgmma kernel is
- * (GPU_MMA_WGMMA), else k_mma_kv_wide for long blocks, else
+ * (GPU_MMA_WGMMA), k_wgmma_kv_ws for them where short-block wgmma is,
+ * else k_mma_kv_wide for long blocks, else
  * k_mma_kv_narrow; FULL when every block is a whole number of the
  * kernel's key chunks (then no chunk needs a mask). */
 template <int DT, int D>
@@ -29,6 +30,10 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv<DT, D, true> : k_wgmma_kv<DT, D, false>;
         threads = WG_THREADS;
         smem = wg_cfg<D>::SMEM;
+    } else if (wide && a->use_mma >= GPU_MMA_WG_SHORT) {
+        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_ws<DT, D, true> : k_wgmma_kv_ws<DT, D, false>;
+        threads = WS_THREADS;
+        smem = ws_cfg<D>::SMEM;
     } else if (a->S <= WG_KC && a->use_mma >= GPU_MMA_WG_SHORT) {
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
                                        : k_wgmma_kv_short<DT, D, false>;
@@ -52,7 +57,8 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     if (e == cudaSuccess)
         e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem);
     if (e != cudaSuccess) return e;
-    const int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
+    int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
+    if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
     kern<<<grid, threads, smem, a->stream>>>((const T *)q, kv_heads_at((const T *)k, a),
                                              kv_heads_at((const T *)v, a), *a);
     return cudaGetLastError();

@@ -65,6 +65,10 @@ typedef struct gpu_args {
      * CTA (host, per call). */
     int32_t chunk;
     int32_t *sched;
+    /* At most this many CTAs in a persistent key-centric kernel, 0 for no
+     * cap (host, per call: MOBA_CUDA_GRID, for tests that need a CTA to
+     * run many tiles). */
+    int32_t grid_cap;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;

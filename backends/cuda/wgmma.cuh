@@ -95,6 +95,86 @@ __device__ __forceinline__ void wg_pin(float &x)
     asm volatile("" : "+f"(x)::"memory");
 }
 
+/* mbarriers (sm_90) for the warp-specialized kernel (attend_wgmma_ws.cuh):
+ * a producer warp fills ring slots, consumer warpgroups drain them, and
+ * neither waits at a CTA barrier for the other.  A barrier's phase
+ * completes when `count` arrivals are in; waits name the parity of the
+ * phase they wait for (the CUTLASS convention: a producer's first wait
+ * on an empty slot asks for parity 1, which a fresh barrier counts as
+ * complete). */
+__device__ __forceinline__ unsigned wg_smem_addr(const void *p)
+{
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void wg_mbar_init(uint64_t *b, unsigned count)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(wg_smem_addr(b)), "r"(count)
+                 : "memory");
+#else
+    (void)b; (void)count;
+#endif
+}
+
+/* Makes the inits visible before any thread uses the barriers (then a
+ * CTA barrier). */
+__device__ __forceinline__ void wg_mbar_init_fence(void)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+
+/* Until the phase of parity `parity` has completed (acquire). */
+__device__ __forceinline__ void wg_mbar_wait(uint64_t *b, unsigned parity)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("{\n.reg .pred p;\nWG_MBAR_WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra WG_MBAR_WAIT;\n}\n" ::"r"(wg_smem_addr(b)),
+                 "r"(parity)
+                 : "memory");
+#else
+    (void)b; (void)parity;
+#endif
+}
+
+/* One arrival (release). */
+__device__ __forceinline__ void wg_mbar_arrive(uint64_t *b)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(wg_smem_addr(b)) : "memory");
+#else
+    (void)b;
+#endif
+}
+
+/* One arrival once every cp.async this thread issued so far has landed;
+ * noinc: the arrival is one of the barrier's `count`. */
+__device__ __forceinline__ void wg_mbar_arrive_cp_async(uint64_t *b)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(wg_smem_addr(b))
+                 : "memory");
+#else
+    (void)b;
+#endif
+}
+
+/* A 16-byte cp.async that copies when `valid`, else writes zeros (source
+ * size 0: nothing is read, so src may lie past the tensor then). */
+__device__ __forceinline__ void wg_cp_async16_zfill(void *smem, const void *gmem, bool valid)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(wg_smem_addr(smem)),
+                 "l"(gmem), "r"(valid ? 16 : 0)
+                 : "memory");
+#else
+    (void)smem; (void)gmem; (void)valid;
+#endif
+}
+
 /* One asm statement per shape; the dtype (f16, bf16) is a string
  * literal pasted into the opcode. */
 #define MOBA_WGMMA_N64(TY)                                                          \
