@@ -48,10 +48,16 @@
 #define WS_PRODUCERS 128 /* the producer warpgroup */
 #define WS_RING 3        /* chunks in the ring */
 /* Registers per thread after setmaxnreg: the producers need few, the
- * consumers hold Q, O and S (128 x 64 + 256 x 224 = 64K, a CTA's all;
- * fewer for the producers spilled their masked copies' addresses). */
-#define WS_PRODUCER_REGS 64
-#define WS_CONSUMER_REGS 224
+ * consumers hold Q, O and S.  The consumers' increase is served from what
+ * the producers release, so the two may not pass what the CTA was
+ * launched with, 168 per thread (ptxas's budget for 384 threads); asking
+ * for more blocks the consumers for ever. */
+#define WS_PRODUCER_REGS 40
+#define WS_CONSUMER_REGS 232
+
+static_assert(WS_PRODUCERS * WS_PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * WS_CONSUMER_REGS <=
+                  65536 / WS_THREADS / 8 * 8 * WS_THREADS,
+              "setmaxnreg: the consumers would wait for registers no one frees");
 
 template <int D> struct ws_cfg {
     enum {
