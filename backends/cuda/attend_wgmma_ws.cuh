@@ -104,6 +104,32 @@ __device__ __forceinline__ void ws_advance(int &slot, unsigned &ph)
     }
 }
 
+/* Ping-pong between the consumer warpgroups (FlashAttention-3's): a
+ * warpgroup issues its chunk's wgmmas (this chunk's Q K^T and the last
+ * chunk's P V) only in its turn, then passes the turn and runs its
+ * softmax while the other's wgmmas hold the tensor cores.  Without the
+ * turns both wait for the same chunk, start together and stay in step,
+ * softmax against softmax.  Named barriers 1 and 2 (0 is __syncthreads):
+ * warpgroup w waits at 1 + w for the other's pass; warpgroup 1 passes
+ * once before its first chunk, so that warpgroup 0 goes first. */
+__device__ __forceinline__ void ws_turn_wait(int wg)
+{
+    asm volatile("bar.sync %0, 256;\n" ::"r"(1 + wg) : "memory");
+}
+
+__device__ __forceinline__ void ws_turn_pass(int wg)
+{
+    asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - wg) : "memory");
+}
+
+/* Slot s (none when negative) is read for the last time: one arrival per
+ * consumer warp, whose wgmmas on it were waited for. */
+__device__ __forceinline__ void ws_release(uint64_t *empty, int s, int lane)
+{
+    __syncwarp();
+    if (s >= 0 && lane == 0) wg_mbar_arrive(&empty[s]);
+}
+
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(WS_THREADS, 1)
 k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
@@ -149,6 +175,7 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(WS_CONSUMER_REGS));
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
+    if (wg == 1) ws_turn_pass(1);
     for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
     for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
         const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
@@ -163,9 +190,14 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
+        /* P of the chunk before (its slot pslot), whose P V is issued with
+         * this chunk's Q K^T. */
+        uint32_t pa[WG_KC / 16][4];
+        int pslot = -1;
         for (int c0 = 0; c0 < w.blk.len; c0 += WG_KC) {
             const unsigned short *ks = ws_smem + slot * C::STAGE;
             wg_mbar_wait(&full[slot], ph);
+            ws_turn_wait(wg);
             /* One branch around the chunk's wgmmas and their waits (ptxas
              * serializes wgmmas issued and waited for under different
              * data-dependent branches, C7518). */
@@ -176,22 +208,34 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
                 float s[1][WG_KC / 8][4];
                 const int lo[2] = {0, 0}, hi[2] = {w.blk.len - c0, w.blk.len - c0};
                 wg_qk<DT, D>(&s[0][0][0], qf, ks);
+                if (pslot >= 0) wg_pv<DT, D>(o, pa, ws_smem + pslot * C::STAGE + WG_KC * D);
+                ws_turn_pass(wg);
                 wg_wait_all<D>(&s[0][0][0], o);
+                /* O holds every chunk before this one: the softmax may
+                 * rescale it. */
                 mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
-                uint32_t pa[WG_KC / 16][4];
                 wg_pack_p<DT>(pa, s[0]);
-                wg_pv<DT, D>(o, pa, ks + WG_KC * D);
-                wg_wait_all<D>(&s[0][0][0], o);
+            } else {
+                ws_turn_pass(wg);
             }
-            __syncwarp();
-            if (lane == 0) wg_mbar_arrive(&empty[slot]);
+            ws_release(empty, pslot, lane);
+            pslot = slot;
             ws_advance(slot, ph);
         }
+        if (busy) {
+            float s[1][WG_KC / 8][4];
+            wg_pv<DT, D>(o, pa, ws_smem + pslot * C::STAGE + WG_KC * D);
+            wg_wait_all<D>(&s[0][0][0], o);
+        }
+        ws_release(empty, pslot, lane);
         if (busy) {
             mma_acc_finish<D, 1>(R);
             mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
         }
     }
+    /* Warpgroup 1 passed the turn once more than warpgroup 0 waited for
+     * it: take that pass, so that no barrier is left half arrived. */
+    if (wg == 0) ws_turn_wait(0);
 #else
     (void)q; (void)k; (void)v; (void)a;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
