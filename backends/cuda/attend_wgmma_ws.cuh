@@ -1,38 +1,39 @@
 /*
  * Key-centric attention for long key blocks (MMA_WIDE_MIN keys and more,
- * f16/bf16, D = 64 or 128) on Hopper (sm_90a), warp-specialized: one
- * producer warp loads the block's K/V chunks into a ring, two consumer
- * warpgroups run wgmma on them, and the two sides meet only at per-slot
- * mbarriers.  It writes the partials of k_mma_kv_wide and k_wgmma_kv.
+ * f16/bf16, D = 64 or 128) on Hopper (sm_90a), warp-specialized: a
+ * producer warpgroup loads the block's K/V chunks into a ring, two
+ * consumer warpgroups run wgmma on them, and the two sides meet only at
+ * per-slot mbarriers.  It writes the partials of k_mma_kv_wide.
  *
  * Why: k_wgmma_kv (attend_wgmma.cuh) ran wgmma at about k_mma_kv_wide's
  * speed, ~280 TFLOP/s at the paper's 16384-key blocks, because all 256
  * threads issued the ring's copies between their MMAs and both
  * warpgroups met at a CTA barrier every chunk, so they ran their softmax
  * at the same time and the tensor pipe idled through it (docs/perf.md,
- * CUDA v10-v12).  Here the copies are one warp's, off the consumers'
- * path, and each warpgroup waits only for its chunk to be in, so the two
- * drift apart and one's softmax runs under the other's wgmmas
- * (FlashAttention-3's producer/consumer split, with cp.async and its
- * mbarrier arrival instead of TMA, so the tiled layout of wgmma.cuh and
- * its measured descriptors stay as they are).
+ * CUDA v10-v12).  Here the copies are the producers', off the consumers'
+ * path; the consumers take turns at the tensor cores (ws_turn_wait), so
+ * that one's softmax runs under the other's wgmmas; each issues a chunk's
+ * P V with the next chunk's Q K^T.  That is FlashAttention-3's design,
+ * with cp.async and its mbarrier arrival instead of TMA, and its
+ * 128-byte-swizzled K/V layout (wg_desc_sw128).
  *
  * Layout: 384 threads, one CTA per SM.  Warps 0-3 and 4-7 are the
  * consumer warpgroups (rows 0-63 and 64-127 of a pair of 64-row tiles of
  * one list, Q as A fragments in registers for the whole block), warps
  * 8-11 the producers, which give their registers to the consumers
  * (setmaxnreg: ptxas budgets 168 per thread for 384 threads, and a
- * consumer needs ~200 for Q, O and S without spilling; a CTA of 288
+ * consumer needs ~200 for Q, O, S and P without spilling; a CTA of 288
  * threads is budgeted as 384 all the same).  The ring holds WS_RING
  * chunks of WG_KC keys (K then V per slot, 64 KB at D = 128).  full[s]
  * completes when the producers' copies into slot s have landed
- * (cp.async.mbarrier.arrive.noinc by each of them);
- * empty[s] when the 8 consumer warps are done reading it (their wgmmas
- * waited for).  Both sides walk the same sequence of tile pairs (the
- * round-robin of k_wgmma_kv, computed by each side on its own), so the
- * ring's slots and phases line up without any other exchange.  A
- * warpgroup with no rows in a pair (a lone tile) still waits for each
- * chunk and releases it, so that the empty barriers count right.
+ * (cp.async.mbarrier.arrive.noinc by each of them); empty[s] when the 8
+ * consumer warps are done reading it (their wgmmas waited for: a chunk's
+ * slot is released one chunk later, after its P V).  Both sides walk the
+ * same sequence of tile pairs (the round-robin of k_wgmma_kv, computed by
+ * each side on its own), so the ring's slots and phases line up without
+ * any other exchange.  A warpgroup with no rows in a pair (a lone tile)
+ * still waits for each chunk, takes its turns and releases the chunk, so
+ * that the barriers count right.
  *
  * Determinism: a row's result depends only on its Q row and the block's
  * keys, in the fixed order of the chunks; the warp roles do not enter.
@@ -61,38 +62,77 @@ static_assert(WS_PRODUCERS * WS_PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * WS
 
 template <int D> struct ws_cfg {
     enum {
-        STAGE = 2 * WG_KC * D,                 /* elements of a slot: K, then V */
-        BARS = WS_RING * STAGE * 2,            /* byte offset of the mbarriers  */
-        SMEM = BARS + 2 * WS_RING * 8          /* bytes                         */
+        VOFF = WG_KC * D * 2,            /* bytes: V's offset in a slot        */
+        STAGE = 2 * VOFF,                /* bytes of a slot: K, then V         */
+        BARS = WS_RING * STAGE,          /* byte offset of the mbarriers       */
+        SMEM = BARS + 2 * WS_RING * 8 + 1024 /* bytes, with room to align the
+                                          * ring to the swizzle's 1024 bytes */
     };
 };
 
-/* Keys [0, nk) of one tensor's chunk into dst in the tiled layout of
- * wgmma.cuh, rows nk .. WG_KC - 1 zeroed (their P is 0, but 0 x NaN
- * garbage would not be), by the producer warpgroup's WS_PRODUCERS
- * threads (pt: the thread's index among them).  Slot e of the chunk (16
- * bytes: row ((e / 8) / V8) 8 + e % 8, column group (e / 8) % V8) is
- * thread e % WS_PRODUCERS's, so each instruction of a warp fills 512
- * contiguous bytes, and a thread's slots keep their column group, so its
- * addresses are one base plus compile-time multiples of the row stride. */
+/* Keys [0, nk) of one tensor's chunk into dst in the 128-byte-swizzled
+ * layout (wg_desc_sw128), rows nk .. WG_KC - 1 zeroed (their P is 0, but
+ * 0 x NaN garbage would not be), by the producer warpgroup's WS_PRODUCERS
+ * threads (pt: the thread's index among them).  Thread pt copies 16-byte
+ * chunk pt % (D / 8) of rows pt / (D / 8) + i RS: a warp reads whole
+ * 256-byte key rows (every chunk of each, where the unswizzled layout's
+ * conflict-free order read 64-byte pieces of 8 rows: ncu had the L2 79 %
+ * busy at 57 % of its bandwidth), and the XOR spreads each row's chunks
+ * over all banks, so the shared-memory writes stay conflict-free. */
 template <int D, bool FULL>
 __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0, int Hk, int kh,
-                                        int nk, unsigned short *dst, int pt)
+                                        int nk, unsigned char *dst, int pt)
 {
-    const int V8 = D / 8, NT = WS_PRODUCERS, N = WG_KC * V8 / NT, RS = NT / V8;
-    static_assert(NT % (8 * V8) == 0, "a thread's column group must stay fixed");
-    const int u0 = (pt / 8 / V8) * 8 + pt % 8;
-    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (pt / 8 % V8) * 8;
+    const int V8 = D / 8, NT = WS_PRODUCERS, RS = NT / V8, N = WG_KC / RS;
+    static_assert(NT % V8 == 0 && WG_KC % RS == 0 && RS % 8 == 0, "rows step by whole atoms");
+    const int c = pt % V8, r0 = pt / V8;
+    const unsigned short *sp = src + ((size_t)(tok0 + r0) * Hk + kh) * D + c * 8;
     const size_t step = (size_t)RS * Hk * D;
-    unsigned short *dp = dst + pt * 8;
+    /* r0 + i RS has the row-in-atom of r0: one swizzled offset, stepped. */
+    unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
 #pragma unroll
     for (int i = 0; i < N; i++) {
-        if (FULL) {
-            cp_async16(dp + i * NT * 8, sp + i * step);
-        } else {
-            wg_cp_async16_zfill(dp + i * NT * 8, sp + i * step, u0 + i * RS < nk);
-        }
+        if (FULL)
+            cp_async16(dp + i * RS * 128, sp + i * step);
+        else if (r0 + i * RS < nk)
+            cp_async16(dp + i * RS * 128, sp + i * step);
+        else
+            wg_cp_async16_zfill(dp + i * RS * 128, sp, false);
     }
+}
+
+/* S = Q K^T for the warpgroup's 64 rows (Q as A fragments) and a chunk
+ * of WG_KC keys in the swizzled layout, K-major: k16 step kk is 32 bytes
+ * into each row of its 64-column block.  Issued and committed. */
+template <int DT, int D>
+__device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const unsigned char *ks)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n128k16<DT, 0>(
+            s, qf[kk], wg_desc_sw128(ks + (kk / 4) * WG_KC * 128 + (kk % 4) * 32, 16, 1024), kk > 0);
+    wg_commit();
+}
+
+/* O += P V, V's chunk in the swizzled layout as MN-major B: keys 16 kc ..
+ * 16 kc + 15 are 16 rows (2048 bytes) into each 64-column block, and LBO
+ * steps between the blocks.  Issued and committed. */
+template <int DT, int D>
+__device__ __forceinline__ void ws_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs)
+{
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+    wg_fence();
+#pragma unroll
+    for (int kc = 0; kc < WG_KC / 16; kc++) {
+        const uint64_t desc = wg_desc_sw128(vs + kc * 16 * 128, WG_KC * 128, 1024);
+        if (D == 128)
+            wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
+        else
+            wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
+    }
+    wg_commit();
 }
 
 /* The ring position after one chunk. */
@@ -136,9 +176,10 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
               gpu_args a)
 {
 #if MOBA_WGMMA_OK
-    extern __shared__ __align__(128) unsigned short ws_smem[];
+    extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
-    uint64_t *full = (uint64_t *)((unsigned char *)ws_smem + C::BARS), *empty = full + WS_RING;
+    unsigned char *const ring = (unsigned char *)(((uintptr_t)ws_raw + 1023) & ~(uintptr_t)1023);
+    uint64_t *full = (uint64_t *)(ring + C::BARS), *empty = full + WS_RING;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     if (threadIdx.x == 0) {
         for (int s = 0; s < WS_RING; s++) {
@@ -160,10 +201,10 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
             ntl = w.ntl;
             for (int c0 = 0; c0 < w.blk.len; c0 += WG_KC) {
                 const int nk = min(WG_KC, w.blk.len - c0);
-                unsigned short *ks = ws_smem + slot * C::STAGE;
+                unsigned char *ks = ring + slot * C::STAGE;
                 wg_mbar_wait(&empty[slot], ph ^ 1u);
                 ws_load<D, FULL>(k, w.blk.start + c0, a.Hk, w.kh, nk, ks, pt);
-                ws_load<D, FULL>(v, w.blk.start + c0, a.Hk, w.kh, nk, ks + WG_KC * D, pt);
+                ws_load<D, FULL>(v, w.blk.start + c0, a.Hk, w.kh, nk, ks + C::VOFF, pt);
                 wg_mbar_arrive_cp_async(&full[slot]);
                 ws_advance(slot, ph);
             }
@@ -195,7 +236,7 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         uint32_t pa[WG_KC / 16][4];
         int pslot = -1;
         for (int c0 = 0; c0 < w.blk.len; c0 += WG_KC) {
-            const unsigned short *ks = ws_smem + slot * C::STAGE;
+            const unsigned char *ks = ring + slot * C::STAGE;
             wg_mbar_wait(&full[slot], ph);
             ws_turn_wait(wg);
             /* One branch around the chunk's wgmmas and their waits (ptxas
@@ -207,8 +248,8 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
                 wg_fence_smem();
                 float s[1][WG_KC / 8][4];
                 const int lo[2] = {0, 0}, hi[2] = {w.blk.len - c0, w.blk.len - c0};
-                wg_qk<DT, D>(&s[0][0][0], qf, ks);
-                if (pslot >= 0) wg_pv<DT, D>(o, pa, ws_smem + pslot * C::STAGE + WG_KC * D);
+                ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                if (pslot >= 0) ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                 ws_turn_pass(wg);
                 wg_wait_all<D>(&s[0][0][0], o);
                 /* O holds every chunk before this one: the softmax may
@@ -224,7 +265,7 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         }
         if (busy) {
             float s[1][WG_KC / 8][4];
-            wg_pv<DT, D>(o, pa, ws_smem + pslot * C::STAGE + WG_KC * D);
+            ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
             wg_wait_all<D>(&s[0][0][0], o);
         }
         ws_release(empty, pslot, lane);

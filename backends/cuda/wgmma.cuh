@@ -53,6 +53,25 @@ __device__ __forceinline__ uint64_t wg_desc(const void *smem, unsigned lbo, unsi
            ((uint64_t)(sbo >> 4) << 32);
 }
 
+/* The same for a tile in the 128-byte-swizzled layout (layout type 1):
+ * rows of 128 bytes (64 16-bit columns) in 8-row atoms of 1024 bytes,
+ * 1024-byte aligned, whose 16-byte chunk c of row r sits at chunk c ^ (r
+ * % 8); a tile wider than 64 columns is 64-column blocks one after the
+ * other.  Strides as tools/wgmma_probe.cu measured them on an H200: SBO
+ * the 8-row step (1024); K-major ignores LBO, MN-major takes the
+ * 64-column block step. */
+__device__ __forceinline__ uint64_t wg_desc_sw128(const void *smem, unsigned lbo, unsigned sbo)
+{
+    return wg_desc(smem, lbo, sbo) | (1ull << 62);
+}
+
+/* Byte offset of 16-byte chunk c (of D / 8) of row r in a tile of `rows`
+ * rows in that layout. */
+__device__ __forceinline__ unsigned wg_sw128_off(int r, int c, int rows)
+{
+    return (unsigned)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
 /* Before the first wgmma that reads registers written since the last one
  * (its A fragments or accumulators). */
 __device__ __forceinline__ void wg_fence(void)
@@ -163,7 +182,7 @@ __device__ __forceinline__ void wg_mbar_arrive_cp_async(uint64_t *b)
 }
 
 /* A 16-byte cp.async that copies when `valid`, else writes zeros (source
- * size 0: nothing is read, so src may lie past the tensor then). */
+ * size 0: nothing is read, src only has to be some address). */
 __device__ __forceinline__ void wg_cp_async16_zfill(void *smem, const void *gmem, bool valid)
 {
 #if MOBA_WGMMA_OK
