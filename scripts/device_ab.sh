@@ -12,14 +12,14 @@
 # run builds every tree (CUDA only, sm_90a), runs conformance-cuda and
 # unit-core on this tree and on every base but the first (the first REV is
 # the reference, taken as already checked), conformance-cuda again with
-# MOBA_CUDA_KERNEL=wgmma, =mma and =simt and with MOBA_CUDA_GRID=2
+# MOBA_CUDA_KERNEL=mma and =simt and with MOBA_CUDA_GRID=2
 # (NOTEST=1 skips all of it), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
 # moba-bench made them in parallel, and base trees older than that still
 # do) ncu's per-kernel times of every tree, once per MOBA_CUDA_KERNEL value
-# in NEW_KERNELS (default: "default"; e.g. "default wgmma"), and, with
+# in NEW_KERNELS (default: "default"; e.g. "default mma"), and, with
 # arguments, tools/bench_vs_torch.py --only moba ARGS with each library,
 # alternated twice.  Logs go to $OUT.
 set -u
@@ -72,7 +72,7 @@ if [ -z "${NOTEST:-}" ]; then
             conformance-cuda unit-core --print-errorlogs > "$OUT/test-$l.log" 2>&1
         rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
         echo "$l: conformance-cuda + unit-core rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l.log"
-        for kern in wgmma mma simt; do
+        for kern in mma simt; do
             MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 90 \
                 meson test -C "$b" conformance-cuda --print-errorlogs > "$OUT/test-$l-$kern.log" 2>&1
             rc=$?; [ $rc = 0 ] || failed="$failed $l:$kern"

@@ -25,7 +25,7 @@ device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -D
 export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda MOBA_CACHE_DIR=/tmp/moba-cache
 P=$(mktemp -d /tmp/moba-prof.XXXXXX)
 default="131072:2:128:8:k_gate_mma|k_mma_kv_narrow|k_mma_own:default
-262144:1:16384:3:k_mma_kv_wide:default 262144:1:16384:3:k_wgmma_kv:wgmma"
+262144:1:16384:3:k_wgmma_kv_ws:default 262144:1:16384:3:k_mma_kv_wide:mma"
 for p in ${PROFILE:-$default}; do
     IFS=: read -r sl bt bl tk ks kern <<< "$p"
     tag=$sl-$bl-$kern

@@ -10,14 +10,12 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-/* The key-centric kernel: k_wgmma_kv_short for blocks of at most WG_KC
- * keys where short-block wgmma is allowed (a->use_mma >=
- * GPU_MMA_WG_SHORT: compute 9.0 with sm_90a code, the default there),
- * k_wgmma_kv for long blocks where every wgmma kernel is
- * (GPU_MMA_WGMMA), k_wgmma_kv_ws for them where short-block wgmma is,
- * else k_mma_kv_wide for long blocks, else
- * k_mma_kv_narrow; FULL when every block is a whole number of the
- * kernel's key chunks (then no chunk needs a mask). */
+/* The key-centric kernel: where wgmma is allowed (a->use_mma ==
+ * GPU_MMA_WGMMA: compute 9.0 with sm_90a code, the default there)
+ * k_wgmma_kv_ws for long blocks and k_wgmma_kv_short for blocks of at
+ * most WG_KC keys, else k_mma_kv_wide for long blocks and k_mma_kv_narrow
+ * for the rest; FULL when every block is a whole number of the kernel's
+ * key chunks (then no chunk needs a mask). */
 template <int DT, int D>
 static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
                                  const void *v)
@@ -26,15 +24,11 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     void (*kern)(const T *, const T *, const T *, gpu_args);
     int threads = MMA_THREADS, smem;
     const bool wide = a->S >= MMA_WIDE_MIN;
-    if (wide && a->use_mma >= GPU_MMA_WGMMA) {
-        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv<DT, D, true> : k_wgmma_kv<DT, D, false>;
-        threads = WG_THREADS;
-        smem = wg_cfg<D>::SMEM;
-    } else if (wide && a->use_mma >= GPU_MMA_WG_SHORT) {
+    if (wide && a->use_mma == GPU_MMA_WGMMA) {
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_ws<DT, D, true> : k_wgmma_kv_ws<DT, D, false>;
         threads = WS_THREADS;
         smem = ws_cfg<D>::SMEM;
-    } else if (a->S <= WG_KC && a->use_mma >= GPU_MMA_WG_SHORT) {
+    } else if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
                                        : k_wgmma_kv_short<DT, D, false>;
         threads = WG_SHORT_THREADS;

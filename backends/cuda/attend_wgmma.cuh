@@ -1,40 +1,16 @@
 /*
- * Key-centric attention on Hopper's warpgroup MMA (sm_90a), for long key
- * blocks (MMA_WIDE_MIN keys and more, f16/bf16, D = 64 or 128): the
- * partials of k_mma_kv_wide, computed with wgmma.mma_async instead of
- * mma.sync.
+ * Key-centric attention on Hopper's warpgroup MMA (sm_90a) for short key
+ * blocks (at most WG_KC keys, f16/bf16, D = 64 or 128), k_wgmma_kv_short,
+ * and the wgmma steps it shares with the long-block kernel of
+ * attend_wgmma_ws.cuh.
  *
- * Why: at the paper's 16384-key blocks k_mma_kv_wide runs mma.sync at
- * ~230 TFLOP/s (docs/perf.md, v7), about a quarter of the H100/H200 bf16
- * peak; mma.sync cannot feed Hopper's tensor cores (FlashAttention-3
- * reaches ~600 with wgmma).  A warpgroup's m64n128k16 reads B straight
- * from shared memory once for 64 rows, where 16-row mma.sync fragments
- * re-read it through registers per warp.
- *
- * Layout: a CTA of two warpgroups takes two key-centric tiles of one list
- * (64 rows each, as k_mma_kv_wide), holds each warp's Q rows as A
- * fragments in registers for the whole block, and streams the block
- * through a ring of WG_RING WG_KC-key chunks of K and V in the core-matrix
- * tiled layout of wgmma.cuh, loaded with cp.async by all 256 threads.  Per
- * chunk a warpgroup computes S (64 x WG_KC) = Q K^T with D / 16 wgmmas,
- * the softmax step in registers (mma_softmax: S's accumulator has the
- * mma C layout), and O += P V with WG_KC / 16 wgmmas taking P from
- * registers.  One CTA per SM (192 KB of shared memory at D = 128, up to
- * 255 registers).
- *
- * Status: opt-in (MOBA_CUDA_KERNEL=wgmma).  Correct (conformance-cuda on
- * an H200), and since the loads were spread behind the wgmmas (ncu had a
- * third of its stall samples on the LSU queue) as fast as k_mma_kv_wide,
- * not faster: 266.9 against 266.1 ms at 256K tokens with 16384-key blocks
- * (docs/perf.md, CUDA v10).  Both warpgroups meet at the CTA barrier
- * every chunk and run their softmax at the same time, leaving the tensor
- * pipe idle through it; FlashAttention-3's per-slot mbarriers and
- * ping-pong scheduling are what is missing.
- *
- * k_wgmma_kv_short (below) is the kernel for blocks of at most WG_KC
- * keys, and the default for them on compute 9.0 with sm_90a code: one
- * warpgroup per CTA, two CTAs per SM, 1.21-1.29x k_mma_kv_narrow at 128K
- * and 512K tokens (docs/perf.md, CUDA v14).
+ * Why wgmma: a warpgroup's m64n128k16 reads B straight from shared memory
+ * once for 64 rows, where 16-row mma.sync fragments re-read it through
+ * registers per warp; k_wgmma_kv_short is 1.21-1.29x k_mma_kv_narrow at
+ * 128K and 512K tokens (docs/perf.md, CUDA v14).  (The first long-block
+ * wgmma kernel, k_wgmma_kv, two warpgroups loading their own ring and
+ * meeting at a CTA barrier every chunk, only tied k_mma_kv_wide, CUDA
+ * v10-v12; k_wgmma_kv_ws replaced it, CUDA v22.)
  *
  * Determinism: as the mma.sync kernels, a row's result depends only on its
  * Q row and the block's keys in a fixed order; which kernel runs depends on
@@ -49,9 +25,7 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-#define WG_THREADS 256 /* two warpgroups */
 #define WG_KC 128      /* keys per chunk: the N of S's wgmma */
-#define WG_RING 3      /* chunks in flight: this one, and two loading */
 #define WG_SHORT_THREADS 128 /* k_wgmma_kv_short: one warpgroup */
 
 /* Descriptor strides of the tiled layout, in bytes (measured by
@@ -65,8 +39,7 @@ template <int D> struct wg_cfg {
         K_SBO = D / 8 * 128,  /* K: next 8 keys                 */
         V_LBO = D / 8 * 128,  /* V: next 8 keys (the reduction) */
         V_SBO = 128,          /* V: next 8 d                    */
-        CHUNK = WG_KC * D,    /* elements of one K or V chunk   */
-        SMEM = 2 * WG_RING * WG_KC * D * 2 /* the ring's K and V, bytes */
+        CHUNK = WG_KC * D     /* elements of one K or V chunk   */
     };
 };
 
@@ -84,7 +57,7 @@ template <int D> struct wg_cfg {
  * right after the chunk barrier, their 16 cp.async per thread filled the
  * LSU queue and the warps stalled on it before issuing their MMAs
  * (docs/perf.md, CUDA v9 profile). */
-template <int D, bool FULL, int NT = WG_THREADS>
+template <int D, bool FULL, int NT>
 __device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
                                               int kh, int nk, unsigned short *dst)
 {
@@ -166,95 +139,6 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
         wgmma_m64n128k16<DT, 0>(s, qf[kk], wg_desc(ks + kk * 128, wg_cfg<D>::K_LBO, wg_cfg<D>::K_SBO),
                                 kk > 0);
     wg_commit();
-}
-
-template <int DT, int D, bool FULL>
-__global__ void __launch_bounds__(WG_THREADS, 1)
-k_wgmma_kv(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-           gpu_args a)
-{
-#if MOBA_WGMMA_OK
-    extern __shared__ __align__(128) unsigned short wg_smem[];
-    /* Ring slot c: K at ks + c CHUNK, V at vs + c CHUNK. */
-    unsigned short *ks = wg_smem, *vs = ks + WG_RING * wg_cfg<D>::CHUNK;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wg = warp / 4;
-    const int g = lane / 4, t = lane % 4;
-    /* Tile pairs round-robin, as k_mma_kv_wide. */
-    const int total = a.tile_off[a.nlists];
-    for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
-    for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
-        const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
-        const gpu_block blk = w.blk;
-        ntl = w.ntl;
-        /* wgmma is warpgroup-wide: the warpgroup computes when any of its
-         * 64 rows is live (dead rows run on zero Q and are not stored). */
-        const bool busy = nrows > 64 * wg;
-        const int r0 = 16 * warp + g, r1 = r0 + 8;
-        const bool live0 = r0 < nrows, live1 = r1 < nrows;
-        uint32_t qf[D / 16][4];
-        mma_load_a<D>(qf, live0 ? q + (size_t)gpu_entry_row(a, a.entries[e0 + r0]) * D : NULL,
-                      live1 ? q + (size_t)gpu_entry_row(a, a.entries[e0 + r1]) * D : NULL, t);
-        __syncthreads(); /* every warpgroup is past the last pair's chunks */
-        const int nch = (blk.len + WG_KC - 1) / WG_KC;
-        /* One cp.async group per chunk, empty past the block's end, so that
-         * at chunk c exactly one group (chunk c + 1's) may stay pending. */
-        for (int c = 0; c < WG_RING - 1; c++) {
-            if (c < nch) {
-                const int nk = min(WG_KC, blk.len - c * WG_KC);
-                wg_load_async<D, FULL>(k, blk.start + c * WG_KC, a.Hk, kh, nk, ks + c * wg_cfg<D>::CHUNK);
-                wg_load_async<D, FULL>(v, blk.start + c * WG_KC, a.Hk, kh, nk, vs + c * wg_cfg<D>::CHUNK);
-            }
-            cp_async_commit();
-        }
-        mma_acc<D, 1> R;
-        mma_acc_init<D, 1>(R);
-        float *o = &R.o[0][0][0];
-        for (int c = 0, slot = 0; c < nch; c++, slot = slot == WG_RING - 1 ? 0 : slot + 1) {
-            const int c0 = c * WG_KC;
-            cp_async_wait<WG_RING - 2>();
-            wg_fence_smem();
-            __syncthreads(); /* chunk c is in; chunk c - 1's slot is free */
-            /* Chunk c + 2 goes to chunk c - 1's slot: K behind this chunk's
-             * Q K^T, V behind its P V (nx keys, 0 past the block's end). */
-            const int nx = c + WG_RING - 1 < nch ? min(WG_KC, blk.len - c0 - (WG_RING - 1) * WG_KC) : 0;
-            const int nslot = slot == 0 ? WG_RING - 1 : slot - 1;
-            const unsigned short *kc = ks + slot * wg_cfg<D>::CHUNK, *vc = vs + slot * wg_cfg<D>::CHUNK;
-            const int64_t nt = blk.start + c0 + (WG_RING - 1) * WG_KC;
-            unsigned short *kn = ks + nslot * wg_cfg<D>::CHUNK, *vn = vs + nslot * wg_cfg<D>::CHUNK;
-            /* One branch around the whole chunk: a wgmma issued and waited
-             * for under separate data-dependent branches is serialized by
-             * ptxas (C7518). */
-            if (busy) {
-                float s[1][WG_KC / 8][4];
-                const int lo[2] = {0, 0}, hi[2] = {blk.len - c0, blk.len - c0};
-                wg_qk<DT, D>(&s[0][0][0], qf, kc);
-                if (nx) wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
-                wg_wait_all<D>(&s[0][0][0], o);
-                mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
-                uint32_t pa[WG_KC / 16][4];
-                wg_pack_p<DT>(pa, s[0]);
-                wg_pv<DT, D>(o, pa, vc);
-                if (nx) wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
-                cp_async_commit();
-                wg_wait_all<D>(&s[0][0][0], o);
-            } else {
-                if (nx) {
-                    wg_load_async<D, FULL>(k, nt, a.Hk, kh, nx, kn);
-                    wg_load_async<D, FULL>(v, nt, a.Hk, kh, nx, vn);
-                }
-                cp_async_commit();
-            }
-        }
-        if (busy) {
-            mma_acc_finish<D, 1>(R);
-            mma_store_partials<DT, D, 1>(R, a, e0, 16 * warp, nrows, lane);
-        }
-    }
-#else
-    (void)q; (void)k; (void)v; (void)a;
-    __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
-#endif
 }
 
 /* Short blocks (at most WG_KC keys: MoBA's common 128-key blocks) on

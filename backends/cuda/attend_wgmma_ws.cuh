@@ -5,9 +5,9 @@
  * consumer warpgroups run wgmma on them, and the two sides meet only at
  * per-slot mbarriers.  It writes the partials of k_mma_kv_wide.
  *
- * Why: k_wgmma_kv (attend_wgmma.cuh) ran wgmma at about k_mma_kv_wide's
- * speed, ~280 TFLOP/s at the paper's 16384-key blocks, because all 256
- * threads issued the ring's copies between their MMAs and both
+ * Why: its predecessor, k_wgmma_kv (removed), ran wgmma only at
+ * k_mma_kv_wide's speed, ~280 TFLOP/s at the paper's 16384-key blocks:
+ * all 256 threads issued the ring's copies between their MMAs, and both
  * warpgroups met at a CTA barrier every chunk, so they ran their softmax
  * at the same time and the tensor pipe idled through it (docs/perf.md,
  * CUDA v10-v12).  Here the copies are the producers', off the consumers'
@@ -15,7 +15,10 @@
  * that one's softmax runs under the other's wgmmas; each issues a chunk's
  * P V with the next chunk's Q K^T.  That is FlashAttention-3's design,
  * with cp.async and its mbarrier arrival instead of TMA, and its
- * 128-byte-swizzled K/V layout (wg_desc_sw128).
+ * 128-byte-swizzled K/V layout (wg_desc_sw128), which took the kernel
+ * from 1.19x to 1.91x k_mma_kv_wide (CUDA v22: the unswizzled layout's
+ * conflict-free copy order read 64-byte pieces of 8 key rows per warp,
+ * and the L2 was 79 % busy at 57 % of its bandwidth).
  *
  * Layout: 384 threads, one CTA per SM.  Warps 0-3 and 4-7 are the
  * consumer warpgroups (rows 0-63 and 64-127 of a pair of 64-row tiles of
@@ -29,9 +32,9 @@
  * (cp.async.mbarrier.arrive.noinc by each of them); empty[s] when the 8
  * consumer warps are done reading it (their wgmmas waited for: a chunk's
  * slot is released one chunk later, after its P V).  Both sides walk the
- * same sequence of tile pairs (the round-robin of k_wgmma_kv, computed by
- * each side on its own), so the ring's slots and phases line up without
- * any other exchange.  A warpgroup with no rows in a pair (a lone tile)
+ * same sequence of tile pairs (k_mma_kv_wide's round-robin, each side
+ * computing it on its own), so the ring's slots and phases line up
+ * without any other exchange.  A warpgroup with no rows in a pair (a lone tile)
  * still waits for each chunk, takes its turns and releases the chunk, so
  * that the barriers count right.
  *
@@ -75,10 +78,8 @@ template <int D> struct ws_cfg {
  * 0 x NaN garbage would not be), by the producer warpgroup's WS_PRODUCERS
  * threads (pt: the thread's index among them).  Thread pt copies 16-byte
  * chunk pt % (D / 8) of rows pt / (D / 8) + i RS: a warp reads whole
- * 256-byte key rows (every chunk of each, where the unswizzled layout's
- * conflict-free order read 64-byte pieces of 8 rows: ncu had the L2 79 %
- * busy at 57 % of its bandwidth), and the XOR spreads each row's chunks
- * over all banks, so the shared-memory writes stay conflict-free. */
+ * key rows (D * 2 bytes each), and the XOR spreads each row's chunks over
+ * all banks, so the shared-memory writes stay conflict-free. */
 template <int D, bool FULL>
 __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0, int Hk, int kh,
                                         int nk, unsigned char *dst, int pt)

@@ -392,12 +392,12 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
 }
 
 /* Tensor-core kernels (gating scores, attention) need compute 8.0+.  On
- * compute 9.0 with sm_90a code (gpu_archs with 90a: MOBA_CUDA_SM90A)
- * blocks of at most 128 keys run on wgmma (k_wgmma_kv_short: 1.2x the
- * mma.sync kernel, docs/perf.md CUDA v14); long blocks stay on mma.sync,
- * which the wgmma kernel only ties (v10).  MOBA_CUDA_KERNEL picks for
- * A/B comparisons: simt the portable kernels, mma the mma.sync kernels
- * only, wgmma every wgmma kernel. */
+ * compute 9.0 with sm_90a code (gpu_archs with 90a: MOBA_CUDA_SM90A) the
+ * attention runs on wgmma: k_wgmma_kv_short for blocks of at most 128
+ * keys (1.2x the mma.sync kernel, docs/perf.md CUDA v14), k_wgmma_kv_ws
+ * for long blocks (1.9x, v22).  MOBA_CUDA_KERNEL picks for A/B
+ * comparisons: simt the portable kernels, mma the mma.sync kernels only,
+ * wgmma (or unset) the wgmma kernels where they run. */
 static int use_mma(const gpu_ctx *c)
 {
     const char *kern = host->getenv("MOBA_CUDA_KERNEL");
@@ -405,7 +405,7 @@ static int use_mma(const gpu_ctx *c)
         return GPU_MMA_NONE;
 #ifdef MOBA_CUDA_SM90A
     if (c->cc_major == 9 && c->cc_minor == 0 && !(kern && strcmp(kern, "mma") == 0))
-        return kern && strcmp(kern, "wgmma") == 0 ? GPU_MMA_WGMMA : GPU_MMA_WG_SHORT;
+        return GPU_MMA_WGMMA;
 #endif
     return GPU_MMA_SYNC;
 }

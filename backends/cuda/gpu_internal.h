@@ -20,9 +20,8 @@
 /* gpu_args.use_mma: the kernels a call may use. */
 #define GPU_MMA_NONE 0     /* SIMT only                                     */
 #define GPU_MMA_SYNC 1     /* mma.sync (compute 8.0+)                       */
-#define GPU_MMA_WG_SHORT 2 /* and wgmma for short blocks (compute 9.0, sm_90a
-                            * code built): k_wgmma_kv_short                 */
-#define GPU_MMA_WGMMA 3    /* and wgmma for long blocks too: k_wgmma_kv      */
+#define GPU_MMA_WGMMA 2     /* and the wgmma kernels (compute 9.0, sm_90a code
+                             * built): k_wgmma_kv_short, k_wgmma_kv_ws       */
 
 /* One key block: its first token in the packed tensors and its length. */
 typedef struct gpu_block {
