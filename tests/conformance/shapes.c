@@ -236,7 +236,7 @@ void test_shapes_long_blocks(void **state)
      * 4096+ keys, where CUDA switches to its 32-rows-per-warp kernel
      * (MMA_WIDE_MIN), or on compute 9.0 to wgmma: whole 64- and 128-key
      * chunks only (4096) and with a masked chunk (4100), a pair of 64-row
-     * tiles and a lone one (300 rows).  16-bit dtypes at D = 64 / 128: the
+     * tiles and a lone one (300 rows), causal and not.  16-bit dtypes at D = 64 / 128: the
      * tensor-core shapes. */
     int32_t len[2] = {1000, 300}, cu[3];
     cumulate(len, 2, cu);
@@ -253,6 +253,10 @@ void test_shapes_long_blocks(void **state)
     cumulate(mlen, 1, mcu);
     bad += run1("long blocks S=4100 f16", conf_params(1, 1, 64, 4100, 2, MOBA_F16), 1, mcu, 153,
                 0);
+    /* Non-causal: every row attends its whole own block. */
+    moba_params nc = conf_params(1, 1, 64, 4100, 2, MOBA_F16);
+    nc.causal = 0;
+    bad += run1("long blocks S=4100 non-causal f16", nc, 1, mcu, 154, CASE_ALLOW_UNSUPPORTED);
     assert_int_equal(bad, 0);
 }
 
