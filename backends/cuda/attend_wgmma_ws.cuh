@@ -98,7 +98,7 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
         else if (r0 + i * RS < nk)
             cp_async16(dp + i * RS * 128, sp + i * step);
         else
-            wg_cp_async16_zfill(dp + i * RS * 128, sp, false);
+            wg_cp_async16_zero(dp + i * RS * 128, sp);
     }
 }
 
