@@ -58,6 +58,27 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     return cudaGetLastError();
 }
 
+/* Long blocks' own blocks on k_wgmma_own_ws (results in out and
+ * a->own_lse, for k_mma_own's merge): one CTA per SM over the tile pairs
+ * of every head. */
+template <int DT, int D>
+static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k, const void *v,
+                                 void *out)
+{
+    typedef unsigned short T;
+    const int smem = ws_cfg<D>::SMEM;
+    cudaError_t e = cudaFuncSetAttribute(k_wgmma_own_ws<DT, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    const int64_t items = (a->ntiles + 1) / 2 * a->nheads;
+    int grid = a->sm_count;
+    if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
+    if (grid > items) grid = (int)items;
+    k_wgmma_own_ws<DT, D><<<grid, WS_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
+                                                                 (const T *)v, (T *)out, *a);
+    return cudaGetLastError();
+}
+
 template <int DT, int D>
 static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
                               const void *v, void *out, float *lse)
@@ -67,14 +88,23 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
         const cudaError_t e = mma_kv_launch<DT, D>(a, q, k, v);
         if (e != cudaSuccess) return e;
     }
+    /* With wgmma, long blocks' own blocks run on the warp-specialized
+     * kernel and k_mma_own only merges. */
+    const bool ws_own = a->S >= MMA_WIDE_MIN && a->use_mma == GPU_MMA_WGMMA && a->own_lse;
+    if (ws_own) {
+        const cudaError_t e = ws_own_launch<DT, D>(a, q, k, v, out);
+        if (e != cudaSuccess) return e;
+    }
+    void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) =
+        ws_own ? k_mma_own<DT, D, true> : k_mma_own<DT, D, false>;
     /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
     const int smem = (int)sizeof(mma_own_smem<D>);
-    const cudaError_t e = cudaFuncSetAttribute(k_mma_own<DT, D>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t e =
+        cudaFuncSetAttribute(own, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 g((unsigned)a->ntiles, (unsigned)a->nheads);
-    k_mma_own<DT, D><<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
-                                                          (const T *)v, (T *)out, lse, *a);
+    own<<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, (T *)out,
+                                             lse, *a);
     return cudaGetLastError();
 }
 

@@ -40,7 +40,7 @@
 #define MMA_KV_STEP 32
 /* Block size from which k_mma_kv_wide runs instead of k_mma_kv_narrow
  * (measured: 0.90x at 512, 1.18x at 16384; not measured between). */
-#define MMA_WIDE_MIN 4096
+#define MMA_WIDE_MIN GPU_WIDE_MIN
 
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
@@ -351,6 +351,22 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_finish(mma_acc<
 /* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
  * of a key-centric tile whose first entry is e0: O / l in the storage
  * dtype, lse in f32, at the entry's partial index. */
+/* Row r (index 2 j + h) of the warp's accumulator as O / l in the storage
+ * dtype at dst (a row of D), and its lse at *lse; t: the lane's index in
+ * its quad. */
+template <int DT, int D, int MT>
+__device__ __forceinline__ void mma_store_row(const mma_acc<D, MT> &R, int r, unsigned short *dst,
+                                              float *lse, int t)
+{
+    const float inv = 1.0f / R.l[r];
+    uint32_t *po = (uint32_t *)dst;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+        po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
+                                     R.o[r / 2][n][2 * (r % 2) + 1] * inv);
+    if (t == 0) *lse = R.m[r] + __logf(R.l[r]);
+}
+
 template <int DT, int D, int MT>
 __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
                                                    int e0, int row0, int nrows, int lane)
@@ -361,13 +377,8 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
         const int row = row0 + 8 * r + g; /* m-tile r / 2, half r % 2 */
         if (row >= nrows) continue;
         const int p = a.entries[e0 + row];
-        const float inv = 1.0f / R.l[r];
-        uint32_t *po = (uint32_t *)((unsigned short *)a.part_o + (size_t)p * D);
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-            po[n * 4 + t] = mma_pack<DT>(R.o[r / 2][n][2 * (r % 2)] * inv,
-                                         R.o[r / 2][n][2 * (r % 2) + 1] * inv);
-        if (t == 0) a.part_lse[p] = R.m[r] + __logf(R.l[r]);
+        mma_store_row<DT, D, MT>(R, r, (unsigned short *)a.part_o + (size_t)p * D,
+                                 &a.part_lse[p], t);
     }
 }
 
@@ -690,17 +701,54 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
     if (lse && half == 0) lse[qrow] = M + __logf(L);
 }
 
+/* The merge alone, for own blocks computed by k_wgmma_own_ws: each row's
+ * own result is in out (O / l, storage dtype) and its lse in a.own_lse;
+ * they take the place of the attention's O (as f32, l = 1) and m in
+ * shared memory, and mma_merge_tile overwrites out with the merged
+ * rows. */
+template <int DT, int D>
+__device__ __forceinline__ void mma_merge_only(const gpu_args &a, unsigned short *out, float *lse)
+{
+    extern __shared__ __align__(16) unsigned char own_smem[];
+    mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
+    const gpu_qtile tile = a.qtiles[blockIdx.x];
+    const int h = a.h0 + blockIdx.y;
+    const moba_seq sq = a.seqs[tile.seq];
+    mma_merge_pre pre;
+    mma_merge_prefetch(a, tile, sq, h, pre);
+    const int V8 = D / 8;
+    for (int e = threadIdx.x; e < tile.rows * V8; e += MMA_THREADS) {
+        const int r = e / V8, c = e % V8;
+        const size_t qrow = (size_t)(sq.start + tile.row0 + r) * a.Hq + h;
+        const uint4 x = *(const uint4 *)(out + qrow * D + c * 8);
+        const uint32_t pw[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            sm.u.o[r][c * 8 + i] = gpu_to_f32<DT>((unsigned short)(pw[i / 2] >> (16 * (i % 2))));
+        if (c == 0) {
+            sm.m[r] = a.own_lse[qrow];
+            sm.l[r] = 1.0f;
+        }
+    }
+    __syncthreads();
+    mma_merge_tile<DT, D>(a, sm, tile, sq, h, pre, out, lse);
+}
+
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
  * kernel does.  Q waits in shared memory (read with ldmatrix, as in
  * k_mma_kv_wide), the key chunks stream through a ring of two: 87 KB at
  * D = 128, 2 CTAs per SM. */
-template <int DT, int D>
+template <int DT, int D, bool MERGE>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
+    if (MERGE) {
+        mma_merge_only<DT, D>(a, out, lse);
+        return;
+    }
     const int LD = mma_cfg<D>::LD, ND = D / 8;
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;

@@ -51,26 +51,28 @@
 #define WS_THREADS 384   /* two consumer warpgroups and the producer one */
 #define WS_PRODUCERS 128 /* the producer warpgroup */
 #define WS_RING 3        /* chunks in the ring */
-/* Registers per thread after setmaxnreg: the producers need few, the
- * consumers hold Q, O and S.  The consumers' increase is served from what
- * the producers release, so the two may not pass what the CTA was
- * launched with, 168 per thread (ptxas's budget for 384 threads); asking
- * for more blocks the consumers for ever. */
-#define WS_PRODUCER_REGS 40
-#define WS_CONSUMER_REGS 232
-
-static_assert(WS_PRODUCERS * WS_PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * WS_CONSUMER_REGS <=
-                  65536 / WS_THREADS / 8 * 8 * WS_THREADS,
-              "setmaxnreg: the consumers would wait for registers no one frees");
+/* Registers per thread after setmaxnreg (ws_cfg): the producers need
+ * few, the consumers hold Q, O, S and P.  The consumers' increase is
+ * served from what the producers release, so the two may not pass what
+ * the CTA was launched with, 168 per thread (ptxas's budget for 384
+ * threads); asking for more blocks the consumers for ever.  D = 128 needs
+ * 232 for the consumers; at D = 64 (half the O) the producers' loop spilled
+ * at 40 and takes 56. */
+#define WS_LAUNCH_REGS (65536 / WS_THREADS / 8 * 8)
 
 template <int D> struct ws_cfg {
     enum {
+        PRODUCER_REGS = D > 64 ? 40 : 56,
+        CONSUMER_REGS = D > 64 ? 232 : 224,
         VOFF = WG_KC * D * 2,            /* bytes: V's offset in a slot        */
         STAGE = 2 * VOFF,                /* bytes of a slot: K, then V         */
         BARS = WS_RING * STAGE,          /* byte offset of the mbarriers       */
         SMEM = BARS + 2 * WS_RING * 8 + 1024 /* bytes, with room to align the
                                           * ring to the swizzle's 1024 bytes */
     };
+    static_assert(WS_PRODUCERS * PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * CONSUMER_REGS <=
+                      WS_LAUNCH_REGS * WS_THREADS,
+                  "setmaxnreg: the consumers would wait for registers no one frees");
 };
 
 /* Keys [0, nk) of one tensor's chunk into dst in the 128-byte-swizzled
@@ -171,12 +173,116 @@ __device__ __forceinline__ void ws_release(uint64_t *empty, int s, int lane)
     if (s >= 0 && lane == 0) wg_mbar_arrive(&empty[s]);
 }
 
-template <int DT, int D, bool FULL>
-__global__ void __launch_bounds__(WS_THREADS, 1)
-k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-              gpu_args a)
+/* A unit of a CTA's work: up to two 64-row tiles (nrows rows, ntl
+ * tiles) and the keys they attend, [kstart, kstart + klen) of kv head kh.
+ * Key-centric (k_wgmma_kv_ws): tiles of one list, whose rows are entries
+ * from e0 on.  Own blocks (k_wgmma_own_ws): consecutive query tiles of one
+ * sequence and query head h, rows from row0 (token tok0), keys from klo
+ * (the first row's block start), sequence relative. */
+struct ws_item {
+    int64_t kstart, tok0;
+    int klen, kh, nrows, ntl;
+    int e0;
+    int h, row0, klo, seqlen;
+};
+
+/* Where a CTA is in its sequence of items: the pair (u) and the tile. */
+struct ws_iter {
+    int u, tile, tlast, hh;
+    ws_item it;
+};
+
+template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a, ws_iter &s)
 {
-#if MOBA_WGMMA_OK
+    ws_item &it = s.it;
+    if (!OWN) {
+        const gpu_kv_tile w = gpu_kv_tile_at(a, s.tile, s.tlast);
+        it.kstart = w.blk.start;
+        it.klen = w.blk.len;
+        it.kh = w.kh;
+        it.nrows = w.nrows;
+        it.ntl = w.ntl;
+        it.e0 = w.e0;
+        return;
+    }
+    const gpu_qtile t0 = a.qtiles[s.tile];
+    it.ntl = 1;
+    it.nrows = t0.rows;
+    if (s.tile + 1 < s.tlast) {
+        const gpu_qtile t1 = a.qtiles[s.tile + 1];
+        if (t1.seq == t0.seq) { /* tiles of a sequence are consecutive rows */
+            it.ntl = 2;
+            it.nrows += t1.rows;
+        }
+    }
+    const moba_seq sq = a.seqs[t0.seq];
+    const int last = t0.row0 + it.nrows - 1;
+    it.klo = t0.row0 / a.S * a.S;
+    it.klen = (a.causal ? last + 1 : min((last / a.S + 1) * a.S, sq.len)) - it.klo;
+    it.kstart = sq.start + it.klo;
+    it.h = a.h0 + s.hh;
+    it.kh = it.h / a.group;
+    it.tok0 = sq.start + t0.row0;
+    it.row0 = t0.row0;
+    it.seqlen = sq.len;
+}
+
+/* The first item of pair u (false past the last pair): pairs of
+ * key-centric tiles, dealt round-robin as in k_mma_kv_wide; or pairs of
+ * query tiles, head-major, so that the CTAs running together read the
+ * same blocks. */
+template <bool OWN> __device__ __forceinline__ bool ws_pair(const gpu_args &a, int u, ws_iter &s)
+{
+    s.u = u;
+    if (OWN) {
+        const int np = (int)((a.ntiles + 1) / 2);
+        if (u >= np * a.nheads) return false;
+        s.hh = u / np;
+        s.tile = 2 * (u % np);
+        s.tlast = min(s.tile + 2, (int)a.ntiles);
+    } else {
+        const int total = a.tile_off[a.nlists];
+        if (2 * u >= total) return false;
+        s.tile = 2 * u;
+        s.tlast = min(s.tile + 2, total);
+    }
+    ws_item_at<OWN>(a, s);
+    return true;
+}
+
+/* The item after s's: the rest of its pair, else the CTA's next pair. */
+template <bool OWN> __device__ __forceinline__ bool ws_next(const gpu_args &a, ws_iter &s)
+{
+    s.tile += s.it.ntl;
+    if (s.tile < s.tlast) {
+        ws_item_at<OWN>(a, s);
+        return true;
+    }
+    return ws_pair<OWN>(a, s.u + gridDim.x, s);
+}
+
+/* Row r of an own item: its keys [lo, hi), relative to the item's klo
+ * (empty for rows past the item). */
+__device__ __forceinline__ void ws_own_range(const gpu_args &a, const ws_item &w, int r, int &lo,
+                                             int &hi)
+{
+    if (r >= w.nrows) {
+        lo = hi = 0;
+        return;
+    }
+    const int tq = w.row0 + r, b0 = tq / a.S * a.S;
+    lo = b0 - w.klo;
+    hi = (a.causal ? tq + 1 : min(b0 + a.S, w.seqlen)) - w.klo;
+}
+
+/* The producers and consumers of both kernels: OWN picks the items, the
+ * rows' key ranges and where the results go (partials, or out and
+ * own_lse); FULL (key-centric only) that no chunk needs a mask. */
+template <int DT, int D, bool FULL, bool OWN>
+__device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned short *k,
+                                       const unsigned short *v, unsigned short *out,
+                                       const gpu_args &a)
+{
     extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
     unsigned char *const ring = (unsigned char *)(((uintptr_t)ws_raw + 1023) & ~(uintptr_t)1023);
@@ -190,22 +296,20 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         wg_mbar_init_fence();
     }
     __syncthreads();
-    const int total = a.tile_off[a.nlists];
     int slot = 0;
     unsigned ph = 0;
+    ws_iter it;
     if (warp >= 8) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(WS_PRODUCER_REGS));
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"((int)C::PRODUCER_REGS));
         const int pt = threadIdx.x - 256;
-        for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
-        for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
-            const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
-            ntl = w.ntl;
-            for (int c0 = 0; c0 < w.blk.len; c0 += WG_KC) {
-                const int nk = min(WG_KC, w.blk.len - c0);
+        for (bool more = ws_pair<OWN>(a, blockIdx.x, it); more; more = ws_next<OWN>(a, it)) {
+            const ws_item &w = it.it;
+            for (int c0 = 0; c0 < w.klen; c0 += WG_KC) {
+                const int nk = min(WG_KC, w.klen - c0);
                 unsigned char *ks = ring + slot * C::STAGE;
                 wg_mbar_wait(&empty[slot], ph ^ 1u);
-                ws_load<D, FULL>(k, w.blk.start + c0, a.Hk, w.kh, nk, ks, pt);
-                ws_load<D, FULL>(v, w.blk.start + c0, a.Hk, w.kh, nk, ks + C::VOFF, pt);
+                ws_load<D, FULL>(k, w.kstart + c0, a.Hk, w.kh, nk, ks, pt);
+                ws_load<D, FULL>(v, w.kstart + c0, a.Hk, w.kh, nk, ks + C::VOFF, pt);
                 wg_mbar_arrive_cp_async(&full[slot]);
                 ws_advance(slot, ph);
             }
@@ -215,56 +319,75 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         cp_async_wait<0>();
         return;
     }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(WS_CONSUMER_REGS));
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"((int)C::CONSUMER_REGS));
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
     if (wg == 1) ws_turn_pass(1);
-    for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
-    for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
-        ntl = w.ntl;
+    for (bool more = ws_pair<OWN>(a, blockIdx.x, it); more; more = ws_next<OWN>(a, it)) {
+        const ws_item w = it.it;
         /* wgmma is warpgroup-wide: the warpgroup computes when any of its
          * 64 rows is live (dead rows run on zero Q and are not stored). */
         const bool busy = w.nrows > 64 * wg;
         const int r0 = 16 * warp + g, r1 = r0 + 8;
+        /* The rows' keys, item relative, and the warpgroup's (own blocks:
+         * a chunk outside the warpgroup's is skipped). */
+        int lo0 = 0, hi0 = w.klen, lo1 = 0, hi1 = w.klen, wlo = 0, whi = w.klen;
+        const unsigned short *q0 = NULL, *q1 = NULL;
+        if (OWN) {
+            ws_own_range(a, w, r0, lo0, hi0);
+            ws_own_range(a, w, r1, lo1, hi1);
+            int x;
+            ws_own_range(a, w, 64 * wg, wlo, x);
+            ws_own_range(a, w, min(64 * wg + 63, w.nrows - 1), x, whi);
+            if (r0 < w.nrows) q0 = q + ((size_t)(w.tok0 + r0) * a.Hq + w.h) * D;
+            if (r1 < w.nrows) q1 = q + ((size_t)(w.tok0 + r1) * a.Hq + w.h) * D;
+        } else {
+            if (r0 < w.nrows) q0 = q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r0]) * D;
+            if (r1 < w.nrows) q1 = q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r1]) * D;
+        }
         uint32_t qf[D / 16][4];
-        mma_load_a<D>(qf, r0 < w.nrows ? q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r0]) * D : NULL,
-                      r1 < w.nrows ? q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r1]) * D : NULL, t);
+        mma_load_a<D>(qf, q0, q1, t);
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
-        /* P of the chunk before (its slot pslot), whose P V is issued with
-         * this chunk's Q K^T. */
+        /* P of the chunk before (its slot pslot, when pend), whose P V is
+         * issued with this chunk's Q K^T. */
         uint32_t pa[WG_KC / 16][4];
         int pslot = -1;
-        for (int c0 = 0; c0 < w.blk.len; c0 += WG_KC) {
+        bool pend = false;
+        for (int c0 = 0; c0 < w.klen; c0 += WG_KC) {
             const unsigned char *ks = ring + slot * C::STAGE;
+            const bool cur = busy && (!OWN || (c0 < whi && c0 + WG_KC > wlo));
             wg_mbar_wait(&full[slot], ph);
             ws_turn_wait(wg);
             /* One branch around the chunk's wgmmas and their waits (ptxas
              * serializes wgmmas issued and waited for under different
              * data-dependent branches, C7518). */
-            if (busy) {
+            if (cur || pend) {
                 /* The copies wrote through the generic proxy; wgmma reads
                  * through the async one. */
                 wg_fence_smem();
                 float s[1][WG_KC / 8][4];
-                const int lo[2] = {0, 0}, hi[2] = {w.blk.len - c0, w.blk.len - c0};
-                ws_qk<DT, D>(&s[0][0][0], qf, ks);
-                if (pslot >= 0) ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                const int lo[2] = {lo0 - c0, lo1 - c0}, hi[2] = {hi0 - c0, hi1 - c0};
+                if (cur) ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                if (pend) ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                 ws_turn_pass(wg);
                 wg_wait_all<D>(&s[0][0][0], o);
                 /* O holds every chunk before this one: the softmax may
                  * rescale it. */
-                mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
-                wg_pack_p<DT>(pa, s[0]);
+                if (cur) {
+                    mma_softmax<D, 1, WG_KC / 8, OWN || !FULL, true, true>(R, s, a.scale,
+                                                                            a.scale_log2, lo, hi, t);
+                    wg_pack_p<DT>(pa, s[0]);
+                }
             } else {
                 ws_turn_pass(wg);
             }
             ws_release(empty, pslot, lane);
             pslot = slot;
+            pend = cur;
             ws_advance(slot, ph);
         }
-        if (busy) {
+        if (pend) {
             float s[1][WG_KC / 8][4];
             ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
             wg_wait_all<D>(&s[0][0][0], o);
@@ -272,14 +395,54 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
         ws_release(empty, pslot, lane);
         if (busy) {
             mma_acc_finish<D, 1>(R);
-            mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
+            if (OWN) {
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    const int row = r ? r1 : r0;
+                    if (row >= w.nrows) continue;
+                    const size_t qrow = (size_t)(w.tok0 + row) * a.Hq + w.h;
+                    mma_store_row<DT, D, 1>(R, r, out + qrow * D, &a.own_lse[qrow], t);
+                }
+            } else {
+                mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
+            }
         }
     }
     /* Warpgroup 1 passed the turn once more than warpgroup 0 waited for
      * it: take that pass, so that no barrier is left half arrived. */
     if (wg == 0) ws_turn_wait(0);
+}
+
+template <int DT, int D, bool FULL>
+__global__ void __launch_bounds__(WS_THREADS, 1)
+k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+              gpu_args a)
+{
+#if MOBA_WGMMA_OK
+    ws_run<DT, D, FULL, false>(q, k, v, NULL, a);
 #else
     (void)q; (void)k; (void)v; (void)a;
+    __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
+#endif
+}
+
+/* The own blocks of long blocks (GPU_WIDE_MIN keys and more) on the same
+ * warp-specialized design: each row's own block, causal, as O / l into
+ * out and its lse into own_lse, which k_mma_own<..., true> then merges
+ * with the partials.  Where k_mma_own computed them on mma.sync (one CTA
+ * of 64 rows per tile and head), the own blocks were 41 % of the
+ * attention at 16384-key blocks once the key-centric kernel ran on this
+ * design (docs/perf.md, CUDA v22).  k and v: the whole tensors (kh is
+ * absolute). */
+template <int DT, int D>
+__global__ void __launch_bounds__(WS_THREADS, 1)
+k_wgmma_own_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+               unsigned short *out, gpu_args a)
+{
+#if MOBA_WGMMA_OK
+    ws_run<DT, D, false, true>(q, k, v, out, a);
+#else
+    (void)q; (void)k; (void)v; (void)out; (void)a;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }

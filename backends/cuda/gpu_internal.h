@@ -14,6 +14,10 @@
 /* Query rows per tile (gating, own-block attention) and gathered rows per
  * tile of the key-centric attention. */
 #define GPU_TILE_ROWS 64
+/* Blocks of this many keys and more are long: their key-centric and
+ * own-block attention stream the block in chunks (attend_mma.cuh's wide
+ * kernel, attend_wgmma_ws.cuh). */
+#define GPU_WIDE_MIN 4096
 /* Query rows per CTA of the tensor-core gate (gate_mma.cuh). */
 #define GPU_GATE_ROWS 128
 
@@ -82,6 +86,9 @@ typedef struct gpu_args {
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype        */
     float *part_lse;  /* [T * Hq * (K - 1)]                          */
+    float *own_lse;   /* [T * Hq]: the own blocks' lse of k_wgmma_own_ws,
+                       * whose O waits in out until the merge (plans with
+                       * blocks of GPU_WIDE_MIN keys and more; else NULL) */
     cudaStream_t stream;
 } gpu_args;
 
