@@ -19,8 +19,11 @@
 set -u
 source "$(dirname "$0")/device_env.sh" || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || exit 77
-b=build-prof
-device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a ||
+# PROF_BUILD=DIR profiles a build that a script before this one in the
+# same call made (its moba-bench and CUDA module), without a second build.
+b=${PROF_BUILD:-build-prof}
+[ -n "${PROF_BUILD:-}" ] ||
+    device_build "$PWD" "$PWD/$b" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a ||
     exit 1
 export MOBA_PLUGIN_DIR=$PWD/$b/backends/cuda MOBA_CACHE_DIR=/tmp/moba-cache
 P=$(mktemp -d /tmp/moba-prof.XXXXXX)

@@ -275,6 +275,13 @@ __device__ __forceinline__ void ws_own_range(const gpu_args &a, const ws_item &w
     hi = (a.causal ? tq + 1 : min(b0 + a.S, w.seqlen)) - w.klo;
 }
 
+/* Whether a chunk needs the mask for a row whose keys are [lo, hi),
+ * chunk relative: a live row's range does not cover the whole chunk. */
+__device__ __forceinline__ bool ws_cuts(int lo, int hi, bool live)
+{
+    return live && (lo > 0 || hi < WG_KC);
+}
+
 /* The producers and consumers of both kernels: OWN picks the items, the
  * rows' key ranges and where the results go (partials, or out and
  * own_lse); FULL (key-centric only) that no chunk needs a mask. */
@@ -375,8 +382,18 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                 /* O holds every chunk before this one: the softmax may
                  * rescale it. */
                 if (cur) {
-                    mma_softmax<D, 1, WG_KC / 8, OWN || !FULL, true, true>(R, s, a.scale,
-                                                                            a.scale_log2, lo, hi, t);
+                    /* Only the chunks that cut a live row's keys pay for the
+                     * mask (own blocks: the diagonal; key-centric: a
+                     * block's partial last chunk), a warp-wide choice. */
+                    const bool cut = (OWN || !FULL) &&
+                                     __any_sync(0xffffffffu, ws_cuts(lo[0], hi[0], r0 < w.nrows) ||
+                                                                 ws_cuts(lo[1], hi[1], r1 < w.nrows));
+                    if (cut)
+                        mma_softmax<D, 1, WG_KC / 8, true, true, true>(R, s, a.scale,
+                                                                       a.scale_log2, lo, hi, t);
+                    else
+                        mma_softmax<D, 1, WG_KC / 8, false, true, true>(R, s, a.scale,
+                                                                        a.scale_log2, lo, hi, t);
                     wg_pack_p<DT>(pa, s[0]);
                 }
             } else {
