@@ -60,7 +60,7 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
 
 /* Long blocks' own blocks on k_wgmma_own_ws (results in out and
  * a->own_lse, for k_mma_own's merge): one CTA per SM over the tile pairs
- * of every head. */
+ * of every head, two at a time (ws_pair). */
 template <int DT, int D>
 static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k, const void *v,
                                  void *out)
@@ -70,10 +70,10 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
     cudaError_t e = cudaFuncSetAttribute(k_wgmma_own_ws<DT, D>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
-    const int64_t items = (a->ntiles + 1) / 2 * a->nheads;
+    const int64_t twos = ((a->ntiles + 1) / 2 * a->nheads + 1) / 2; /* pairs two by two */
     int grid = a->sm_count;
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
-    if (grid > items) grid = (int)items;
+    if (grid > twos) grid = (int)twos;
     k_wgmma_own_ws<DT, D><<<grid, WS_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
                                                                  (const T *)v, (T *)out, *a);
     return cudaGetLastError();

@@ -230,7 +230,17 @@ template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a
 /* The first item of pair u (false past the last pair): pairs of
  * key-centric tiles, dealt round-robin as in k_mma_kv_wide; or pairs of
  * query tiles, head-major, so that the CTAs running together read the
- * same blocks. */
+ * same blocks, each S / 128 of them (about a block's) in a mirrored order,
+ * first, last, second, second to last..., and dealt two by two
+ * (ws_first, ws_next).
+ *
+ * Why the mirror: an own item takes 1 to S / 128 chunks, by its rows'
+ * place in their block.  Dealt round-robin one by one, the CTAs' sums
+ * drifted up to ~16 items apart, so that the CTAs running at a time
+ * read ~16 blocks' keys, not 1 or 2, and the L2 missed 69 % (CUDA v23).
+ * Items p and S / 128 - 1 - p take S / 128 + 1 chunks together, so that
+ * CTAs taking them two by two keep in step, as the key-centric ones do
+ * (whose items are all one block long). */
 template <bool OWN> __device__ __forceinline__ bool ws_pair(const gpu_args &a, int u, ws_iter &s)
 {
     s.u = u;
@@ -238,7 +248,9 @@ template <bool OWN> __device__ __forceinline__ bool ws_pair(const gpu_args &a, i
         const int np = (int)((a.ntiles + 1) / 2);
         if (u >= np * a.nheads) return false;
         s.hh = u / np;
-        s.tile = 2 * (u % np);
+        const int m = u % np, grp = max(a.S / 128, 1), g0 = m - m % grp;
+        const int r = m - g0, size = min(grp, np - g0);
+        s.tile = 2 * (g0 + (r % 2 ? size - 1 - r / 2 : r / 2));
         s.tlast = min(s.tile + 2, (int)a.ntiles);
     } else {
         const int total = a.tile_off[a.nlists];
@@ -250,6 +262,13 @@ template <bool OWN> __device__ __forceinline__ bool ws_pair(const gpu_args &a, i
     return true;
 }
 
+/* The CTA's first item: key-centric pairs one by one, own pairs two by
+ * two (ws_pair). */
+template <bool OWN> __device__ __forceinline__ bool ws_first(const gpu_args &a, ws_iter &s)
+{
+    return ws_pair<OWN>(a, OWN ? 2 * (int)blockIdx.x : (int)blockIdx.x, s);
+}
+
 /* The item after s's: the rest of its pair, else the CTA's next pair. */
 template <bool OWN> __device__ __forceinline__ bool ws_next(const gpu_args &a, ws_iter &s)
 {
@@ -258,7 +277,8 @@ template <bool OWN> __device__ __forceinline__ bool ws_next(const gpu_args &a, w
         ws_item_at<OWN>(a, s);
         return true;
     }
-    return ws_pair<OWN>(a, s.u + gridDim.x, s);
+    if (!OWN) return ws_pair<OWN>(a, s.u + gridDim.x, s);
+    return ws_pair<OWN>(a, s.u % 2 ? s.u - 1 + 2 * (int)gridDim.x : s.u + 1, s);
 }
 
 /* Row r of an own item: its keys [lo, hi), relative to the item's klo
@@ -309,7 +329,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     if (warp >= 8) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"((int)C::PRODUCER_REGS));
         const int pt = threadIdx.x - 256;
-        for (bool more = ws_pair<OWN>(a, blockIdx.x, it); more; more = ws_next<OWN>(a, it)) {
+        for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
             const ws_item &w = it.it;
             for (int c0 = 0; c0 < w.klen; c0 += WG_KC) {
                 const int nk = min(WG_KC, w.klen - c0);
@@ -329,7 +349,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"((int)C::CONSUMER_REGS));
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
     if (wg == 1) ws_turn_pass(1);
-    for (bool more = ws_pair<OWN>(a, blockIdx.x, it); more; more = ws_next<OWN>(a, it)) {
+    for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
         const ws_item w = it.it;
         /* wgmma is warpgroup-wide: the warpgroup computes when any of its
          * 64 rows is live (dead rows run on zero Q and are not stored). */
