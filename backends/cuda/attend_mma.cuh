@@ -180,12 +180,34 @@ __device__ __forceinline__ float mma_exp2(float x)
  * (FlashAttention's form).  Without EX2 (k_mma_kv_narrow), S is scaled
  * first and the exponent is 2^(s log2 e - m log2 e), one FMUL more per
  * score: at that kernel's 168-register cap the EX2 form spilled 60-170
- * bytes, this one none. */
-template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2>
-__device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
-                                            float c, const int *lo, const int *hi, int t)
+ * bytes, this one none.
+ *
+ * LATE: O is left as it is, and each row's factor goes to al[2 j + h] for
+ * mma_rescale_rows, so that a wgmma kernel can run this softmax while the
+ * last chunk's P V still accumulates into O (attend_wgmma_ws.cuh). */
+template <int D, int MT, bool VOTE>
+__device__ __forceinline__ void mma_rescale_rows(mma_acc<D, MT> &R, int j, float al0, float al1)
 {
-    const int ND = D / 8;
+    /* O is rescaled only when a row of the warp has a new max: x 1 is
+     * exact, and past a long block's first chunks the max seldom moves
+     * (the multiplies cost as many issue slots as the chunk's mma).
+     * Not without VOTE: k_mma_kv_narrow is at its 168-register cap,
+     * and the vote made its masked variant spill. */
+    if (!VOTE || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            R.o[j][n][0] *= al0;
+            R.o[j][n][1] *= al0;
+            R.o[j][n][2] *= al1;
+            R.o[j][n][3] *= al1;
+        }
+}
+
+template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2, bool LATE = false>
+__device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
+                                            float c, const int *lo, const int *hi, int t,
+                                            float *al = NULL)
+{
     const float L2E = 1.4426950408889634f;
 #pragma unroll
     for (int j = 0; j < MT; j++) {
@@ -219,19 +241,12 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
             sub0 *= L2E;
             sub1 *= L2E;
         }
-        /* O is rescaled only when a row of the warp has a new max: x 1 is
-         * exact, and past a long block's first chunks the max seldom moves
-         * (the multiplies cost as many issue slots as the chunk's mma).
-         * Not without VOTE: k_mma_kv_narrow is at its 168-register cap,
-         * and the vote made its masked variant spill. */
-        if (!VOTE || __any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f))
-#pragma unroll
-            for (int n = 0; n < ND; n++) {
-                R.o[j][n][0] *= al0;
-                R.o[j][n][1] *= al0;
-                R.o[j][n][2] *= al1;
-                R.o[j][n][3] *= al1;
-            }
+        if (LATE) {
+            al[2 * j] = al0;
+            al[2 * j + 1] = al1;
+        } else {
+            mma_rescale_rows<D, MT, VOTE>(R, j, al0, al1);
+        }
 #pragma unroll
         for (int n = 0; n < NS; n++) {
 #pragma unroll

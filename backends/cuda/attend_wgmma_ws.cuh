@@ -106,7 +106,7 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
 
 /* S = Q K^T for the warpgroup's 64 rows (Q as A fragments) and a chunk
  * of WG_KC keys in the swizzled layout, K-major: k16 step kk is 32 bytes
- * into each row of its 64-column block.  Issued and committed. */
+ * into each row of its 64-column block.  Issued, not committed. */
 template <int DT, int D>
 __device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const unsigned char *ks)
 {
@@ -115,12 +115,11 @@ __device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const u
     for (int kk = 0; kk < D / 16; kk++)
         wgmma_m64n128k16<DT, 0>(
             s, qf[kk], wg_desc_sw128(ks + (kk / 4) * WG_KC * 128 + (kk % 4) * 32, 16, 1024), kk > 0);
-    wg_commit();
 }
 
 /* O += P V, V's chunk in the swizzled layout as MN-major B: keys 16 kc ..
  * 16 kc + 15 are 16 rows (2048 bytes) into each 64-column block, and LBO
- * steps between the blocks.  Issued and committed. */
+ * steps between the blocks.  Issued, not committed. */
 template <int DT, int D>
 __device__ __forceinline__ void ws_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs)
 {
@@ -135,7 +134,6 @@ __device__ __forceinline__ void ws_pv(float *o, const uint32_t (*pa)[4], const u
         else
             wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
     }
-    wg_commit();
 }
 
 /* The ring position after one chunk. */
@@ -302,6 +300,26 @@ __device__ __forceinline__ bool ws_cuts(int lo, int hi, bool live)
     return live && (lo > 0 || hi < WG_KC);
 }
 
+/* The chunk's softmax for the warp's rows (live0/1: whether r0 / r1 are
+ * rows of the item), O's factors into al (mma_softmax, LATE).  Only the
+ * chunks that cut a live row's keys pay for the mask (own blocks: the
+ * diagonal; key-centric: a block's partial last chunk), a warp-wide
+ * choice. */
+template <int D, bool FULL, bool OWN>
+__device__ __forceinline__ void ws_softmax(mma_acc<D, 1> &R, float (*s)[WG_KC / 8][4],
+                                           const gpu_args &a, const int *lo, const int *hi,
+                                           bool live0, bool live1, int t, float *al)
+{
+    const bool cut = (OWN || !FULL) && __any_sync(0xffffffffu, ws_cuts(lo[0], hi[0], live0) ||
+                                                                   ws_cuts(lo[1], hi[1], live1));
+    if (cut)
+        mma_softmax<D, 1, WG_KC / 8, true, true, true, true>(R, s, a.scale, a.scale_log2, lo, hi,
+                                                              t, al);
+    else
+        mma_softmax<D, 1, WG_KC / 8, false, true, true, true>(R, s, a.scale, a.scale_log2, lo,
+                                                               hi, t, al);
+}
+
 /* The producers and consumers of both kernels: OWN picks the items, the
  * rows' key ranges and where the results go (partials, or out and
  * own_lse); FULL (key-centric only) that no chunk needs a mask. */
@@ -395,26 +413,65 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                 wg_fence_smem();
                 float s[1][WG_KC / 8][4];
                 const int lo[2] = {lo0 - c0, lo1 - c0}, hi[2] = {hi0 - c0, hi1 - c0};
-                if (cur) ws_qk<DT, D>(&s[0][0][0], qf, ks);
-                if (pend) ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
-                ws_turn_pass(wg);
-                wg_wait_all<D>(&s[0][0][0], o);
-                /* O holds every chunk before this one: the softmax may
-                 * rescale it. */
-                if (cur) {
-                    /* Only the chunks that cut a live row's keys pay for the
-                     * mask (own blocks: the diagonal; key-centric: a
-                     * block's partial last chunk), a warp-wide choice. */
-                    const bool cut = (OWN || !FULL) &&
-                                     __any_sync(0xffffffffu, ws_cuts(lo[0], hi[0], r0 < w.nrows) ||
-                                                                 ws_cuts(lo[1], hi[1], r1 < w.nrows));
-                    if (cut)
-                        mma_softmax<D, 1, WG_KC / 8, true, true, true>(R, s, a.scale,
-                                                                       a.scale_log2, lo, hi, t);
-                    else
-                        mma_softmax<D, 1, WG_KC / 8, false, true, true>(R, s, a.scale,
-                                                                        a.scale_log2, lo, hi, t);
+                /* Each case issues and waits for its wgmmas inside its
+                 * own branch: ptxas serializes every wgmma of the kernel
+                 * when a group is issued in one branch and waited for
+                 * after it (C7514, C7520). */
+                float al[2];
+                if (!OWN && cur && pend) {
+                    /* Q K^T, then the last chunk's P V: waiting for all
+                     * groups but one waits for Q K^T, so that the softmax
+                     * runs while P V still accumulates into O
+                     * (FlashAttention-3's overlap within a warpgroup); O's
+                     * rescale and P's registers, which P V reads, wait for
+                     * it.  Not for own blocks: their consumers also hold
+                     * each row's key range, and ptxas spilled (96-132
+                     * bytes). */
+                    ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                    wg_commit();
+                    ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_commit();
+                    ws_turn_pass(wg);
+                    wg_wait<1>();
+#pragma unroll
+                    for (int i = 0; i < WG_KC / 2; i++) wg_pin((&s[0][0][0])[i]);
+                    ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t, al);
+                    wg_wait_all<D>(&s[0][0][0], o);
+                    mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
+                } else if (!OWN && cur) { /* an item's first chunk */
+                    ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                    wg_commit();
+                    ws_turn_pass(wg);
+                    wg_wait_all<D>(&s[0][0][0], o);
+                    ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t, al);
+                    mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
+                    wg_pack_p<DT>(pa, s[0]);
+                } else if (!OWN) { /* pend without cur: not reached while cur is the item's busy */
+                    ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_commit();
+                    ws_turn_pass(wg);
+                    wg_wait_all<D>(&s[0][0][0], o);
+                } else {
+                    /* Own blocks: this chunk's Q K^T and the last one's
+                     * P V, either or both (a warpgroup skips the chunks
+                     * past its rows' keys), waited for together. */
+                    if (cur) {
+                        ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                        wg_commit();
+                    }
+                    if (pend) {
+                        ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                        wg_commit();
+                    }
+                    ws_turn_pass(wg);
+                    wg_wait_all<D>(&s[0][0][0], o);
+                    if (cur) {
+                        ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t,
+                                                 al);
+                        mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
+                        wg_pack_p<DT>(pa, s[0]);
+                    }
                 }
             } else {
                 ws_turn_pass(wg);
@@ -427,6 +484,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
         if (pend) {
             float s[1][WG_KC / 8][4];
             ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+            wg_commit();
             wg_wait_all<D>(&s[0][0][0], o);
         }
         ws_release(empty, pslot, lane);
