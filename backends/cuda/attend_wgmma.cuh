@@ -95,25 +95,27 @@ __device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float (*s)[4]
     }
 }
 
-/* Issues (and commits, without waiting) O += P V for the warpgroup's 64
- * rows, V's chunk as MN-major B. */
-template <int DT, int D>
-__device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned short *vs)
+/* Issues O += P V for the warpgroup's 64 rows (not committed), V's chunk
+ * at vs as MN-major B: in the tiled layout (keys 16 kc .. 16 kc + 15 are
+ * two rows of core matrices) or, SW128, in attend_wgmma_ws.cuh's
+ * 128-byte-swizzled one (16 rows, 2048 bytes, into each 64-column block,
+ * LBO stepping between the blocks). */
+template <int DT, int D, bool SW128>
+__device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs)
 {
 #pragma unroll
     for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
     wg_fence();
 #pragma unroll
     for (int kc = 0; kc < WG_KC / 16; kc++) {
-        /* keys 16 kc .. 16 kc + 15: two rows of core matrices */
         const uint64_t desc =
-            wg_desc(vs + kc * 2 * (D / 8) * 64, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
+            SW128 ? wg_desc_sw128(vs + kc * 16 * 128, WG_KC * 128, 1024)
+                  : wg_desc(vs + kc * 2 * (D / 8) * 128, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
         if (D == 128)
             wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
         else
             wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
     }
-    wg_commit();
 }
 
 /* Waits for every wgmma of the warpgroup, then pins S and O so that no
@@ -419,7 +421,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
         uint32_t pa[WG_KC / 16][4];
         wg_pack_p<DT>(pa, s[0]);
-        wg_pv<DT, D>(o, pa, ks + CH);
+        wg_pv<DT, D, false>(o, pa, (const unsigned char *)(ks + CH));
+        wg_commit();
         wg_wait_all<D>(&s[0][0][0], o);
         if (nblk) {
             __syncthreads(); /* every warp's P V has read V */

@@ -117,25 +117,6 @@ __device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const u
             s, qf[kk], wg_desc_sw128(ks + (kk / 4) * WG_KC * 128 + (kk % 4) * 32, 16, 1024), kk > 0);
 }
 
-/* O += P V, V's chunk in the swizzled layout as MN-major B: keys 16 kc ..
- * 16 kc + 15 are 16 rows (2048 bytes) into each 64-column block, and LBO
- * steps between the blocks.  Issued, not committed. */
-template <int DT, int D>
-__device__ __forceinline__ void ws_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs)
-{
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
-    wg_fence();
-#pragma unroll
-    for (int kc = 0; kc < WG_KC / 16; kc++) {
-        const uint64_t desc = wg_desc_sw128(vs + kc * 16 * 128, WG_KC * 128, 1024);
-        if (D == 128)
-            wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
-        else
-            wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
-    }
-}
-
 /* The ring position after one chunk. */
 __device__ __forceinline__ void ws_advance(int &slot, unsigned &ph)
 {
@@ -429,7 +410,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                      * bytes). */
                     ws_qk<DT, D>(&s[0][0][0], qf, ks);
                     wg_commit();
-                    ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait<1>();
@@ -448,7 +429,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
                 } else if (!OWN) { /* pend without cur: not reached while cur is the item's busy */
-                    ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait_all<D>(&s[0][0][0], o);
@@ -461,7 +442,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                         wg_commit();
                     }
                     if (pend) {
-                        ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                        wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                         wg_commit();
                     }
                     ws_turn_pass(wg);
@@ -483,7 +464,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
         }
         if (pend) {
             float s[1][WG_KC / 8][4];
-            ws_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+            wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
             wg_commit();
             wg_wait_all<D>(&s[0][0][0], o);
         }
