@@ -420,7 +420,10 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     wg_wait_all<D>(&s[0][0][0], o);
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
-                } else if (!OWN && cur) { /* an item's first chunk */
+                } else if (!OWN) {
+                    /* An item's first chunk (a key-centric warpgroup
+                     * computes every chunk of an item or none, so pend
+                     * implies cur). */
                     ws_qk<DT, D>(&s[0][0][0], qf, ks);
                     wg_commit();
                     ws_turn_pass(wg);
@@ -428,11 +431,6 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t, al);
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
-                } else if (!OWN) { /* pend without cur: not reached while cur is the item's busy */
-                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
-                    wg_commit();
-                    ws_turn_pass(wg);
-                    wg_wait_all<D>(&s[0][0][0], o);
                 } else {
                     /* Own blocks: this chunk's Q K^T and the last one's
                      * P V, either or both (a warpgroup skips the chunks
