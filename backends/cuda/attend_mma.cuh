@@ -363,9 +363,6 @@ template <int D, int MT> __device__ __forceinline__ void mma_acc_finish(mma_acc<
     }
 }
 
-/* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
- * of a key-centric tile whose first entry is e0: O / l in the storage
- * dtype, lse in f32, at the entry's partial index. */
 /* Row r (index 2 j + h) of the warp's accumulator as O / l in the storage
  * dtype at dst (a row of D), and its lse at *lse; t: the lane's index in
  * its quad. */
@@ -382,6 +379,9 @@ __device__ __forceinline__ void mma_store_row(const mma_acc<D, MT> &R, int r, un
     if (t == 0) *lse = R.m[r] + __logf(R.l[r]);
 }
 
+/* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
+ * of a key-centric tile whose first entry is e0: O / l in the storage
+ * dtype, lse in f32, at the entry's partial index. */
 template <int DT, int D, int MT>
 __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
                                                    int e0, int row0, int nrows, int lane)
