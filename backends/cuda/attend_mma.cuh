@@ -184,7 +184,8 @@ __device__ __forceinline__ float mma_exp2(float x)
  *
  * LATE: O is left as it is, and each row's factor goes to al[2 j + h] for
  * mma_rescale_rows, so that a wgmma kernel can run this softmax while the
- * last chunk's P V still accumulates into O (attend_wgmma_ws.cuh). */
+ * last chunk's P V still accumulates into O (attend_wgmma_ws.cuh).  MXC
+ * (a power of two): chains per row max. */
 template <int D, int MT, bool VOTE>
 __device__ __forceinline__ void mma_rescale_rows(mma_acc<D, MT> &R, int j, float al0, float al1)
 {
@@ -203,7 +204,7 @@ __device__ __forceinline__ void mma_rescale_rows(mma_acc<D, MT> &R, int j, float
         }
 }
 
-template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2, bool LATE = false>
+template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2, bool LATE = false, int MXC = 1>
 __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
                                             float c, const int *lo, const int *hi, int t,
                                             float *al = NULL)
@@ -211,7 +212,14 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
     const float L2E = 1.4426950408889634f;
 #pragma unroll
     for (int j = 0; j < MT; j++) {
-        float mx0 = -INFINITY, mx1 = -INFINITY;
+        /* Each row's max in MXC chains, joined at the end (the max is
+         * exact in any order): one chain of 2 NS dependent FMNMX was ~150
+         * cycles of pure latency per chunk in the warp-specialized kernel,
+         * where one warp per scheduler runs the softmax; the mma.sync
+         * kernels keep one, since k_mma_kv_wide spilled with four. */
+        float m0[MXC], m1[MXC];
+#pragma unroll
+        for (int ch = 0; ch < MXC; ch++) m0[ch] = m1[ch] = -INFINITY;
 #pragma unroll
         for (int n = 0; n < NS; n++)
 #pragma unroll
@@ -226,9 +234,17 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
                     s[j][n][2 + i] =
                         key >= lo[2 * j + 1] && key < hi[2 * j + 1] ? s[j][n][2 + i] : -INFINITY;
                 }
-                mx0 = fmaxf(mx0, s[j][n][i]);
-                mx1 = fmaxf(mx1, s[j][n][2 + i]);
+                m0[(2 * n + i) % MXC] = fmaxf(m0[(2 * n + i) % MXC], s[j][n][i]);
+                m1[(2 * n + i) % MXC] = fmaxf(m1[(2 * n + i) % MXC], s[j][n][2 + i]);
             }
+#pragma unroll
+        for (int w = MXC / 2; w > 0; w /= 2)
+#pragma unroll
+            for (int k = 0; k < w; k++) {
+                m0[k] = fmaxf(m0[k], m0[k + w]);
+                m1[k] = fmaxf(m1[k], m1[k + w]);
+            }
+        float mx0 = m0[0], mx1 = m1[0];
         if (EX2) {
             mx0 *= scale;
             mx1 *= scale;

@@ -106,11 +106,11 @@ __device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const u
 #pragma unroll
     for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
     wg_fence();
+    const uint64_t d0 = SW128 ? wg_desc_sw128(vs, WG_KC * 128, 1024)
+                              : wg_desc(vs, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
 #pragma unroll
     for (int kc = 0; kc < WG_KC / 16; kc++) {
-        const uint64_t desc =
-            SW128 ? wg_desc_sw128(vs + kc * 16 * 128, WG_KC * 128, 1024)
-                  : wg_desc(vs + kc * 2 * (D / 8) * 128, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
+        const uint64_t desc = wg_desc_step(d0, SW128 ? kc * 16 * 128 : kc * 2 * (D / 8) * 128);
         if (D == 128)
             wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
         else

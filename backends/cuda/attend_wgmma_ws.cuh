@@ -110,11 +110,12 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
 template <int DT, int D>
 __device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const unsigned char *ks)
 {
+    const uint64_t d0 = wg_desc_sw128(ks, 16, 1024);
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_m64n128k16<DT, 0>(
-            s, qf[kk], wg_desc_sw128(ks + (kk / 4) * WG_KC * 128 + (kk % 4) * 32, 16, 1024), kk > 0);
+        wgmma_m64n128k16<DT, 0>(s, qf[kk], wg_desc_step(d0, (kk / 4) * WG_KC * 128 + (kk % 4) * 32),
+                                kk > 0);
 }
 
 /* The ring position after one chunk. */
@@ -294,11 +295,11 @@ __device__ __forceinline__ void ws_softmax(mma_acc<D, 1> &R, float (*s)[WG_KC / 
     const bool cut = (OWN || !FULL) && __any_sync(0xffffffffu, ws_cuts(lo[0], hi[0], live0) ||
                                                                    ws_cuts(lo[1], hi[1], live1));
     if (cut)
-        mma_softmax<D, 1, WG_KC / 8, true, true, true, true>(R, s, a.scale, a.scale_log2, lo, hi,
-                                                              t, al);
+        mma_softmax<D, 1, WG_KC / 8, true, true, true, true, 4>(R, s, a.scale, a.scale_log2, lo,
+                                                                 hi, t, al);
     else
-        mma_softmax<D, 1, WG_KC / 8, false, true, true, true>(R, s, a.scale, a.scale_log2, lo,
-                                                               hi, t, al);
+        mma_softmax<D, 1, WG_KC / 8, false, true, true, true, 4>(R, s, a.scale, a.scale_log2, lo,
+                                                                  hi, t, al);
 }
 
 /* The producers and consumers of both kernels: OWN picks the items, the
@@ -405,9 +406,11 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                      * runs while P V still accumulates into O
                      * (FlashAttention-3's overlap within a warpgroup); O's
                      * rescale and P's registers, which P V reads, wait for
-                     * it.  Not for own blocks: their consumers also hold
-                     * each row's key range, and ptxas spilled (96-132
-                     * bytes). */
+                     * it.  (ptxas hoists the wait above all but one row's
+                     * max; the whole softmax forced above it measured
+                     * 1.05x slower, docs/perf.md CUDA v24.)  Not for own
+                     * blocks: their consumers also hold each row's key
+                     * range, and ptxas spilled (96-132 bytes). */
                     ws_qk<DT, D>(&s[0][0][0], qf, ks);
                     wg_commit();
                     wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);

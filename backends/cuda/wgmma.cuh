@@ -65,6 +65,16 @@ __device__ __forceinline__ uint64_t wg_desc_sw128(const void *smem, unsigned lbo
     return wg_desc(smem, lbo, sbo) | (1ull << 62);
 }
 
+/* The descriptor of (the tile at d's address) + off bytes, off a multiple
+ * of 16: the address field is the low 14 bits of address / 16, and a
+ * CTA's shared memory (< 256 KB) never carries out of it (nor out of
+ * the low word, whose high word stays a constant), so a chunk's wgmmas
+ * share one computed base. */
+__device__ __forceinline__ uint64_t wg_desc_step(uint64_t d, unsigned off)
+{
+    return (d & 0xffffffff00000000ull) | (unsigned)((unsigned)d + (off >> 4));
+}
+
 /* Byte offset of 16-byte chunk c (of D / 8) of row r in a tile of `rows`
  * rows in that layout. */
 __device__ __forceinline__ unsigned wg_sw128_off(int r, int c, int rows)
