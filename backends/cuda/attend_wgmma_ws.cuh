@@ -22,12 +22,14 @@
  *
  * Layout: 384 threads, one CTA per SM.  Warps 0-3 and 4-7 are the
  * consumer warpgroups (rows 0-63 and 64-127 of a pair of 64-row tiles of
- * one list, Q as A fragments in registers for the whole block), warps
- * 8-11 the producers, which give their registers to the consumers
- * (setmaxnreg: ptxas budgets 168 per thread for 384 threads, and a
- * consumer needs ~200 for Q, O, S and P without spilling; a CTA of 288
- * threads is budgeted as 384 all the same).  The ring holds WS_RING
- * chunks of WG_KC keys (K then V per slot, 64 KB at D = 128).  full[s]
+ * one list, each warpgroup's Q in shared memory for the whole item,
+ * ws_load_q), warps 8-11 the producers, which give their registers to
+ * the consumers (setmaxnreg: ptxas budgets 168 per thread for 384
+ * threads, and a consumer needs ~200 for O, S and P and the overlap
+ * within a warpgroup without spilling; a CTA of 288 threads is budgeted
+ * as 384 all the same).  The ring holds WS_RING chunks of WG_KC keys (K
+ * then V per slot, 64 KB at D = 128), 192 KB that leave room for the two
+ * Q tiles (32 KB) under the 227 KB a CTA may have.  full[s]
  * completes when the producers' copies into slot s have landed
  * (cp.async.mbarrier.arrive.noinc by each of them); empty[s] when the 8
  * consumer warps are done reading it (their wgmmas waited for: a chunk's
@@ -66,10 +68,13 @@ template <int D> struct ws_cfg {
         CONSUMER_REGS = D > 64 ? 232 : 224,
         VOFF = WG_KC * D * 2,            /* bytes: V's offset in a slot        */
         STAGE = 2 * VOFF,                /* bytes of a slot: K, then V         */
-        BARS = WS_RING * STAGE,          /* byte offset of the mbarriers       */
+        QOFF = WS_RING * STAGE,          /* byte offset of the consumers' Q    */
+        QBYTES = 64 * D * 2,             /* bytes of one consumer's 64 rows    */
+        BARS = QOFF + 2 * QBYTES,        /* byte offset of the mbarriers       */
         SMEM = BARS + 2 * WS_RING * 8 + 1024 /* bytes, with room to align the
                                           * ring to the swizzle's 1024 bytes */
     };
+    static_assert(SMEM <= 232448, "more shared memory than an sm_90 CTA may have");
     static_assert(WS_PRODUCERS * PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * CONSUMER_REGS <=
                       WS_LAUNCH_REGS * WS_THREADS,
                   "setmaxnreg: the consumers would wait for registers no one frees");
@@ -104,18 +109,19 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
     }
 }
 
-/* S = Q K^T for the warpgroup's 64 rows (Q as A fragments) and a chunk
- * of WG_KC keys in the swizzled layout, K-major: k16 step kk is 32 bytes
- * into each row of its 64-column block.  Issued, not committed. */
+/* S = Q K^T for the warpgroup's 64 rows (qs: 64 rows in the swizzled
+ * layout) and a chunk of WG_KC keys (ks, the same layout), both K-major:
+ * k16 step kk is 32 bytes into each row of its 64-column block.  Issued,
+ * not committed. */
 template <int DT, int D>
-__device__ __forceinline__ void ws_qk(float *s, const uint32_t (*qf)[4], const unsigned char *ks)
+__device__ __forceinline__ void ws_qk(float *s, const unsigned char *qs, const unsigned char *ks)
 {
-    const uint64_t d0 = wg_desc_sw128(ks, 16, 1024);
+    const uint64_t a0 = wg_desc_sw128(qs, 16, 1024), b0 = wg_desc_sw128(ks, 16, 1024);
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_m64n128k16<DT, 0>(s, qf[kk], wg_desc_step(d0, (kk / 4) * WG_KC * 128 + (kk % 4) * 32),
-                                kk > 0);
+        wgmma_m64n128k16_ss<DT>(s, wg_desc_step(a0, (kk / 4) * 64 * 128 + (kk % 4) * 32),
+                                wg_desc_step(b0, (kk / 4) * WG_KC * 128 + (kk % 4) * 32), kk > 0);
 }
 
 /* The ring position after one chunk. */
@@ -275,6 +281,38 @@ __device__ __forceinline__ void ws_own_range(const gpu_args &a, const ws_item &w
     hi = (a.causal ? tq + 1 : min(b0 + a.S, w.seqlen)) - w.klo;
 }
 
+/* The warpgroup's 64 query rows of an item (rows r0 .. r0 + 63) into qs
+ * in the swizzled layout, rows past the item zeroed, by its 128 threads
+ * (ct: the thread's index among them): thread ct copies 16-byte chunk
+ * ct % (D / 8) of rows ct / (D / 8) + i RS.  Then every thread fences
+ * (the wgmmas read through the async proxy) and the warpgroup meets at
+ * named barrier 3 + wg.  Q in shared memory instead of A fragments frees
+ * 32 registers per consumer thread. */
+template <int D, bool OWN>
+__device__ __forceinline__ void ws_load_q(const unsigned short *q, const gpu_args &a,
+                                          const ws_item &w, int r0, unsigned char *qs, int ct,
+                                          int wg)
+{
+    const int V8 = D / 8, RS = 128 / V8, N = 64 / RS;
+    const int c = ct % V8;
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        const int r = ct / V8 + i * RS, row = r0 + r;
+        unsigned char *dst = qs + wg_sw128_off(r, c, 64);
+        if (row < w.nrows) {
+            const size_t qrow = OWN ? (size_t)(w.tok0 + row) * a.Hq + w.h
+                                    : (size_t)gpu_entry_row(a, a.entries[w.e0 + row]);
+            cp_async16(dst, q + qrow * D + c * 8);
+        } else {
+            *(uint4 *)dst = make_uint4(0, 0, 0, 0);
+        }
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    wg_fence_smem();
+    asm volatile("bar.sync %0, 128;\n" ::"r"(3 + wg) : "memory");
+}
+
 /* Whether a chunk needs the mask for a row whose keys are [lo, hi),
  * chunk relative: a live row's range does not cover the whole chunk. */
 __device__ __forceinline__ bool ws_cuts(int lo, int hi, bool live)
@@ -348,6 +386,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"((int)C::CONSUMER_REGS));
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
+    unsigned char *const qs = ring + C::QOFF + wg * C::QBYTES;
     if (wg == 1) ws_turn_pass(1);
     for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
         const ws_item w = it.it;
@@ -358,21 +397,15 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
         /* The rows' keys, item relative, and the warpgroup's (own blocks:
          * a chunk outside the warpgroup's is skipped). */
         int lo0 = 0, hi0 = w.klen, lo1 = 0, hi1 = w.klen, wlo = 0, whi = w.klen;
-        const unsigned short *q0 = NULL, *q1 = NULL;
         if (OWN) {
             ws_own_range(a, w, r0, lo0, hi0);
             ws_own_range(a, w, r1, lo1, hi1);
             int x;
             ws_own_range(a, w, 64 * wg, wlo, x);
             ws_own_range(a, w, min(64 * wg + 63, w.nrows - 1), x, whi);
-            if (r0 < w.nrows) q0 = q + ((size_t)(w.tok0 + r0) * a.Hq + w.h) * D;
-            if (r1 < w.nrows) q1 = q + ((size_t)(w.tok0 + r1) * a.Hq + w.h) * D;
-        } else {
-            if (r0 < w.nrows) q0 = q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r0]) * D;
-            if (r1 < w.nrows) q1 = q + (size_t)gpu_entry_row(a, a.entries[w.e0 + r1]) * D;
         }
-        uint32_t qf[D / 16][4];
-        mma_load_a<D>(qf, q0, q1, t);
+        /* The last item's wgmmas, which read qs, were all waited for. */
+        if (busy) ws_load_q<D, OWN>(q, a, w, 64 * wg, qs, threadIdx.x % 128, wg);
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
@@ -400,7 +433,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                  * when a group is issued in one branch and waited for
                  * after it (C7514, C7520). */
                 float al[2];
-                if (!OWN && cur && pend) {
+                if (cur && pend) {
                     /* Q K^T, then the last chunk's P V: waiting for all
                      * groups but one waits for Q K^T, so that the softmax
                      * runs while P V still accumulates into O
@@ -408,10 +441,11 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                      * rescale and P's registers, which P V reads, wait for
                      * it.  (ptxas hoists the wait above all but one row's
                      * max; the whole softmax forced above it measured
-                     * 1.05x slower, docs/perf.md CUDA v24.)  Not for own
-                     * blocks: their consumers also hold each row's key
-                     * range, and ptxas spilled (96-132 bytes). */
-                    ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                     * 1.05x slower, docs/perf.md CUDA v24.)  The own
+                     * blocks take it since Q left the registers: before,
+                     * their consumers, which also hold each row's key
+                     * range, spilled 96-132 bytes with it. */
+                    ws_qk<DT, D>(&s[0][0][0], qs, ks);
                     wg_commit();
                     wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                     wg_commit();
@@ -423,37 +457,25 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     wg_wait_all<D>(&s[0][0][0], o);
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
-                } else if (!OWN) {
+                } else if (cur) {
                     /* An item's first chunk (a key-centric warpgroup
                      * computes every chunk of an item or none, so pend
-                     * implies cur). */
-                    ws_qk<DT, D>(&s[0][0][0], qf, ks);
+                     * implies cur), or an own warpgroup's first chunk. */
+                    ws_qk<DT, D>(&s[0][0][0], qs, ks);
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait_all<D>(&s[0][0][0], o);
                     ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t, al);
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
                     wg_pack_p<DT>(pa, s[0]);
-                } else {
-                    /* Own blocks: this chunk's Q K^T and the last one's
-                     * P V, either or both (a warpgroup skips the chunks
-                     * past its rows' keys), waited for together. */
-                    if (cur) {
-                        ws_qk<DT, D>(&s[0][0][0], qf, ks);
-                        wg_commit();
-                    }
-                    if (pend) {
-                        wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
-                        wg_commit();
-                    }
+                } else if (OWN) {
+                    /* An own warpgroup past its rows' keys: the last P V. */
+                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_commit();
                     ws_turn_pass(wg);
-                    wg_wait_all<D>(&s[0][0][0], o);
-                    if (cur) {
-                        ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t,
-                                                 al);
-                        mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
-                        wg_pack_p<DT>(pa, s[0]);
-                    }
+                    wg_wait<0>();
+#pragma unroll
+                    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
                 }
             } else {
                 ws_turn_pass(wg);
