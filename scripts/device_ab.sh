@@ -13,7 +13,9 @@
 # unit-core on this tree and on every base but the first (the first REV is
 # the reference, taken as already checked), conformance-cuda again with
 # MOBA_CUDA_KERNEL=mma and =simt and with MOBA_CUDA_GRID=2
-# (NOTEST=1 skips all of it), then for
+# (NOTEST=1 skips all of it; NOTEST=bases tests this tree only, with the
+# default kernels and MOBA_CUDA_GRID=2: the lean form for variants that
+# are only measured), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
@@ -64,15 +66,17 @@ fi
 export MOBA_CACHE_DIR=/tmp/moba-cache
 first=${bases%%$'\n'*}; first=${first#.ab-base/}
 failed= # tree:kernel pairs whose conformance failed: not timed (a hang would eat the call)
-if [ -z "${NOTEST:-}" ]; then
+if [ "${NOTEST:-}" != 1 ]; then
     for t in $trees; do
         l=${t%%=*} b=$here/build-ab-${t%%=*}
         [ "$l" = "$first" ] && continue
+        [ "${NOTEST:-}" = bases ] && [ "$l" != new ] && continue
         MOBA_PLUGIN_DIR=$b/backends/cuda timeout 90 meson test -C "$b" \
             conformance-cuda unit-core --print-errorlogs > "$OUT/test-$l.log" 2>&1
         rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
         echo "$l: conformance-cuda + unit-core rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l.log"
-        for kern in mma simt; do
+        [ "${NOTEST:-}" = bases ] && kerns= || kerns="mma simt"
+        for kern in $kerns; do
             MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 90 \
                 meson test -C "$b" conformance-cuda --print-errorlogs > "$OUT/test-$l-$kern.log" 2>&1
             rc=$?; [ $rc = 0 ] || failed="$failed $l:$kern"
