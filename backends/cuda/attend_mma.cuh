@@ -185,7 +185,8 @@ __device__ __forceinline__ float mma_exp2(float x)
  * LATE: O is left as it is, and each row's factor goes to al[2 j + h] for
  * mma_rescale_rows, so that a wgmma kernel can run this softmax while the
  * last chunk's P V still accumulates into O (attend_wgmma_ws.cuh).  MXC
- * (a power of two): chains per row max. */
+ * (a power of two): chains per row max.  LAZY: a row's max moves only by
+ * more than MMA_LAZY_TH (below). */
 template <int D, int MT, bool VOTE>
 __device__ __forceinline__ void mma_rescale_rows(mma_acc<D, MT> &R, int j, float al0, float al1)
 {
@@ -204,7 +205,25 @@ __device__ __forceinline__ void mma_rescale_rows(mma_acc<D, MT> &R, int j, float
         }
 }
 
-template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2, bool LATE = false, int MXC = 1>
+/* Lazy rescaling (FlashAttention-4): a row keeps its max while no score
+ * of the chunk passes it by more than MMA_LAZY_TH (natural units: P stays
+ * <= 2^8, and O and l in f32 take it); the softmax is the same function.
+ * Whether the row moves is each of its 4 lanes' own compare, joined by one
+ * ballot, so the quad's max shuffles and the exponent of O's factor are
+ * paid only by the chunks that move a row of the warp.  The choice depends
+ * on the row's data alone: results stay deterministic and independent of
+ * the rows beside it. */
+#define MMA_LAZY_TH 5.545177444479562f /* 8 ln 2 */
+
+/* Row h of the chunk moves: some lane of the quad saw a score past the
+ * bound (bits: a ballot over the warp). */
+__device__ __forceinline__ bool mma_quad_moves(unsigned bits, int lane)
+{
+    return (bits >> (lane & ~3)) & 0xFu;
+}
+
+template <int D, int MT, int NS, bool MASKED, bool VOTE, bool EX2, bool LATE = false, int MXC = 1,
+          bool LAZY = false>
 __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4], float scale,
                                             float c, const int *lo, const int *hi, int t,
                                             float *al = NULL)
@@ -249,8 +268,33 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
             mx0 *= scale;
             mx1 *= scale;
         }
-        const float al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
-        const float al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
+        float al0 = 1.0f, al1 = 1.0f;
+        if (LAZY) {
+            /* m + TH is -inf before the row's first score: any finite
+             * score moves it, as mma_rescale would. */
+            const unsigned b0 = __ballot_sync(0xffffffffu, mx0 > R.m[2 * j] + MMA_LAZY_TH);
+            const unsigned b1 = __ballot_sync(0xffffffffu, mx1 > R.m[2 * j + 1] + MMA_LAZY_TH);
+            if (b0 | b1) {
+                /* Warp-uniform: the shuffles need all lanes. */
+                const int lane = threadIdx.x % 32;
+                float m0 = R.m[2 * j], l0 = R.l[2 * j], m1 = R.m[2 * j + 1];
+                float l1 = R.l[2 * j + 1];
+                const float a0 = mma_rescale(mx0, m0, l0), a1 = mma_rescale(mx1, m1, l1);
+                if (mma_quad_moves(b0, lane)) {
+                    al0 = a0;
+                    R.m[2 * j] = m0;
+                    R.l[2 * j] = l0;
+                }
+                if (mma_quad_moves(b1, lane)) {
+                    al1 = a1;
+                    R.m[2 * j + 1] = m1;
+                    R.l[2 * j + 1] = l1;
+                }
+            }
+        } else {
+            al0 = mma_rescale(mx0, R.m[2 * j], R.l[2 * j]);
+            al1 = mma_rescale(mx1, R.m[2 * j + 1], R.l[2 * j + 1]);
+        }
         float sub0 = R.m[2 * j] == -INFINITY ? 0.0f : R.m[2 * j];
         float sub1 = R.m[2 * j + 1] == -INFINITY ? 0.0f : R.m[2 * j + 1];
         if (EX2) {

@@ -53,6 +53,11 @@
 #define WS_THREADS 384   /* two consumer warpgroups and the producer one */
 #define WS_PRODUCERS 128 /* the producer warpgroup */
 #define WS_RING 3        /* chunks in the ring */
+/* Lazy rescaling in the consumers' softmax (mma_softmax; 0 for the A/B
+ * against the eager form). */
+#ifndef WS_LAZY
+#define WS_LAZY 1
+#endif
 /* Registers per thread after setmaxnreg (ws_cfg): the producers need
  * few, the consumers hold Q, O, S and P.  The consumers' increase is
  * served from what the producers release, so the two may not pass what
@@ -333,11 +338,11 @@ __device__ __forceinline__ void ws_softmax(mma_acc<D, 1> &R, float (*s)[WG_KC / 
     const bool cut = (OWN || !FULL) && __any_sync(0xffffffffu, ws_cuts(lo[0], hi[0], live0) ||
                                                                    ws_cuts(lo[1], hi[1], live1));
     if (cut)
-        mma_softmax<D, 1, WG_KC / 8, true, true, true, true, 4>(R, s, a.scale, a.scale_log2, lo,
-                                                                 hi, t, al);
+        mma_softmax<D, 1, WG_KC / 8, true, true, true, true, 4, WS_LAZY>(
+            R, s, a.scale, a.scale_log2, lo, hi, t, al);
     else
-        mma_softmax<D, 1, WG_KC / 8, false, true, true, true, 4>(R, s, a.scale, a.scale_log2, lo,
-                                                                  hi, t, al);
+        mma_softmax<D, 1, WG_KC / 8, false, true, true, true, 4, WS_LAZY>(
+            R, s, a.scale, a.scale_log2, lo, hi, t, al);
 }
 
 /* The producers and consumers of both kernels: OWN picks the items, the
