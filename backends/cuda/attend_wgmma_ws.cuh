@@ -357,7 +357,13 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     typedef ws_cfg<D> C;
     unsigned char *const ring = (unsigned char *)(((uintptr_t)ws_raw + 1023) & ~(uintptr_t)1023);
     uint64_t *full = (uint64_t *)(ring + C::BARS), *empty = full + WS_RING;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    /* The warp index through a shuffle from lane 0: nvcc then knows it
+     * (and the warpgroup, the roles' branch and the ring slot) to be
+     * warp-uniform and computes the wgmma descriptors on the uniform
+     * datapath (CUTLASS's canonical_warp_idx_sync); from threadIdx it
+     * built each in a vector register and moved it over with R2UR, four
+     * per wgmma on the issue path. */
+    const int lane = threadIdx.x % 32, warp = __shfl_sync(0xffffffffu, threadIdx.x / 32, 0);
     if (threadIdx.x == 0) {
         for (int s = 0; s < WS_RING; s++) {
             wg_mbar_init(&full[s], WS_PRODUCERS);
