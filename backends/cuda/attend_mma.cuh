@@ -253,8 +253,18 @@ __device__ __forceinline__ void mma_softmax(mma_acc<D, MT> &R, float (*s)[NS][4]
                     s[j][n][2 + i] =
                         key >= lo[2 * j + 1] && key < hi[2 * j + 1] ? s[j][n][2 + i] : -INFINITY;
                 }
-                m0[(2 * n + i) % MXC] = fmaxf(m0[(2 * n + i) % MXC], s[j][n][i]);
-                m1[(2 * n + i) % MXC] = fmaxf(m1[(2 * n + i) % MXC], s[j][n][2 + i]);
+                /* A chain starts at its first score (with several
+                 * chains, the FMNMX against -inf were 8 of the chunk's
+                 * path); a NaN there is dropped by the next fmaxf, as
+                 * fmaxf(-inf, NaN) would have dropped it. */
+                const int c = (2 * n + i) % MXC;
+                if (MXC > 1 && 2 * n + i < MXC) {
+                    m0[c] = s[j][n][i];
+                    m1[c] = s[j][n][2 + i];
+                } else {
+                    m0[c] = fmaxf(m0[c], s[j][n][i]);
+                    m1[c] = fmaxf(m1[c], s[j][n][2 + i]);
+                }
             }
 #pragma unroll
         for (int w = MXC / 2; w > 0; w /= 2)
