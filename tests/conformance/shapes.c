@@ -1,4 +1,5 @@
 /* Spec §7.5: the shapes every backend must get right. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,6 +229,32 @@ void test_shapes_long_selection(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Scores that rise along every block: each 256-key step of a block adds
+ * 2 to its keys' elements, and a query row whose elements were made all
+ * positive sees its best score jump by ~8-12 (scaled, D = 64-128) at
+ * every step, more than the 8 ln 2 by which a lazily rescaling kernel
+ * lets a row's running max lag, so O is rescaled after much of a block
+ * was accumulated; rows made all negative see falling scores and never
+ * move.  The signs follow a hash of (token, head), so the two kinds share
+ * warps and quads. */
+static void rising_prepare(const conf_case *c, float *q, float *k, float *v)
+{
+    (void)v;
+    const moba_params *p = &c->p;
+    const int32_t D = p->head_dim, Hq = p->num_q_heads, Hk = p->num_kv_heads;
+    for (int32_t b = 0; b < c->batch; b++)
+        for (int32_t t = c->cu[b]; t < c->cu[b + 1]; t++) {
+            const float step = 2.0f * (float)(((t - c->cu[b]) % p->block_size) / 256);
+            for (int32_t h = 0; h < Hq; h++) {
+                const uint32_t hash = ((uint32_t)t * 2654435761u + (uint32_t)h) >> 13;
+                float *row = q + ((size_t)t * Hq + h) * D;
+                for (int32_t d = 0; d < D; d++)
+                    row[d] = (hash & 1) ? fabsf(row[d]) : -fabsf(row[d]);
+            }
+            for (int32_t i = 0; i < Hk * D; i++) k[(size_t)t * Hk * D + i] += step;
+        }
+}
+
 void test_shapes_long_blocks(void **state)
 {
     (void)state;
@@ -257,6 +284,19 @@ void test_shapes_long_blocks(void **state)
     moba_params nc = conf_params(1, 1, 64, 4100, 2, MOBA_F16);
     nc.causal = 0;
     bad += run1("long blocks S=4100 non-causal f16", nc, 1, mcu, 154, CASE_ALLOW_UNSUPPORTED);
+    /* A past block of 4096 keys (the last 256 rows of the first
+     * sequence) and own blocks of 4096 and 2048 keys, all with rising
+     * scores. */
+    int32_t rlen[2] = {4096 + 256, 2048}, rcu[3];
+    cumulate(rlen, 2, rcu);
+    conf_case rc = {0};
+    rc.name = "long blocks S=4096 rising scores bf16";
+    rc.p = conf_params(1, 1, 128, 4096, 2, MOBA_BF16);
+    rc.batch = 2;
+    rc.cu = rcu;
+    rc.seed = 155;
+    rc.prepare = rising_prepare;
+    bad += conf_run(&rc);
     assert_int_equal(bad, 0);
 }
 
