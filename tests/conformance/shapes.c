@@ -231,8 +231,8 @@ void test_shapes_long_selection(void **state)
 
 /* Scores that rise along every block: each 256-key step of a block adds
  * 2 to its keys' elements, and a query row whose elements were made all
- * positive sees its best score jump by ~8-12 (scaled, D = 64-128) at
- * every step, more than the 8 ln 2 by which a lazily rescaling kernel
+ * positive sees its best score jump by ~12 (scaled, at D = 128) at every
+ * step, more than the 8 ln 2 by which a lazily rescaling kernel
  * lets a row's running max lag, so O is rescaled after much of a block
  * was accumulated; rows made all negative see falling scores and never
  * move.  The signs follow a hash of (token, head), so the two kinds share
