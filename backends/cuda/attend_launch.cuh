@@ -10,6 +10,65 @@
 
 #if MOBA_GPU_HAVE_MMA
 
+#include <cudaTypedefs.h> /* PFN_cuTensorMapEncodeTiled */
+#include <string.h>
+
+/* K's and V's tensor maps for the warp-specialized kernels (ws_tma): the
+ * whole [T, Hk, D] tensors, boxes of 64 columns x 1 head x WG_KC keys,
+ * 128-byte swizzled.  The encoder is the driver's, reached through the
+ * runtime (the module links no libcuda); it only fills the 128-byte
+ * descriptors on the host.  tm.on stays 0, and every copy goes through
+ * cp.async, where a->tma is off, a token index would not fit TMA's
+ * int32 coordinates, or the driver has no encoder or refuses a map. */
+template <int D>
+static ws_tma ws_tma_encode(const gpu_args *a, const void *k, const void *v)
+{
+    ws_tma tm;
+    memset(&tm, 0, sizeof tm);
+    if (!a->tma || a->T > INT32_MAX) return tm;
+    void *fn = NULL;
+    cudaDriverEntryPointQueryResult qr;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                         &qr) != cudaSuccess ||
+        qr != cudaDriverEntryPointSuccess || !fn) {
+        (void)cudaGetLastError();
+        return tm;
+    }
+    const PFN_cuTensorMapEncodeTiled_v12000 enc = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    const cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)a->Hk, (cuuint64_t)a->T};
+    const cuuint64_t strides[2] = {(cuuint64_t)D * 2, (cuuint64_t)a->Hk * D * 2};
+    const cuuint32_t box[3] = {64, 1, WG_KC}, unit[3] = {1, 1, 1};
+    CUtensorMap *maps[2] = {&tm.k, &tm.v};
+    const void *bases[2] = {k, v};
+    for (int i = 0; i < 2; i++)
+        if (enc(maps[i], CU_TENSOR_MAP_DATA_TYPE_UINT16, 3, (void *)bases[i], dims, strides, box,
+                unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+            return tm;
+    tm.on = 1;
+    return tm;
+}
+
+/* Long blocks' key-centric work on k_wgmma_kv_ws: one CTA per SM. */
+template <int DT, int D>
+static cudaError_t ws_kv_launch(const gpu_args *a, const void *q, const void *k, const void *v)
+{
+    typedef unsigned short T;
+    void (*kern)(const T *, const T *, const T *, gpu_args, const ws_tma) =
+        a->len_gcd % WG_KC == 0 ? k_wgmma_kv_ws<DT, D, true> : k_wgmma_kv_ws<DT, D, false>;
+    const int smem = ws_cfg<D>::SMEM;
+    const cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               smem);
+    if (e != cudaSuccess) return e;
+    int grid = a->sm_count;
+    if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
+    kern<<<grid, WS_THREADS, smem, a->stream>>>((const T *)q, kv_heads_at((const T *)k, a),
+                                                kv_heads_at((const T *)v, a), *a,
+                                                ws_tma_encode<D>(a, k, v));
+    return cudaGetLastError();
+}
+
 /* The key-centric kernel: where wgmma is allowed (a->use_mma ==
  * GPU_MMA_WGMMA: compute 9.0 with sm_90a code, the default there)
  * k_wgmma_kv_ws for long blocks and k_wgmma_kv_short for blocks of at
@@ -24,11 +83,8 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     void (*kern)(const T *, const T *, const T *, gpu_args);
     int threads = MMA_THREADS, smem;
     const bool wide = a->S >= MMA_WIDE_MIN;
-    if (wide && a->use_mma == GPU_MMA_WGMMA) {
-        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_ws<DT, D, true> : k_wgmma_kv_ws<DT, D, false>;
-        threads = WS_THREADS;
-        smem = ws_cfg<D>::SMEM;
-    } else if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
+    if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
+    if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
         kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
                                        : k_wgmma_kv_short<DT, D, false>;
         threads = WG_SHORT_THREADS;
@@ -74,8 +130,8 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
     int grid = a->sm_count;
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
     if (grid > twos) grid = (int)twos;
-    k_wgmma_own_ws<DT, D><<<grid, WS_THREADS, smem, a->stream>>>((const T *)q, (const T *)k,
-                                                                 (const T *)v, (T *)out, *a);
+    k_wgmma_own_ws<DT, D><<<grid, WS_THREADS, smem, a->stream>>>(
+        (const T *)q, (const T *)k, (const T *)v, (T *)out, *a, ws_tma_encode<D>(a, k, v));
     return cudaGetLastError();
 }
 

@@ -14,8 +14,9 @@
  * path; the consumers take turns at the tensor cores (ws_turn_wait), so
  * that one's softmax runs under the other's wgmmas; each issues a chunk's
  * P V with the next chunk's Q K^T.  That is FlashAttention-3's design,
- * with cp.async and its mbarrier arrival instead of TMA, and its
- * 128-byte-swizzled K/V layout (wg_desc_sw128), which took the kernel
+ * with its TMA producer (ws_tma; cp.async where the maps cannot be built
+ * and for a block's last, shorter chunk) and its 128-byte-swizzled K/V
+ * layout (wg_desc_sw128), which took the kernel
  * from 1.19x to 1.91x k_mma_kv_wide (CUDA v22: the unswizzled layout's
  * conflict-free copy order read 64-byte pieces of 8 key rows per warp,
  * and the L2 was 79 % busy at 57 % of its bandwidth).
@@ -30,8 +31,10 @@
  * as 384 all the same).  The ring holds WS_RING chunks of WG_KC keys (K
  * then V per slot, 64 KB at D = 128), 192 KB that leave room for the two
  * Q tiles (32 KB) under the 227 KB a CTA may have.  full[s]
- * completes when the producers' copies into slot s have landed
- * (cp.async.mbarrier.arrive.noinc by each of them); empty[s] when the 8
+ * completes when the producers' copies into slot s have landed (an
+ * arrival by each of them: for TMA one announces the boxes' bytes and the
+ * others arrive at once; for cp.async each arrives through
+ * cp.async.mbarrier.arrive.noinc); empty[s] when the 8
  * consumer warps are done reading it (their wgmmas waited for: a chunk's
  * slot is released one chunk later, after its P V).  Both sides walk the
  * same sequence of tile pairs (k_mma_kv_wide's round-robin, each side
@@ -49,6 +52,8 @@
 #include "attend_wgmma.cuh"
 
 #if MOBA_GPU_HAVE_MMA
+
+#include <cuda.h> /* CUtensorMap (the type only: no driver call here) */
 
 #define WS_THREADS 384   /* two consumer warpgroups and the producer one */
 #define WS_PRODUCERS 128 /* the producer warpgroup */
@@ -85,16 +90,34 @@ template <int D> struct ws_cfg {
                   "setmaxnreg: the consumers would wait for registers no one frees");
 };
 
-/* Keys [0, nk) of one tensor's chunk into dst in the 128-byte-swizzled
- * layout (wg_desc_sw128), rows nk .. WG_KC - 1 zeroed (their P is 0, but
- * 0 x NaN garbage would not be), by the producer warpgroup's WS_PRODUCERS
- * threads (pt: the thread's index among them).  Thread pt copies 16-byte
+/* K's and V's tensor maps ([T, Hk, D] as boxes of 64 columns, one head
+ * and WG_KC keys, 128-byte swizzled: one box is one 64-column block of a
+ * ring slot's tile, wg_sw128_off's layout), built by the host
+ * (ws_tma_encode) and passed as a __grid_constant__ kernel parameter; on
+ * is 0 where they could not be built (the copies then all go through
+ * cp.async).
+ *
+ * Why TMA: with cp.async the producer warpgroup issued 2 D / 8 copies per
+ * thread and chunk plus their address arithmetic, on the schedulers the
+ * consumers issue from, and every consumer fenced each chunk
+ * (fence.proxy.async: cp.async writes through the generic proxy, which
+ * wgmma does not see without it).  A TMA box is one instruction of one
+ * thread and lands through the async proxy, visible to wgmma once the
+ * slot's mbarrier completes: FlashAttention-3's producer. */
+struct ws_tma {
+    CUtensorMap k, v;
+    int on;
+};
+
+/* A whole chunk (WG_KC keys) of one tensor into dst in the
+ * 128-byte-swizzled layout (wg_desc_sw128) by cp.async, by the producer
+ * warpgroup's WS_PRODUCERS threads (pt: the thread's index among them).  Thread pt copies 16-byte
  * chunk pt % (D / 8) of rows pt / (D / 8) + i RS: a warp reads whole
  * key rows (D * 2 bytes each), and the XOR spreads each row's chunks over
  * all banks, so the shared-memory writes stay conflict-free. */
-template <int D, bool FULL>
+template <int D>
 __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0, int Hk, int kh,
-                                        int nk, unsigned char *dst, int pt)
+                                        unsigned char *dst, int pt)
 {
     const int V8 = D / 8, NT = WS_PRODUCERS, RS = NT / V8, N = WG_KC / RS;
     static_assert(NT % V8 == 0 && WG_KC % RS == 0 && RS % 8 == 0, "rows step by whole atoms");
@@ -104,14 +127,15 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
     /* r0 + i RS has the row-in-atom of r0: one swizzled offset, stepped. */
     unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
 #pragma unroll
-    for (int i = 0; i < N; i++) {
-        if (FULL)
-            cp_async16(dp + i * RS * 128, sp + i * step);
-        else if (r0 + i * RS < nk)
-            cp_async16(dp + i * RS * 128, sp + i * step);
-        else
-            wg_cp_async16_zero(dp + i * RS * 128, sp);
-    }
+    for (int i = 0; i < N; i++) cp_async16(dp + i * RS * 128, sp + i * step);
+}
+
+/* Whether a chunk of nk keys comes through TMA: a box is always WG_KC
+ * keys, and the rows of a shorter chunk past its keys must be zeros (their
+ * P is 0, but 0 x NaN garbage would not be), which cp.async writes. */
+__device__ __forceinline__ bool ws_by_tma(const ws_tma &tm, int nk)
+{
+    return tm.on && nk == WG_KC;
 }
 
 /* S = Q K^T for the warpgroup's 64 rows (qs: 64 rows in the swizzled
@@ -345,13 +369,92 @@ __device__ __forceinline__ void ws_softmax(mma_acc<D, 1> &R, float (*s)[WG_KC / 
             R, s, a.scale, a.scale_log2, lo, hi, t, al);
 }
 
+/* A chunk of nk < WG_KC keys, K then V, by cp.async as ws_load, rows nk
+ * .. WG_KC - 1 zeroed (their P is 0, but 0 x NaN garbage would not be),
+ * in a loop that is not unrolled: unrolled beside the whole chunks'
+ * copies, ptxas kept its source addresses live across the producers' loop
+ * and spilled them at their 40 or 56 registers, for a path that runs once
+ * per block at most. */
+template <int D>
+__device__ __forceinline__ void ws_load_short(const unsigned short *k, const unsigned short *v,
+                                              int64_t tok0, int Hk, int kh, int nk,
+                                              unsigned char *dst, int pt)
+{
+    const int V8 = D / 8, RS = WS_PRODUCERS / V8, N = WG_KC / RS;
+    const int c = pt % V8, r0 = pt / V8;
+#pragma unroll 1
+    for (int i = 0; i < 2 * N; i++) {
+        const bool isv = i >= N;
+        const int r = r0 + (isv ? i - N : i) * RS;
+        const unsigned short *sp = (isv ? v : k) + ((size_t)(tok0 + r) * Hk + kh) * D + c * 8;
+        unsigned char *dp = dst + (isv ? ws_cfg<D>::VOFF : 0) + wg_sw128_off(r, c, WG_KC);
+        if (r < nk)
+            cp_async16(dp, sp);
+        else
+            wg_cp_async16_zero(dp, k);
+    }
+}
+
+/* The producer warpgroup's loop: every item's chunks into the ring, slot
+ * after slot, each once its consumers have released it.  TMA: whole
+ * chunks as boxes from one thread (ws_by_tma), the rest by cp.async. */
+template <int D, bool FULL, bool OWN, bool TMA>
+__device__ __forceinline__ void ws_produce(const unsigned short *k, const unsigned short *v,
+                                           const gpu_args &a, const ws_tma &tm,
+                                           unsigned char *ring, uint64_t *full, uint64_t *empty)
+{
+    typedef ws_cfg<D> C;
+    const int pt = threadIdx.x - 256;
+    int slot = 0;
+    unsigned ph = 0;
+    ws_iter it;
+    for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
+        const ws_item &w = it.it;
+        /* The maps span every kv head; the key-centric k and v start at
+         * the launch's first (kv_heads_at). */
+        const int khead = OWN ? w.kh : a.kh0 + w.kh;
+        for (int c0 = 0; c0 < w.klen; c0 += WG_KC) {
+            const int nk = min(WG_KC, w.klen - c0);
+            unsigned char *ks = ring + slot * C::STAGE;
+            wg_mbar_wait(&empty[slot], ph ^ 1u);
+            if (nk < WG_KC) {
+                ws_load_short<D>(k, v, w.kstart + c0, a.Hk, w.kh, nk, ks, pt);
+                wg_mbar_arrive_cp_async(&full[slot]);
+            } else if (!TMA) {
+                ws_load<D>(k, w.kstart + c0, a.Hk, w.kh, ks, pt);
+                ws_load<D>(v, w.kstart + c0, a.Hk, w.kh, ks + C::VOFF, pt);
+                wg_mbar_arrive_cp_async(&full[slot]);
+            } else {
+                /* One thread's boxes and the others' plain arrivals:
+                 * full[s] counts WS_PRODUCERS either way. */
+                if (pt == 0) {
+                    const int tok = (int)(w.kstart + c0);
+                    wg_mbar_arrive_tx(&full[slot], C::STAGE);
+#pragma unroll
+                    for (int b = 0; b < D / 64; b++) {
+                        wg_tma_load3(ks + b * WG_KC * 128, &tm.k, 64 * b, khead, tok, &full[slot]);
+                        wg_tma_load3(ks + C::VOFF + b * WG_KC * 128, &tm.v, 64 * b, khead, tok,
+                                     &full[slot]);
+                    }
+                } else {
+                    wg_mbar_arrive(&full[slot]);
+                }
+            }
+            ws_advance(slot, ph);
+        }
+    }
+    /* Nothing of this thread's may still be in flight when it exits. */
+    cp_async_commit();
+    cp_async_wait<0>();
+}
+
 /* The producers and consumers of both kernels: OWN picks the items, the
  * rows' key ranges and where the results go (partials, or out and
  * own_lse); FULL (key-centric only) that no chunk needs a mask. */
 template <int DT, int D, bool FULL, bool OWN>
 __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned short *k,
                                        const unsigned short *v, unsigned short *out,
-                                       const gpu_args &a)
+                                       const gpu_args &a, const ws_tma &tm)
 {
     extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
@@ -377,22 +480,14 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     ws_iter it;
     if (warp >= 8) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"((int)C::PRODUCER_REGS));
-        const int pt = threadIdx.x - 256;
-        for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
-            const ws_item &w = it.it;
-            for (int c0 = 0; c0 < w.klen; c0 += WG_KC) {
-                const int nk = min(WG_KC, w.klen - c0);
-                unsigned char *ks = ring + slot * C::STAGE;
-                wg_mbar_wait(&empty[slot], ph ^ 1u);
-                ws_load<D, FULL>(k, w.kstart + c0, a.Hk, w.kh, nk, ks, pt);
-                ws_load<D, FULL>(v, w.kstart + c0, a.Hk, w.kh, nk, ks + C::VOFF, pt);
-                wg_mbar_arrive_cp_async(&full[slot]);
-                ws_advance(slot, ph);
-            }
-        }
-        /* Nothing of this thread's may still be in flight when it exits. */
-        cp_async_commit();
-        cp_async_wait<0>();
+        /* One loop per copy method: with the cp.async copies of whole
+         * chunks and the boxes in one loop, ptxas kept the copies' source
+         * addresses live across it and spilled 404 bytes at the
+         * producers' 40 registers (D = 128). */
+        if (tm.on)
+            ws_produce<D, FULL, OWN, true>(k, v, a, tm, ring, full, empty);
+        else
+            ws_produce<D, FULL, OWN, false>(k, v, a, tm, ring, full, empty);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"((int)C::CONSUMER_REGS));
@@ -434,9 +529,9 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
              * serializes wgmmas issued and waited for under different
              * data-dependent branches, C7518). */
             if (cur || pend) {
-                /* The copies wrote through the generic proxy; wgmma reads
-                 * through the async one. */
-                wg_fence_smem();
+                /* cp.async wrote through the generic proxy; wgmma reads
+                 * through the async one (TMA's boxes came through it). */
+                if (!ws_by_tma(tm, min(WG_KC, w.klen - c0))) wg_fence_smem();
                 float s[1][WG_KC / 8][4];
                 const int lo[2] = {lo0 - c0, lo1 - c0}, hi[2] = {hi0 - c0, hi1 - c0};
                 /* Each case issues and waits for its wgmmas inside its
@@ -526,12 +621,12 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(WS_THREADS, 1)
 k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-              gpu_args a)
+              gpu_args a, const __grid_constant__ ws_tma tm)
 {
 #if MOBA_WGMMA_OK
-    ws_run<DT, D, FULL, false>(q, k, v, NULL, a);
+    ws_run<DT, D, FULL, false>(q, k, v, NULL, a, tm);
 #else
-    (void)q; (void)k; (void)v; (void)a;
+    (void)q; (void)k; (void)v; (void)a; (void)tm;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }
@@ -547,12 +642,12 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
 template <int DT, int D>
 __global__ void __launch_bounds__(WS_THREADS, 1)
 k_wgmma_own_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-               unsigned short *out, gpu_args a)
+               unsigned short *out, gpu_args a, const __grid_constant__ ws_tma tm)
 {
 #if MOBA_WGMMA_OK
-    ws_run<DT, D, false, true>(q, k, v, out, a);
+    ws_run<DT, D, false, true>(q, k, v, out, a, tm);
 #else
-    (void)q; (void)k; (void)v; (void)out; (void)a;
+    (void)q; (void)k; (void)v; (void)out; (void)a; (void)tm;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }

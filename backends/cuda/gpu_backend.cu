@@ -444,7 +444,9 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     CU(cudaSetDevice(c->device), "cudaSetDevice");
     pl->a.stream = c->stream;
     pl->a.use_mma = use_mma(c);
-    const moba_status st = env_int("MOBA_CUDA_GRID", 0, 1L << 20, 0, &pl->a.grid_cap);
+    moba_status st = env_int("MOBA_CUDA_GRID", 0, 1L << 20, 0, &pl->a.grid_cap);
+    if (st) return st;
+    st = env_int("MOBA_CUDA_TMA", 0, 1, 1, &pl->a.tma);
     if (st) return st;
     return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, GPU_KV_CHUNK, &pl->a.chunk);
 }

@@ -72,6 +72,10 @@ typedef struct gpu_args {
      * cap (host, per call: MOBA_CUDA_GRID, for tests that need a CTA to
      * run many tiles). */
     int32_t grid_cap;
+    /* K/V copies of the warp-specialized kernels through TMA where the
+     * driver can build the tensor maps (host, per call: MOBA_CUDA_TMA=0
+     * keeps them all on cp.async, for A/B and to test that path). */
+    int32_t tma;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;

@@ -206,6 +206,37 @@ __device__ __forceinline__ void wg_cp_async16_zero(void *smem, const void *gmem)
 #endif
 }
 
+/* The tensor memory accelerator (TMA, sm_90): one thread asks for a box
+ * of a tensor map and the copy engine writes it into shared memory,
+ * 128-byte swizzled as the map says, then completes `bytes` of the
+ * transaction count of mbarrier b.  The arrival that announces the bytes
+ * (wg_mbar_arrive_tx) comes before the copies.  tmap: the generic address
+ * of a __grid_constant__ kernel parameter. */
+__device__ __forceinline__ void wg_mbar_arrive_tx(uint64_t *b, unsigned bytes)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                     wg_smem_addr(b)),
+                 "r"(bytes)
+                 : "memory");
+#else
+    (void)b; (void)bytes;
+#endif
+}
+
+__device__ __forceinline__ void wg_tma_load3(void *dst, const void *tmap, int c0, int c1, int c2,
+                                             uint64_t *b)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(wg_smem_addr(dst)),
+                 "l"(tmap), "r"(c0), "r"(c1), "r"(c2), "r"(wg_smem_addr(b))
+                 : "memory");
+#else
+    (void)dst; (void)tmap; (void)c0; (void)c1; (void)c2; (void)b;
+#endif
+}
+
 /* One asm statement per shape; the dtype (f16, bf16) is a string
  * literal pasted into the opcode.  The accumulators' operand numbers and
  * bindings, 32 (n64) or 64 (n128) of them, are shared by the shapes. */
