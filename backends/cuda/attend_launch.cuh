@@ -114,12 +114,12 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     return cudaGetLastError();
 }
 
-/* Long blocks' own blocks on k_wgmma_own_ws (results in out and
- * a->own_lse, for k_mma_own's merge): one CTA per SM over the tile pairs
- * of every head, two at a time (ws_pair). */
+/* Long blocks' own blocks on k_wgmma_own_ws, each row merged there with
+ * its partials into out and lse: one CTA per SM over the tile pairs of
+ * every head, two at a time (ws_pair). */
 template <int DT, int D>
 static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k, const void *v,
-                                 void *out)
+                                 void *out, float *lse)
 {
     typedef unsigned short T;
     const int smem = ws_cfg<D>::SMEM;
@@ -131,7 +131,7 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
     if (grid > twos) grid = (int)twos;
     k_wgmma_own_ws<DT, D><<<grid, WS_THREADS, smem, a->stream>>>(
-        (const T *)q, (const T *)k, (const T *)v, (T *)out, *a, ws_tma_encode<D>(a, k, v));
+        (const T *)q, (const T *)k, (const T *)v, (T *)out, lse, *a, ws_tma_encode<D>(a, k, v));
     return cudaGetLastError();
 }
 
@@ -144,15 +144,11 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
         const cudaError_t e = mma_kv_launch<DT, D>(a, q, k, v);
         if (e != cudaSuccess) return e;
     }
-    /* With wgmma, long blocks' own blocks run on the warp-specialized
-     * kernel and k_mma_own only merges. */
-    const bool ws_own = a->S >= MMA_WIDE_MIN && a->use_mma == GPU_MMA_WGMMA && a->own_lse;
-    if (ws_own) {
-        const cudaError_t e = ws_own_launch<DT, D>(a, q, k, v, out);
-        if (e != cudaSuccess) return e;
-    }
-    void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) =
-        ws_own ? k_mma_own<DT, D, true> : k_mma_own<DT, D, false>;
+    /* With wgmma, long blocks' own blocks and the merge run on the
+     * warp-specialized kernel. */
+    if (a->S >= MMA_WIDE_MIN && a->use_mma == GPU_MMA_WGMMA)
+        return ws_own_launch<DT, D>(a, q, k, v, out, lse);
+    void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) = k_mma_own<DT, D>;
     /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
     const int smem = (int)sizeof(mma_own_smem<D>);
     const cudaError_t e =

@@ -786,54 +786,17 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
     if (lse && half == 0) lse[qrow] = M + __logf(L);
 }
 
-/* The merge alone, for own blocks computed by k_wgmma_own_ws: each row's
- * own result is in out (O / l, storage dtype) and its lse in a.own_lse;
- * they take the place of the attention's O (as f32, l = 1) and m in
- * shared memory, and mma_merge_tile overwrites out with the merged
- * rows. */
-template <int DT, int D>
-__device__ __forceinline__ void mma_merge_only(const gpu_args &a, unsigned short *out, float *lse)
-{
-    extern __shared__ __align__(16) unsigned char own_smem[];
-    mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
-    const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = a.h0 + blockIdx.y;
-    const moba_seq sq = a.seqs[tile.seq];
-    mma_merge_pre pre;
-    mma_merge_prefetch(a, tile, sq, h, pre);
-    const int V8 = D / 8;
-    for (int e = threadIdx.x; e < tile.rows * V8; e += MMA_THREADS) {
-        const int r = e / V8, c = e % V8;
-        const size_t qrow = (size_t)(sq.start + tile.row0 + r) * a.Hq + h;
-        const uint4 x = *(const uint4 *)(out + qrow * D + c * 8);
-        const uint32_t pw[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-            sm.u.o[r][c * 8 + i] = gpu_to_f32<DT>((unsigned short)(pw[i / 2] >> (16 * (i % 2))));
-        if (c == 0) {
-            sm.m[r] = a.own_lse[qrow];
-            sm.l[r] = 1.0f;
-        }
-    }
-    __syncthreads();
-    mma_merge_tile<DT, D>(a, sm, tile, sq, h, pre, out, lse);
-}
-
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
  * kernel does.  Q waits in shared memory (read with ldmatrix, as in
  * k_mma_kv_wide), the key chunks stream through a ring of two: 87 KB at
  * D = 128, 2 CTAs per SM. */
-template <int DT, int D, bool MERGE>
+template <int DT, int D>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
-    if (MERGE) {
-        mma_merge_only<DT, D>(a, out, lse);
-        return;
-    }
     const int LD = mma_cfg<D>::LD, ND = D / 8;
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;

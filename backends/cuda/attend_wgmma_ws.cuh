@@ -448,13 +448,124 @@ __device__ __forceinline__ void ws_produce(const unsigned short *k, const unsign
     cp_async_wait<0>();
 }
 
+/* Slots of a row's selection merged in the own kernel's epilogue with
+ * every load issued up front (ws_merge_row); larger top-k takes the
+ * loads in the loop. */
+#define WS_MERGE_PRE 4
+
+/* A row's own-block result (R's row r: O and l as the attention left
+ * them, f32, lse m + ln l) merged with the row's partials of the
+ * key-centric kernel in slot order, with gpu_merge_row's arithmetic, into
+ * out (the storage dtype) and lse (when given).  It was a kernel of its
+ * own (k_mma_own's merge), which read the own result back from out as
+ * 16-bit values: two more passes over T Hq D values and a launch, 1.016x
+ * the forward at 256K tokens with 16384-key blocks (docs/perf.md, CUDA
+ * v26).  b: the row's own block.  Each lane of the row's quad holds
+ * columns 8 n + 2 t, + 1 of O, and reads and writes those. */
+template <int DT, int D>
+__device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, const gpu_args &a,
+                                             size_t qrow, int b, unsigned short *out, float *lse,
+                                             int t)
+{
+    const int K = a.K, Km1 = K - 1, ND = D / 8;
+    const int32_t *selrow = a.sel + qrow * K;
+    const float *plse = a.part_lse + qrow * Km1;
+    const uint32_t *po = (const uint32_t *)((const unsigned short *)a.part_o + qrow * Km1 * D) + t;
+    const float l = R.l[r], own_lse = R.m[r] + __logf(l);
+    float o[ND][2];
+#pragma unroll
+    for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = 0.0f;
+    float M = own_lse, L = 0.0f;
+    if (K <= WS_MERGE_PRE) {
+        /* Slot i's partial is i or i - 1 (whether the own block came
+         * before it): the row's Km1 partials are always there to read,
+         * used or not, so every load goes out before the first use. */
+        int js[WS_MERGE_PRE];
+        float pl[WS_MERGE_PRE - 1];
+        uint32_t pv[WS_MERGE_PRE - 1][ND];
+#pragma unroll
+        for (int i = 0; i < WS_MERGE_PRE; i++) js[i] = i < K ? selrow[i] : -1;
+#pragma unroll
+        for (int c = 0; c < WS_MERGE_PRE - 1; c++) {
+            pl[c] = c < Km1 ? plse[c] : -INFINITY;
+#pragma unroll
+            for (int n = 0; n < ND; n++) pv[c][n] = c < Km1 ? po[(size_t)c * D / 2 + n * 4] : 0u;
+        }
+        bool end = false, past = false; /* past: the own slot came before */
+#pragma unroll
+        for (int i = 0; i < WS_MERGE_PRE; i++) {
+            end = end || js[i] < 0;
+            if (!end && js[i] == b) past = true;
+            else if (!end) M = fmaxf(M, past ? pl[i > 0 ? i - 1 : 0] : pl[i < WS_MERGE_PRE - 1 ? i : 0]);
+        }
+        end = past = false;
+#pragma unroll
+        for (int i = 0; i < WS_MERGE_PRE; i++) {
+            end = end || js[i] < 0;
+            if (end) continue;
+            if (js[i] == b) {
+                const float w = __expf(own_lse - M), wl = w / l;
+                L += w;
+#pragma unroll
+                for (int n = 0; n < ND; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) o[n][e] = fmaf(wl, R.o[0][n][2 * r + e], o[n][e]);
+                past = true;
+                continue;
+            }
+            const int cl = i > 0 ? i - 1 : 0, ch = i < WS_MERGE_PRE - 1 ? i : 0;
+            const float w = __expf((past ? pl[cl] : pl[ch]) - M);
+            L += w;
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                const uint32_t x = past ? pv[cl][n] : pv[ch][n];
+                o[n][0] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x & 0xffffu)), o[n][0]);
+                o[n][1] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x >> 16)), o[n][1]);
+            }
+        }
+    } else {
+        for (int i = 0, c = 0; i < K; i++) {
+            const int j = selrow[i];
+            if (j < 0) break;
+            if (j != b) M = fmaxf(M, plse[c++]);
+        }
+        for (int i = 0, c = 0; i < K; i++) {
+            const int j = selrow[i];
+            if (j < 0) break;
+            if (j == b) {
+                const float w = __expf(own_lse - M), wl = w / l;
+                L += w;
+#pragma unroll
+                for (int n = 0; n < ND; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) o[n][e] = fmaf(wl, R.o[0][n][2 * r + e], o[n][e]);
+                continue;
+            }
+            const float w = __expf(plse[c] - M);
+            L += w;
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                const uint32_t x = po[(size_t)c * D / 2 + n * 4];
+                o[n][0] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x & 0xffffu)), o[n][0]);
+                o[n][1] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x >> 16)), o[n][1]);
+            }
+            c++;
+        }
+    }
+    const float inv = 1.0f / L;
+    uint32_t *dst = (uint32_t *)(out + qrow * D) + t;
+#pragma unroll
+    for (int n = 0; n < ND; n++) dst[n * 4] = mma_pack<DT>(o[n][0] * inv, o[n][1] * inv);
+    if (lse && t == 0) lse[qrow] = M + __logf(L);
+}
+
 /* The producers and consumers of both kernels: OWN picks the items, the
- * rows' key ranges and where the results go (partials, or out and
- * own_lse); FULL (key-centric only) that no chunk needs a mask. */
+ * rows' key ranges and where the results go (partials, or merged with
+ * them into out and lse: ws_merge_row); FULL (key-centric only) that no chunk needs a mask. */
 template <int DT, int D, bool FULL, bool OWN>
 __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned short *k,
                                        const unsigned short *v, unsigned short *out,
-                                       const gpu_args &a, const ws_tma &tm)
+                                       float *lse, const gpu_args &a, const ws_tma &tm)
 {
     extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
@@ -606,7 +717,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     const int row = r ? r1 : r0;
                     if (row >= w.nrows) continue;
                     const size_t qrow = (size_t)(w.tok0 + row) * a.Hq + w.h;
-                    mma_store_row<DT, D, 1>(R, r, out + qrow * D, &a.own_lse[qrow], t);
+                    ws_merge_row<DT, D>(R, r, a, qrow, (w.row0 + row) / a.S, out, lse, t);
                 }
             } else {
                 mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
@@ -624,7 +735,7 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
               gpu_args a, const __grid_constant__ ws_tma tm)
 {
 #if MOBA_WGMMA_OK
-    ws_run<DT, D, FULL, false>(q, k, v, NULL, a, tm);
+    ws_run<DT, D, FULL, false>(q, k, v, NULL, NULL, a, tm);
 #else
     (void)q; (void)k; (void)v; (void)a; (void)tm;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
@@ -632,22 +743,22 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
 }
 
 /* The own blocks of long blocks (GPU_WIDE_MIN keys and more) on the same
- * warp-specialized design: each row's own block, causal, as O / l into
- * out and its lse into own_lse, which k_mma_own<..., true> then merges
- * with the partials.  Where k_mma_own computed them on mma.sync (one CTA
- * of 64 rows per tile and head), the own blocks were 41 % of the
- * attention at 16384-key blocks once the key-centric kernel ran on this
- * design (docs/perf.md, CUDA v22).  k and v: the whole tensors (kh is
- * absolute). */
+ * warp-specialized design: each row's own block, causal, merged with the
+ * row's partials (ws_merge_row) into out and lse (when given).  Where
+ * k_mma_own computed them on mma.sync (one CTA of 64 rows per tile and
+ * head), the own blocks were 41 % of the attention at 16384-key blocks
+ * once the key-centric kernel ran on this design (docs/perf.md, CUDA
+ * v22); the merge was a kernel of its own until v26.  k and v: the whole
+ * tensors (kh is absolute). */
 template <int DT, int D>
 __global__ void __launch_bounds__(WS_THREADS, 1)
 k_wgmma_own_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-               unsigned short *out, gpu_args a, const __grid_constant__ ws_tma tm)
+               unsigned short *out, float *lse, gpu_args a, const __grid_constant__ ws_tma tm)
 {
 #if MOBA_WGMMA_OK
-    ws_run<DT, D, false, true>(q, k, v, out, a, tm);
+    ws_run<DT, D, false, true>(q, k, v, out, lse, a, tm);
 #else
-    (void)q; (void)k; (void)v; (void)out; (void)a; (void)tm;
+    (void)q; (void)k; (void)v; (void)out; (void)lse; (void)a; (void)tm;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }

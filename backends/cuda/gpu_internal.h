@@ -90,9 +90,6 @@ typedef struct gpu_args {
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype        */
     float *part_lse;  /* [T * Hq * (K - 1)]                          */
-    float *own_lse;   /* [T * Hq]: the own blocks' lse of k_wgmma_own_ws,
-                       * whose O waits in out until the merge (plans with
-                       * blocks of GPU_WIDE_MIN keys and more; else NULL) */
     cudaStream_t stream;
 } gpu_args;
 

@@ -278,9 +278,13 @@ void test_shapes_long_blocks(void **state)
                 152, 0);
     /* Two kv heads, query heads in pairs: a long block's copies name a kv
      * head that is not always the first (CUDA's TMA boxes take it as a
-     * coordinate of the whole tensor). */
-    bad += run1("long blocks S=4096 GQA 4/2 bf16", conf_params(4, 2, 64, 4096, 2, MOBA_BF16), 2,
-                wcu, 156, 0);
+     * coordinate of the whole tensor).  Top-3 of two blocks and top-6:
+     * selections that end early (-1 slots), in the CUDA own-block kernel's
+     * merge for small top-k and for the rest. */
+    bad += run1("long blocks S=4096 GQA 4/2 top-3 bf16", conf_params(4, 2, 64, 4096, 3, MOBA_BF16),
+                2, wcu, 156, 0);
+    bad += run1("long blocks S=4096 top-6 f16", conf_params(1, 1, 128, 4096, 6, MOBA_F16), 2, wcu,
+                157, 0);
     int32_t mlen[1] = {4100 + 300}, mcu[2];
     cumulate(mlen, 1, mcu);
     bad += run1("long blocks S=4100 f16", conf_params(1, 1, 64, 4100, 2, MOBA_F16), 1, mcu, 153,
