@@ -453,6 +453,32 @@ __device__ __forceinline__ void ws_produce(const unsigned short *k, const unsign
  * loads in the loop. */
 #define WS_MERGE_PRE 4
 
+/* ws_merge_row's two steps: the own block's share (weight w) of R's row
+ * r, O / l, and a partial's, its 16-bit values x (one pair of columns per
+ * n); each adds its weight to L. */
+template <int D>
+__device__ __forceinline__ void ws_merge_own(float (*o)[2], float &L, const mma_acc<D, 1> &R,
+                                             int r, float w)
+{
+    const float wl = w / R.l[r];
+    L += w;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) o[n][e] = fmaf(wl, R.o[0][n][2 * r + e], o[n][e]);
+}
+
+template <int DT, int D>
+__device__ __forceinline__ void ws_merge_part(float (*o)[2], float &L, float w, const uint32_t *x)
+{
+    L += w;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+        o[n][0] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x[n] & 0xffffu)), o[n][0]);
+        o[n][1] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x[n] >> 16)), o[n][1]);
+    }
+}
+
 /* A row's own-block result (R's row r: O and l as the attention left
  * them, f32, lse m + ln l) merged with the row's partials of the
  * key-centric kernel in slot order, with gpu_merge_row's arithmetic, into
@@ -494,9 +520,12 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
         bool end = false, past = false; /* past: the own slot came before */
 #pragma unroll
         for (int i = 0; i < WS_MERGE_PRE; i++) {
+            const int cl = i > 0 ? i - 1 : 0, ch = i < WS_MERGE_PRE - 1 ? i : 0;
             end = end || js[i] < 0;
-            if (!end && js[i] == b) past = true;
-            else if (!end) M = fmaxf(M, past ? pl[i > 0 ? i - 1 : 0] : pl[i < WS_MERGE_PRE - 1 ? i : 0]);
+            if (!end && js[i] == b)
+                past = true;
+            else if (!end)
+                M = fmaxf(M, past ? pl[cl] : pl[ch]);
         }
         end = past = false;
 #pragma unroll
@@ -504,24 +533,15 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
             end = end || js[i] < 0;
             if (end) continue;
             if (js[i] == b) {
-                const float w = __expf(own_lse - M), wl = w / l;
-                L += w;
-#pragma unroll
-                for (int n = 0; n < ND; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) o[n][e] = fmaf(wl, R.o[0][n][2 * r + e], o[n][e]);
+                ws_merge_own<D>(o, L, R, r, __expf(own_lse - M));
                 past = true;
                 continue;
             }
             const int cl = i > 0 ? i - 1 : 0, ch = i < WS_MERGE_PRE - 1 ? i : 0;
-            const float w = __expf((past ? pl[cl] : pl[ch]) - M);
-            L += w;
+            uint32_t x[ND];
 #pragma unroll
-            for (int n = 0; n < ND; n++) {
-                const uint32_t x = past ? pv[cl][n] : pv[ch][n];
-                o[n][0] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x & 0xffffu)), o[n][0]);
-                o[n][1] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x >> 16)), o[n][1]);
-            }
+            for (int n = 0; n < ND; n++) x[n] = past ? pv[cl][n] : pv[ch][n];
+            ws_merge_part<DT, D>(o, L, __expf((past ? pl[cl] : pl[ch]) - M), x);
         }
     } else {
         for (int i = 0, c = 0; i < K; i++) {
@@ -533,22 +553,13 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
             const int j = selrow[i];
             if (j < 0) break;
             if (j == b) {
-                const float w = __expf(own_lse - M), wl = w / l;
-                L += w;
-#pragma unroll
-                for (int n = 0; n < ND; n++)
-#pragma unroll
-                    for (int e = 0; e < 2; e++) o[n][e] = fmaf(wl, R.o[0][n][2 * r + e], o[n][e]);
+                ws_merge_own<D>(o, L, R, r, __expf(own_lse - M));
                 continue;
             }
-            const float w = __expf(plse[c] - M);
-            L += w;
+            uint32_t x[ND];
 #pragma unroll
-            for (int n = 0; n < ND; n++) {
-                const uint32_t x = po[(size_t)c * D / 2 + n * 4];
-                o[n][0] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x & 0xffffu)), o[n][0]);
-                o[n][1] = fmaf(w, gpu_to_f32<DT>((unsigned short)(x >> 16)), o[n][1]);
-            }
+            for (int n = 0; n < ND; n++) x[n] = po[(size_t)c * D / 2 + n * 4];
+            ws_merge_part<DT, D>(o, L, __expf(plse[c] - M), x);
             c++;
         }
     }
