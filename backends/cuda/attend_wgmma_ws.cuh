@@ -398,7 +398,7 @@ __device__ __forceinline__ void ws_load_short(const unsigned short *k, const uns
 /* The producer warpgroup's loop: every item's chunks into the ring, slot
  * after slot, each once its consumers have released it.  TMA: whole
  * chunks as boxes from one thread (ws_by_tma), the rest by cp.async. */
-template <int D, bool FULL, bool OWN, bool TMA>
+template <int D, bool OWN, bool TMA>
 __device__ __forceinline__ void ws_produce(const unsigned short *k, const unsigned short *v,
                                            const gpu_args &a, const ws_tma &tm,
                                            unsigned char *ring, uint64_t *full, uint64_t *empty)
@@ -607,9 +607,9 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
          * addresses live across it and spilled 404 bytes at the
          * producers' 40 registers (D = 128). */
         if (tm.on)
-            ws_produce<D, FULL, OWN, true>(k, v, a, tm, ring, full, empty);
+            ws_produce<D, OWN, true>(k, v, a, tm, ring, full, empty);
         else
-            ws_produce<D, FULL, OWN, false>(k, v, a, tm, ring, full, empty);
+            ws_produce<D, OWN, false>(k, v, a, tm, ring, full, empty);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"((int)C::CONSUMER_REGS));
