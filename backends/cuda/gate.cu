@@ -150,8 +150,14 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
                             gate_sel_row(a, tok0, row, h));
         __syncthreads();
     }
-    if (sub == 0)
-        gate_finish_row(a, sq, kh, me, need_rank, ps[row].n, gate_sel_row(a, tok0, row, h));
+    /* The lanes of each warp's rows (sub 0), dead rows too: they count
+     * together. */
+    if (sub == 0) {
+        unsigned mask = 0;
+        for (int l = 0; l < 32; l += GATE_TPR) mask |= 1u << l;
+        gate_finish_row(a, sq, kh, me, need_rank, ps[row].n, gate_sel_row(a, tok0, row, h),
+                        mask);
+    }
 }
 
 /* Exclusive scans of the list sizes and of their 64-row tile counts, in one

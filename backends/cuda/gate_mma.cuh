@@ -437,9 +437,10 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         }
         __syncthreads();
     }
-    if (tid < tile.rows)
+    /* Whole warps (dead rows too): gate_finish_row counts warp by warp. */
+    if (tid < GTC_ROWS)
         gate_finish_row(a, sq, kh, gate_row_info(a, sq, tile, tid), need_rank, sm.n[tid],
-                        gate_sel_row(a, tok0, tid, h));
+                        gate_sel_row(a, tok0, tid, h), 0xffffffffu);
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

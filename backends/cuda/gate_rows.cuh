@@ -71,23 +71,46 @@ __device__ __forceinline__ void gate_pass_merge(const gate_row &w, gate_pass_sta
     ps.n = n;
 }
 
+/* Counts slot block j (>= 0; j < 0 for none) into its list, lists[j *
+ * Hkl].  Every lane in mask calls it together.  With warp matching
+ * (NVIDIA) the lanes that picked the same block count with one atomic:
+ * with few blocks the rows of a tile mostly pick the same ones (1M tokens
+ * in 16384-key blocks, top-3: every lane of a warp the same two), and the
+ * atomics on one count are served one after the other (as k_fill's on
+ * its cursors, CUDA v23). */
+__device__ __forceinline__ void gate_count(int32_t *lists, int j, int Hkl, unsigned mask)
+{
+#if MOBA_GPU_HAVE_MATCH
+    const unsigned same = __match_any_sync(mask, j);
+    if (j >= 0 && (int)(threadIdx.x % 32) == __ffs(same) - 1)
+        atomicAdd(&lists[(int64_t)j * Hkl], __popc(same));
+#else
+    (void)mask;
+    if (j >= 0) atomicAdd(&lists[(int64_t)j * Hkl], 1);
+#endif
+}
+
 /* Own block in, ascending order, -1 padding, then the list counts.  When
- * every candidate is taken (need_rank false) the row was never scored. */
+ * every candidate is taken (need_rank false) the row was never scored.
+ * Every lane in mask calls it together, dead rows (w.live false) too: they
+ * count nothing. */
 #define GATE_SORT_MAX 16
 __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_seq &sq, int kh,
                                                 const gate_row &w, bool need_rank,
-                                                int nchosen, int32_t *selrow)
+                                                int nchosen, int32_t *selrow, unsigned mask)
 {
-    if (!w.live) return;
     const int K = a.K;
+    int32_t *lists = a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
     int n = 0;
-    if (need_rank) {
-        n = nchosen;
-    } else {
-        for (int j = 0; j < w.jend; j++)
-            if (j != w.b) selrow[n++] = j;
+    if (w.live) {
+        if (need_rank) {
+            n = nchosen;
+        } else {
+            for (int j = 0; j < w.jend; j++)
+                if (j != w.b) selrow[n++] = j;
+        }
+        selrow[n++] = w.b;
     }
-    selrow[n++] = w.b;
     if (K <= GATE_SORT_MAX) {
         /* Bitonic network in registers (the row is at most 16 long). */
         int v[GATE_SORT_MAX];
@@ -110,24 +133,24 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
                 }
 #pragma unroll
         for (int i = 0; i < GATE_SORT_MAX; i++) {
-            if (i < K) selrow[i] = i < n ? v[i] : -1;
-            if (i < n && v[i] != w.b)
-                atomicAdd(&a.counts[(sq.block_offset + v[i]) * a.Hkl + (kh - a.kh0)], 1);
+            if (w.live && i < K) selrow[i] = i < n ? v[i] : -1;
+            if (i < K) gate_count(lists, i < n && v[i] != w.b ? v[i] : -1, a.Hkl, mask);
         }
         return;
     }
-    for (int i = 1; i < n; i++) {
-        int x = selrow[i], p = i;
-        while (p > 0 && selrow[p - 1] > x) {
-            selrow[p] = selrow[p - 1];
-            p--;
+    if (w.live) {
+        for (int i = 1; i < n; i++) {
+            int x = selrow[i], p = i;
+            while (p > 0 && selrow[p - 1] > x) {
+                selrow[p] = selrow[p - 1];
+                p--;
+            }
+            selrow[p] = x;
         }
-        selrow[p] = x;
+        for (int i = n; i < K; i++) selrow[i] = -1;
     }
-    for (int i = n; i < K; i++) selrow[i] = -1;
-    for (int i = 0; i < n; i++)
-        if (selrow[i] != w.b) atomicAdd(&a.counts[(sq.block_offset + selrow[i]) * a.Hkl + (kh - a.kh0)],
-                      1);
+    for (int i = 0; i < K; i++) /* every lane K times: gate_count is collective */
+        gate_count(lists, i < n && selrow[i] != w.b ? selrow[i] : -1, a.Hkl, mask);
 }
 
 #endif /* MOBA_GPU_GATE_ROWS_CUH */

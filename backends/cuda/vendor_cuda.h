@@ -16,7 +16,7 @@
 
 /* Tensor-core (mma.sync) kernels exist for 16-bit dtypes on sm_80+. */
 #define MOBA_GPU_HAVE_MMA 1
-/* __match_any_sync (k_fill's one atomic per block and warp). */
+/* __match_any_sync (gate_count and k_fill: one atomic per block and warp). */
 #define MOBA_GPU_HAVE_MATCH 1
 
 #endif /* MOBA_GPU_VENDOR_CUDA_H */

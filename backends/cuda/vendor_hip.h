@@ -45,7 +45,7 @@
 
 /* The mma.sync PTX path is NVIDIA-only; HIP runs the portable kernels. */
 #define MOBA_GPU_HAVE_MMA 0
-/* No warp matching: k_fill takes one atomic per slot. */
+/* No warp matching: gate_count and k_fill take one atomic per slot. */
 #define MOBA_GPU_HAVE_MATCH 0
 
 #endif /* MOBA_GPU_VENDOR_HIP_H */
