@@ -153,6 +153,7 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
     /* The lanes of each warp's rows (sub 0), dead rows too: they count
      * together. */
     if (sub == 0) {
+        static_assert(32 % GATE_TPR == 0, "a warp holds whole rows");
         unsigned mask = 0;
         for (int l = 0; l < 32; l += GATE_TPR) mask |= 1u << l;
         gate_finish_row(a, sq, kh, me, need_rank, ps[row].n, gate_sel_row(a, tok0, row, h),
