@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""How often k_gate_mma's candidate loop turns, simulated on the host.
+
+The tensor-core gate (backends/cuda/gate_mma.cuh) ranks a tile of 64
+centroids for 16 rows per warp: each row's scores are spread over the 4
+lanes of a quad (lane t holds columns 8n + 2t and 8n + 2t + 1), each lane
+keeps its own list of W, a score below the row floor is dropped with one
+comparison, and the warp then loops once per candidate of its busiest lane
+in each row half (8 rows x 4 lanes).  This replays that ranking for one
+row half on i.i.d. normal scores (the benchmarks' inputs: normal q and k
+give each row i.i.d. scores over its past blocks) and prints the loop's
+turns per row half and tile, and the candidates per lane and tile.
+
+  --floor cert   the kernel's floor (gtc_row_floor: the best lane W-th,
+                 the second largest lane 4th, the smallest lane 2nd best),
+                 with the first tile's floor of gtc_cand_mask
+  --floor exact  the row's own W-th best so far (a lower bound no floor
+                 can beat without dropping a winner)
+  --defer K      past the first EAGER tiles, rank K tiles' candidates in
+                 one loop, the floors recomputed after each loop (CUDA v27)
+
+  python3 scripts/gate_turns.py --cands 512,2048,4096 --floor cert,exact --defer 1,2
+"""
+import argparse
+
+import numpy as np
+
+
+def simulate(rng, ncand, W, floor, defer, eager, halves):
+    ntiles = (ncand + 63) // 64
+    lane_of = (np.arange(64) % 8) // 2
+    turns = cands = 0
+    for _ in range(halves):
+        s = rng.standard_normal((8, ntiles * 64)).astype(np.float32)
+        s[:, ncand:] = -np.inf  # past the row's candidates
+        lists = np.full((8, 4, W), -np.inf, np.float32)
+        pending = [[[] for _ in range(4)] for _ in range(8)]
+        f = np.full(8, -np.inf)
+        for it in range(ntiles):
+            tile = s[:, it * 64:(it + 1) * 64]
+            if it <= eager or (it - eager) % defer == 0:  # after a loop
+                for r in range(8):
+                    L = -np.sort(-lists[r], axis=1)  # each lane's list, descending
+                    if floor == 'exact':
+                        f[r] = np.sort(L.ravel())[-W]
+                    else:
+                        f[r] = max(L[:, W - 1].max(), np.sort(L[:, 3 if W >= 4 else 0])[-2],
+                                   L[:, 1].min())
+            for r in range(8):
+                fr = f[r]
+                if it == 0:  # lists empty: gtc_cand_mask's floor from the lanes' two best
+                    top2 = [np.sort(tile[r, lane_of == t])[-2:] for t in range(4)]
+                    if W > 4:
+                        fr = max(fr, min(b[0] for b in top2))
+                    else:
+                        fr = max(fr, sorted(b[0] if W == 4 else b[1] for b in top2)[-2])
+                for t in range(4):
+                    x = tile[r, lane_of == t]
+                    pending[r][t] += list(x[np.isfinite(x) & (x >= fr)])
+            if it < eager or (it - eager) % defer == defer - 1 or it == ntiles - 1:
+                turns += max(len(pending[r][t]) for r in range(8) for t in range(4))
+                for r in range(8):
+                    for t in range(4):
+                        lst = lists[r, t]
+                        for x in pending[r][t]:
+                            if x > lst.min():
+                                lst[np.argmin(lst)] = x
+                        cands += len(pending[r][t])
+                        pending[r][t] = []
+    tiles = halves * ntiles
+    return turns / tiles, cands / tiles / 32
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--cands', default='512,2048,4096',
+                    help='past blocks per row (a 512K causal row sees 2048 on average)')
+    ap.add_argument('--W', type=int, default=7, help="a lane's list (7 for top-8)")
+    ap.add_argument('--floor', default='cert,exact')
+    ap.add_argument('--defer', default='1', help='tiles per loop past the first EAGER')
+    ap.add_argument('--eager', type=int, default=4)
+    ap.add_argument('--halves', type=int, default=8, help='row halves simulated per point')
+    ap.add_argument('--seed', type=int, default=1)
+    a = ap.parse_args()
+    rng = np.random.default_rng(a.seed)
+    print('cands  floor  defer  turns/half/tile  cands/lane/tile')
+    for n in [int(x) for x in a.cands.split(',')]:
+        for fl in a.floor.split(','):
+            for k in [int(x) for x in a.defer.split(',')]:
+                t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves)
+                print('%5d  %-5s  %5d  %15.2f  %15.3f' % (n, fl, k, t, c))
+
+
+if __name__ == '__main__':
+    main()
