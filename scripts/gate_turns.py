@@ -18,6 +18,8 @@ turns per row half and tile, and the candidates per lane and tile.
                  can beat without dropping a winner)
   --defer K      past the first EAGER tiles, rank K tiles' candidates in
                  one loop, the floors recomputed after each loop (CUDA v27)
+  --by-tile      also the turns of each tile of a pass (defer 1): where a
+                 short row's turns go (CUDA v28)
 
   python3 scripts/gate_turns.py --cands 512,2048,4096 --floor cert,exact --defer 1,2
 """
@@ -26,10 +28,12 @@ import argparse
 import numpy as np
 
 
-def simulate(rng, ncand, W, floor, defer, eager, halves):
+def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
     ntiles = (ncand + 63) // 64
     lane_of = (np.arange(64) % 8) // 2
     turns = cands = 0
+    if by_tile is not None:
+        by_tile[:] = [0.0] * ntiles
     for _ in range(halves):
         s = rng.standard_normal((8, ntiles * 64)).astype(np.float32)
         s[:, ncand:] = -np.inf  # past the row's candidates
@@ -58,7 +62,10 @@ def simulate(rng, ncand, W, floor, defer, eager, halves):
                     x = tile[r, lane_of == t]
                     pending[r][t] += list(x[np.isfinite(x) & (x >= fr)])
             if it < eager or (it - eager) % defer == defer - 1 or it == ntiles - 1:
-                turns += max(len(pending[r][t]) for r in range(8) for t in range(4))
+                most = max(len(pending[r][t]) for r in range(8) for t in range(4))
+                turns += most
+                if by_tile is not None and defer == 1:
+                    by_tile[it] += most / halves
                 for r in range(8):
                     for t in range(4):
                         lst = lists[r, t]
@@ -81,14 +88,18 @@ def main():
     ap.add_argument('--eager', type=int, default=4)
     ap.add_argument('--halves', type=int, default=8, help='row halves simulated per point')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--by-tile', action='store_true', help='turns of each tile of a pass')
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     print('cands  floor  defer  turns/half/tile  cands/lane/tile')
     for n in [int(x) for x in a.cands.split(',')]:
         for fl in a.floor.split(','):
             for k in [int(x) for x in a.defer.split(',')]:
-                t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves)
+                bt = [] if a.by_tile and k == 1 else None
+                t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves, bt)
                 print('%5d  %-5s  %5d  %15.2f  %15.3f' % (n, fl, k, t, c))
+                if bt:
+                    print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))
 
 
 if __name__ == '__main__':
