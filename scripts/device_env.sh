@@ -35,3 +35,15 @@ device_build() {
         { grep -B3 -A20 'error' "$OUT/build-$n.log" | head -60; return 1; }
     echo "$n ($src): built in $(( $(date +%s) - s )) s, warnings: $(grep -c 'warning' "$OUT/build-$n.log")"
 }
+
+# device_cuda_only NAME: the lean build the timing scripts share (the CUDA
+# module alone, sm_90a) in $PWD/NAME, as $B, with MOBA_PLUGIN_DIR and
+# MOBA_CACHE_DIR exported.  Returns 77 where there is no NVIDIA GPU (after
+# nvidia-smi's complaint), 1 when the build fails.
+device_cuda_only() {
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || return 77
+    B=$PWD/$1
+    device_build "$PWD" "$B" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a ||
+        return 1
+    export MOBA_CACHE_DIR=/tmp/moba-cache MOBA_PLUGIN_DIR=$B/backends/cuda
+}

@@ -13,10 +13,7 @@
 # read), SHAPES="seqlen:batch:block:topk ...".
 set -u
 source "$(dirname "$0")/device_env.sh" || exit 1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || exit 77
-B=$PWD/build-groups
-device_build "$PWD" "$B" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a || exit 1
-export MOBA_CACHE_DIR=/tmp/moba-cache MOBA_PLUGIN_DIR=$B/backends/cuda
+device_cuda_only build-groups || exit $?
 SMS=$(nvidia-smi --query-gpu=multiprocessor_count --format=csv,noheader 2>/dev/null | head -1)
 [ -n "$SMS" ] && [ "$SMS" -gt 0 ] 2>/dev/null || SMS=132
 for env in "MOBA_CUDA_HEAD_GROUPS=4 MOBA_CUDA_GRID=$SMS"; do

@@ -19,10 +19,7 @@
 # Every step has a timeout; logs and ncu CSVs go to $OUT.
 set -u
 source "$(dirname "$0")/device_env.sh" || exit 1
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || exit 77
-B=$PWD/build-quick
-device_build "$PWD" "$B" -Dcuda=enabled -Dopencl=disabled -Dhip=disabled -Dgpu_archs=90a || exit 1
-export MOBA_CACHE_DIR=/tmp/moba-cache MOBA_PLUGIN_DIR=$B/backends/cuda
+device_cuda_only build-quick || exit $?
 for g in 0 2; do
     MOBA_CUDA_GRID=$g timeout 120 meson test -C "$B" conformance-cuda --print-errorlogs \
         > "$OUT/test-grid$g.log" 2>&1
