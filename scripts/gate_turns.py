@@ -64,7 +64,7 @@ def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
             if it < eager or (it - eager) % defer == defer - 1 or it == ntiles - 1:
                 most = max(len(pending[r][t]) for r in range(8) for t in range(4))
                 turns += most
-                if by_tile is not None and defer == 1:
+                if by_tile is not None:  # defer 1 only: one loop per tile
                     by_tile[it] += most / halves
                 for r in range(8):
                     for t in range(4):
