@@ -46,6 +46,8 @@
 #define GTC_THREADS 256
 #define GTC_ROWS 128 /* query rows per CTA: GPU_GATE_ROWS */
 #define GTC_BC 64    /* centroids per tile */
+#define GTC_SLD 72   /* words per staged score row */
+#define GTC_SHI 4    /* words between a staged row's columns 31 and 32 */
 
 typedef unsigned long long gtc_key_t;
 
@@ -54,9 +56,8 @@ template <int D> struct gtc_smem {
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
     int n[GTC_ROWS];           /* entries chosen so far                 */
     int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
-    /* A tile's 32 scores per thread, [candidate][thread] (conflict-free
-     * whatever candidate each lane reads). */
-    float sc[32][GTC_THREADS];
+    /* A tile's scores, each warp's 16 rows x 64 columns (gtc_score_tile). */
+    __align__(16) float sc[GTC_THREADS / 32][16 * GTC_SLD];
 };
 
 /* The ranking key of (score s, block j): larger is better.  NaN scores get
@@ -145,36 +146,21 @@ __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned shor
     }
 }
 
-/* The second largest of the quad's 4 values x (unsigned or float). */
-template <typename T> __device__ __forceinline__ T gtc_quad_second(T x0)
-{
-    const T x1 = MOBA_SHFL_XOR(x0, 1, 4), x2 = MOBA_SHFL_XOR(x0, 2, 4),
-            x3 = MOBA_SHFL_XOR(x0, 3, 4);
-    return max(min(max(x0, x1), max(x2, x3)), max(min(x0, x1), min(x2, x3)));
-}
-
-/* A lower bound on the row's final W-th best score from its 4 lanes'
- * sorted lists of W, as a float floor (gtc_hi_floor), taking the largest of
- * three keys that each certify W or more entries at or above them: the best
- * lane W-th best; the second largest lane 4th best (two lanes hold 4 each;
- * for W = 2 the second largest lane best, two lanes hold 1); the smallest
- * lane 2nd best (four lanes hold 2 each).  Empty slots are 0, which only
- * weakens it.  The floor reads only a key's high word, and the high word of
- * the largest / smallest / second largest key is the largest / smallest /
- * second largest high word, so the lanes exchange and compare the lists'
- * high words Lh (half the shuffles of whole keys). */
+/* A lower bound on the row's final W-th best score from the lists of its
+ * two lanes (sorted, high words Lh), as a float floor (gtc_hi_floor): the
+ * larger of two keys that each certify W or more entries at or above
+ * them, the better lane W-th best and the worse lane H-th best, H = (W +
+ * 1) / 2 (two lanes hold H each).  Empty slots are 0, which only weakens
+ * it.  The high word of the larger / smaller key is the larger / smaller
+ * high word, so the lanes exchange high words only. */
 template <int W>
 __device__ __forceinline__ float gtc_row_floor(const unsigned *Lh)
 {
-    static_assert(W == 2 || (W >= 4 && W <= GPU_TOPK), "the certificates hold W entries");
-    unsigned a = Lh[W - 1], c = Lh[1];
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-        a = max(a, (unsigned)MOBA_SHFL_XOR(a, off, 4));
-        c = min(c, (unsigned)MOBA_SHFL_XOR(c, off, 4));
-    }
-    const unsigned b = gtc_quad_second(Lh[W >= 4 ? 3 : 0]);
-    return gtc_hi_floor(max(max(a, b), c));
+    const int H = (W + 1) / 2;
+    const unsigned a = Lh[W - 1], c = Lh[H - 1];
+    const unsigned a2 = max(a, (unsigned)MOBA_SHFL_XOR(a, 1, 2));
+    const unsigned c2 = min(c, (unsigned)MOBA_SHFL_XOR(c, 1, 2));
+    return gtc_hi_floor(max(a2, c2));
 }
 
 /* Top N of two descending lists of N (a power of two) with unique keys,
@@ -198,31 +184,15 @@ __device__ __forceinline__ void gtc_merge(gtc_key_t *L, const gtc_key_t *P)
             }
 }
 
-/* The row's best N of its 4 lanes' lists, in every lane of the quad: two
- * butterfly rounds of gtc_merge over shuffled lists (v4 merged them in
- * shared memory from one thread per row, with 16- to 32-way bank
- * conflicts). */
-template <int N>
-__device__ __forceinline__ void gtc_quad_merge(gtc_key_t *L)
-{
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-        gtc_key_t P[N];
-#pragma unroll
-        for (int i = 0; i < N; i++) P[i] = MOBA_SHFL_XOR(L[i], off, 4);
-        gtc_merge<N>(L, P);
-    }
-}
-
-/* Scores of one 64-centroid tile for the warp's 16 rows, filtered against
- * the rows' floors rf: the scores at or above them go to sc and their bits
- * to the returned mask (bit 16 hr + c: candidate c of row hr). */
+/* Scores of one 64-centroid tile for the warp's 16 rows, from the mma
+ * accumulators into the warp's staging rows sw ([16][GTC_SLD], columns 32
+ * and up GTC_SHI words further on, so that both the accumulator pairs
+ * stored here and the lanes' 4-column reads are free of bank conflicts). */
 template <int DT, int D>
-__device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], const unsigned short *cs,
-                                                   const float *rf, float *sc, int tid, int lane)
+__device__ __forceinline__ void gtc_score_tile(const uint32_t (*qf)[4], const unsigned short *cs,
+                                               float *sw, int lane)
 {
-    const int LD = D + 8;
-    unsigned surv = 0;
+    const int LD = D + 8, g = lane / 4, t = lane % 4;
     /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
      * live: the kernel must fit 128 registers. */
     const int NQ = 2;
@@ -244,66 +214,64 @@ __device__ __forceinline__ unsigned gtc_score_tile(const uint32_t (*qf)[4], cons
             }
         }
 #pragma unroll
-        for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-            for (int nn = 0; nn < NQ; nn++)
-#pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    const int c = 2 * (NQ * half + nn) + i; /* 0 .. 15 */
-                    const float sv = s[nn][2 * hr + i];
-                    if (!(sv < rf[hr])) {
-                        sc[(16 * hr + c) * GTC_THREADS + tid] = sv;
-                        surv |= 1u << (16 * hr + c);
-                    }
-                }
+        for (int nn = 0; nn < NQ; nn++) {
+            const int n = NQ * half + nn;
+            float *d = sw + g * GTC_SLD + 8 * n + 2 * t + (n >= 4 ? GTC_SHI : 0);
+            *(float2 *)d = make_float2(s[nn][0], s[nn][1]);
+            *(float2 *)(d + 8 * GTC_SLD) = make_float2(s[nn][2], s[nn][3]);
+        }
     }
-    return surv;
 }
 
-/* The candidate bits m of one row half in the tile at j0, less the
- * columns that are no candidates (j >= jend, the row's own block myb: the
- * tile at the row's own block, or the last of the row's range) and, in
- * the first tile of the first pass (FIRST), less the scores below a floor
- * that W valid candidates of the tile reach, so that one below it is out
- * of the row's top W: for W > 4 the least over the quad of each lane's
- * second best valid score (4 lanes hold 2 each), for W = 4 the second
- * largest of those (2 lanes hold 2 each), for W = 2 the second largest
- * lane best (2 lanes hold 1 each).  FIRST matters because the lists are
- * still empty there and the row floor let every score through: without it
- * the warp looped 16 times per half in that tile.  sc holds the half's 16
- * staged scores of this thread ([c][thread]).  NaN is never below a floor
- * and goes to the exact test. */
-template <int W>
-__device__ __forceinline__ unsigned gtc_cand_mask(unsigned m, const float *sc, int tid, int t,
-                                                  int j0, int myb, int jend, bool first)
+/* The bits of a lane's 32 staged scores x (columns jb .. jb + 31) that are
+ * not below the floor f (NaN never is: it goes to the exact test), less
+ * the columns that are no candidates: j >= jend and the row's own block
+ * myb. */
+__device__ __forceinline__ unsigned gtc_filter(const float *x, float f, int jb, int jend, int myb)
 {
-    if (first || j0 + GTC_BC > jend || (myb >= j0 && myb < j0 + GTC_BC))
+    unsigned m = 0;
 #pragma unroll
-        for (int c = 0; c < 16; c++) {
-            const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
-            if (j >= jend || j == myb) m &= ~(1u << c);
-        }
-    if (!first) return m; /* warp-uniform */
-    float b1 = -INFINITY, b2 = -INFINITY;
-#pragma unroll
-    for (int c = 0; c < 16; c++) {
-        const float sv = sc[c * GTC_THREADS + tid];
-        if (m >> c & 1u) { /* at j0 = 0 every valid score was staged */
-            b2 = sv > b1 ? b1 : (sv > b2 ? sv : b2);
-            b1 = sv > b1 ? sv : b1;
-        }
+    for (int q = 0; q < 8; q++) {
+        const float4 v = *(const float4 *)(x + 4 * q);
+        m |= (v.x < f ? 0u : 1u) << (4 * q);
+        m |= (v.y < f ? 0u : 1u) << (4 * q + 1);
+        m |= (v.z < f ? 0u : 1u) << (4 * q + 2);
+        m |= (v.w < f ? 0u : 1u) << (4 * q + 3);
     }
-    float f;
-    if (W <= 4) {
-        f = gtc_quad_second(W <= 2 ? b1 : b2);
-    } else {
-        f = fminf(b2, MOBA_SHFL_XOR(b2, 1, 4));
-        f = fminf(f, MOBA_SHFL_XOR(f, 2, 4));
-    }
-#pragma unroll
-    for (int c = 0; c < 16; c++)
-        if (sc[c * GTC_THREADS + tid] < f) m &= ~(1u << c);
+    const int lim = jend - jb, own = myb - jb;
+    if (lim < 32) m &= lim > 0 ? (1u << lim) - 1u : 0u;
+    if ((unsigned)own < 32u) m &= ~(1u << own);
     return m;
+}
+
+/* The first tile of the first pass, where the lists are empty and give
+ * no floor: each lane's H-th best candidate (H = (W + 1) / 2), the worse
+ * of the pair's, is a floor that W candidates of the tile reach (two lanes
+ * hold H each), so a score below it is out of the row's top W.  Without
+ * it the warp loops once per lane candidate (up to 32 times here).  NaN
+ * candidates stay in m; the H best are numbers. */
+template <int W>
+__device__ __forceinline__ float gtc_first_floor(const float *x, unsigned m)
+{
+    const int H = (W + 1) / 2;
+    float b[H];
+#pragma unroll
+    for (int i = 0; i < H; i++) b[i] = -INFINITY;
+#pragma unroll
+    for (int q = 0; q < 8; q++) {
+        const float4 v4 = *(const float4 *)(x + 4 * q);
+        const float v[4] = {v4.x, v4.y, v4.z, v4.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            /* fmaxf with -inf turns NaN into -inf: a NaN taken as
+             * missing by fminf would copy b[k - 1] into b[k]. */
+            const float s = m >> (4 * q + i) & 1u ? fmaxf(v[i], -INFINITY) : -INFINITY;
+#pragma unroll
+            for (int k = H - 1; k > 0; k--) b[k] = fmaxf(b[k], fminf(b[k - 1], s));
+            b[0] = fmaxf(b[0], s);
+        }
+    }
+    return fminf(b[H - 1], MOBA_SHFL_XOR(b[H - 1], 1, 2));
 }
 
 template <int DT, int D, int W>
@@ -324,12 +292,6 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const int jend_tile = a.causal ? b_last : sq.nb;
     const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
 
-    /* Row facts and pass bounds are re-read from shared memory in every
-     * tile rather than held in registers: the kernel must fit 128 registers
-     * for 2 CTAs per SM. */
-    int rr[2];
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++) rr[hr] = 16 * warp + g + 8 * hr;
     if (tid < GTC_ROWS) {
         const gate_row w = gate_row_info(a, sq, tile, tid);
         sm.b[tid] = w.b;
@@ -337,22 +299,35 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         sm.bound[tid] = ~0ull;
         sm.n[tid] = 0;
     }
+    /* The mma layout: lane (g, t) holds rows 16 warp + g and + 8. */
     uint32_t qf[D / 16][4];
-    mma_load_a<D>(qf, rr[0] < tile.rows ? q + ((size_t)(tok0 + rr[0]) * a.Hq + h) * D : NULL,
-                  rr[1] < tile.rows ? q + ((size_t)(tok0 + rr[1]) * a.Hq + h) * D : NULL, t);
+    {
+        const int r0 = 16 * warp + g, r1 = r0 + 8;
+        mma_load_a<D>(qf, r0 < tile.rows ? q + ((size_t)(tok0 + r0) * a.Hq + h) * D : NULL,
+                      r1 < tile.rows ? q + ((size_t)(tok0 + r1) * a.Hq + h) * D : NULL, t);
+    }
+    /* The ranking layout: lane l ranks row r's columns 32 (l & 1) .. + 31
+     * of every tile. */
+    const int r = 16 * warp + lane / 2, hl = lane & 1;
+    float *const sw = &sm.sc[warp][0];
+    const float *const sx = sw + (lane / 2) * GTC_SLD + hl * (32 + GTC_SHI);
     const int npass = (K - 1 + W - 1) / W;
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
     const unsigned short *const csrc0 = gtc_src<D>(a.cent16, cbase, a.Hk);
     const size_t cstep = (size_t)(GTC_THREADS / (D / 8)) * a.Hk * D;
     const size_t ctile = (size_t)GTC_BC * a.Hk * D;
     __syncthreads();
+    const int myb = sm.b[r], want = sm.want[r];
+    const int jend = a.causal ? myb : sq.nb;
     for (int pass = 0; pass < npass && need_rank; pass++) {
-        unsigned Lh[2][W];
-        int Lj[2][W];
+        unsigned Lh[W];
+        int Lj[W];
 #pragma unroll
-        for (int hr = 0; hr < 2; hr++)
-#pragma unroll
-            for (int i = 0; i < W; i++) Lh[hr][i] = Lj[hr][i] = 0;
+        for (int i = 0; i < W; i++) Lh[i] = Lj[i] = 0;
+        /* The row floor only rises within a pass: a floor that W entries
+         * reached stays one (the first tile's outlives the tile). */
+        float rf = want ? -INFINITY : INFINITY;
+        const gtc_key_t prev = sm.bound[r];
         const unsigned short *csrc = csrc0;
         gtc_load<D>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile));
         cp_async_commit();
@@ -370,40 +345,33 @@ k_gate_mma(const unsigned short *q, gpu_args a)
                 gtc_load<D>(sm.cs[(it + 1) & 1], csrc, cstep, min(GTC_BC, jend_tile - j0 - GTC_BC));
             }
             cp_async_commit();
-            const unsigned short *cs = sm.cs[it & 1];
-            /* Below the row bound's score a candidate cannot reach the row's
-             * top W (one in between may still be offered: a lane's list only
-             * keeps its best, so that never displaces a row winner). */
-            float rf[2];
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                /* Every lane shuffles (full-mask shuffles), then dead rows
-                 * take no candidate. */
-                const float f = gtc_row_floor<W>(Lh[hr]);
-                rf[hr] = sm.want[rr[hr]] ? f : INFINITY;
+            /* Every lane shuffles (full-mask shuffles); dead rows keep an
+             * infinite floor. */
+            rf = fmaxf(rf, gtc_row_floor<W>(Lh));
+            /* The lanes' last reads of the staged scores come before this
+             * tile's stores. */
+            __syncwarp();
+            gtc_score_tile<DT, D>(qf, sm.cs[it & 1], sw, lane);
+            __syncwarp();
+            const int jb = j0 + 32 * hl;
+            unsigned m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
+            if (pass == 0 && it == 0) { /* warp-uniform */
+                const float f = gtc_first_floor<W>(sx, m);
+                rf = fmaxf(rf, f);
+                m = gtc_filter(sx, rf, jb, jend, myb);
             }
-            const unsigned surv = gtc_score_tile<DT, D>(qf, cs, rf, &sm.sc[0][0], tid, lane);
             /* Candidates the float filter let through: the exact test, then
              * the insertion.  The warp loops as often as its busiest lane
-             * has candidates, not once per candidate slot.  (Taking the two
-             * row halves side by side, as two branch-free insertions per
-             * turn, was 0.90x: the loop is bound by issue, not latency.) */
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                const int myb = sm.b[rr[hr]];
-                unsigned m = sm.want[rr[hr]] ? (hr ? surv >> 16 : surv & 0xffffu) : 0u;
-                m = gtc_cand_mask<W>(m, &sm.sc[16 * hr][0], tid, t, j0, myb, a.causal ? myb : sq.nb,
-                                  pass == 0 && it == 0);
-                if (!m) continue;
-                const gtc_key_t prev = sm.bound[rr[hr]];
-                while (m) {
-                    const int c = __ffs(m) - 1;
-                    m &= m - 1;
-                    const int j = j0 + 8 * (c >> 1) + 2 * t + (c & 1);
-                    const unsigned xh = gtc_hi(sm.sc[16 * hr + c][tid]);
-                    if (xh >= Lh[hr][W - 1] && gtc_key(xh, j) < prev)
-                        gtc_insert<W>(Lh[hr], Lj[hr], xh, j);
-                }
+             * has candidates, not once per candidate slot: that is why a
+             * row is ranked by two lanes of 32 columns each rather than by
+             * the four lanes of 16 columns that hold it in the mma layout
+             * (CUDA v29). */
+            while (m) {
+                const int c = __ffs(m) - 1;
+                m &= m - 1;
+                const unsigned xh = gtc_hi(sx[c]);
+                if (xh >= Lh[W - 1] && gtc_key(xh, jb + c) < prev)
+                    gtc_insert<W>(Lh, Lj, xh, jb + c);
             }
         }
         cp_async_wait<0>();
@@ -411,26 +379,22 @@ k_gate_mma(const unsigned short *q, gpu_args a)
          * (lists of 2 in a merge of 8 would pay for 8: the merge is a pass's
          * fixed cost, and at 128K blk512/top3 a pass is ~2 tiles). */
         const int NM = W <= 2 ? 2 : W <= 4 ? 4 : GPU_TOPK;
-        gtc_key_t L[2][NM];
+        gtc_key_t L[NM], P[NM];
 #pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
+        for (int i = 0; i < NM; i++) L[i] = i < W ? gtc_key(Lh[i], Lj[i]) : 0;
 #pragma unroll
-            for (int i = 0; i < NM; i++) L[hr][i] = i < W ? gtc_key(Lh[hr][i], Lj[hr][i]) : 0;
-            gtc_quad_merge<NM>(L[hr]);
-        }
-        /* Lane t < 2 of the quad appends row rr[t]'s best W (all 4 hold
-         * them; past W the merge may miss an entry that a lane's list of W
-         * dropped). */
-        const int r = 16 * warp + g + 8 * (t & 1);
-        if (t < 2 && sm.n[r] < sm.want[r]) {
+        for (int i = 0; i < NM; i++) P[i] = MOBA_SHFL_XOR(L[i], 1, 2);
+        gtc_merge<NM>(L, P);
+        /* The pair's first lane appends the row's best W (past W the merge
+         * may miss an entry that a lane's list of W dropped). */
+        if (hl == 0 && sm.n[r] < want) {
             int32_t *selrow = gate_sel_row(a, tok0, r, h);
             int n = sm.n[r];
 #pragma unroll
             for (int i = 0; i < W; i++) {
-                const gtc_key_t x = t ? L[1][i] : L[0][i];
-                if (n < sm.want[r] && x != 0) {
-                    selrow[n++] = (int32_t)(unsigned)x;
-                    sm.bound[r] = x;
+                if (n < want && L[i] != 0) {
+                    selrow[n++] = (int32_t)(unsigned)L[i];
+                    sm.bound[r] = L[i];
                 }
             }
             sm.n[r] = n;
