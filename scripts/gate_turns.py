@@ -20,8 +20,16 @@ turns per row half and tile, and the candidates per lane and tile.
                  one loop, the floors recomputed after each loop (CUDA v27)
   --by-tile      also the turns of each tile of a pass (defer 1): where a
                  short row's turns go (CUDA v28)
+  --lanes 4,2    lanes per row: 4 is the mma C layout (a loop per row half
+                 of 8 rows; CUDA v28 and before), 2 the ranking layout of
+                 CUDA v29 (16 rows of a warp in one loop, each row on two
+                 lanes of 32 columns, the floor only rising in a pass, the
+                 first tile's floor the worse lane's (W + 1) / 2-th best);
+                 its turns are per warp and tile (one loop for both row
+                 halves), the quad layout's per row half (two loops)
 
   python3 scripts/gate_turns.py --cands 512,2048,4096 --floor cert,exact --defer 1,2
+  python3 scripts/gate_turns.py --cands 512,2048 --floor cert --lanes 4,2
 """
 import argparse
 
@@ -78,6 +86,51 @@ def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
     return turns / tiles, cands / tiles / 32
 
 
+def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None):
+    """CUDA v29's layout: 16 rows x 2 lanes of 32 columns, one loop per
+    warp and tile; returns turns per warp and tile (both row halves)."""
+    ntiles = (ncand + 63) // 64
+    H = (W + 1) // 2
+    cols = [np.arange(0, 32), np.arange(32, 64)]
+    turns = cands = 0
+    if by_tile is not None:
+        by_tile[:] = [0.0] * ntiles
+    reps = max(1, halves // 2)  # a warp is two row halves
+    for _ in range(reps):
+        s = rng.standard_normal((16, ntiles * 64)).astype(np.float32)
+        s[:, ncand:] = -np.inf
+        lists = np.full((16, 2, W), -np.inf, np.float32)
+        f = np.full(16, -np.inf)
+        for it in range(ntiles):
+            tile = s[:, it * 64:(it + 1) * 64]
+            pend = {}
+            for r in range(16):
+                L = -np.sort(-lists[r], axis=1)
+                if floor == 'exact':
+                    fr = np.sort(L.ravel())[-W]
+                else:
+                    fr = max(L[:, W - 1].max(), L[:, H - 1].min())
+                fr = max(fr, f[r])  # gtc_row_floor only rises (rf)
+                if it == 0:  # gtc_first_floor
+                    fr = max(fr, min(np.sort(tile[r, c])[-H] for c in cols))
+                f[r] = fr
+                for h in range(2):
+                    x = tile[r, cols[h]]
+                    pend[r, h] = list(x[np.isfinite(x) & (x >= fr)])
+            most = max(len(p) for p in pend.values())
+            turns += most
+            if by_tile is not None:
+                by_tile[it] += most / reps
+            for (r, h), p in pend.items():
+                lst = lists[r, h]
+                for x in p:
+                    if x > lst.min():
+                        lst[np.argmin(lst)] = x
+                cands += len(p)
+    tiles = reps * ntiles
+    return turns / tiles, cands / tiles / 32
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cands', default='512,2048,4096',
@@ -89,18 +142,22 @@ def main():
     ap.add_argument('--halves', type=int, default=8, help='row halves simulated per point')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--by-tile', action='store_true', help='turns of each tile of a pass')
+    ap.add_argument('--lanes', default='4', help='lanes per row: 4 (mma C layout), 2 (CUDA v29)')
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
-    print('cands  floor  defer  turns/half/tile  cands/lane/tile')
-    for n in [int(x) for x in a.cands.split(',')]:
-        for fl in a.floor.split(','):
-            for k in [int(x) for x in a.defer.split(',')]:
-                bt = [] if a.by_tile and k == 1 else None
-                t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves, bt)
-                print('%5d  %-5s  %5d  %15.2f  %15.3f' % (n, fl, k, t, c))
-                if bt:
-                    print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))
-
+    print('lanes  cands  floor  defer  turns/warp-loop/tile  cands/lane/tile')
+    for lanes in [int(x) for x in a.lanes.split(',')]:
+        for n in [int(x) for x in a.cands.split(',')]:
+            for fl in a.floor.split(','):
+                for k in [int(x) for x in a.defer.split(',')] if lanes == 4 else [1]:
+                    bt = [] if a.by_tile and k == 1 else None
+                    if lanes == 4:  # a loop per row half: two per warp and tile
+                        t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves, bt)
+                    else:  # one loop per warp and tile
+                        t, c = simulate_pairs(rng, n, a.W, fl, a.halves, bt)
+                    print('%5d  %5d  %-5s  %5d  %20.2f  %15.3f' % (lanes, n, fl, k, t, c))
+                    if bt:
+                        print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))
 
 if __name__ == '__main__':
     main()

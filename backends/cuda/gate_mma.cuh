@@ -7,20 +7,29 @@
  * left is moving centroids and ranking.  128 rows per CTA halve the
  * centroid reads per query against 64; the 16-bit centroid copy halves
  * them again and needs no conversion; cp.async double buffering overlaps
- * the next tile's load with this tile's math; and ranking from registers
- * drops the shared score tile and two barriers per tile.  The 4 lanes
- * holding one query row (the mma C layout) keep separate lists of W (a
- * pass's selections: 2 up to top-3, 4 up to top-5, 7 up to top-8, else 8
- * per pass), and before each tile they agree on a row bound: the best of
- * their W-th best entries, which the row's final W-th best can only beat
- * (gtc_row_floor also takes two other certificates), so a candidate below
- * it is rejected with one float comparison against the score in the
- * bound's key (gtc_row_floor) instead of going through the list; only the
- * candidates at or above it build their key and take the exact test.  In
- * the first tile the lists are empty and that bound is void, so there each
- * lane's second best valid score, the least over the quad, serves instead
- * (gtc_cand_mask).  At the end of a pass the quad merges its lists
- * with shuffles (gtc_quad_merge).
+ * the next tile's load with this tile's math.
+ *
+ * Ranking layout: each warp scores 16 rows x 64 centroids per tile in the
+ * mma C layout (lane (g, t): rows 16 w + g and + 8, columns 8 n + 2 t and
+ * + 1), stores the accumulators to its own staging rows, and ranks them in
+ * another layout: lane l takes row 16 w + l / 2, columns 32 (l & 1) ..
+ * + 31.  The candidate loop turns as often as the busiest of the warp's 32
+ * lanes has candidates; in the C layout a row's four lanes each kept a
+ * list and the warp looped once per row half, so ranking a row on two
+ * lanes of 32 columns takes ~30 % fewer turns per tile (CUDA v29,
+ * scripts/gate_turns.py --lanes), merges two lists instead of four and
+ * agrees its floor with one shuffle instead of two.
+ *
+ * Each lane keeps a list of W (a pass's selections: 2 up to top-3, 4 up
+ * to top-5, 7 up to top-8, else 8 per pass), and before each tile the
+ * pair agrees on a row floor that the row's final W-th best can only
+ * beat (gtc_row_floor), so a candidate below it is rejected with one float
+ * comparison (gtc_filter) instead of going through the list; only the
+ * candidates at or above it build their key and take the exact test.  The
+ * floor only rises within a pass.  In the first tile the lists are empty,
+ * so each lane's (W + 1) / 2-th best candidate, the worse of the pair's,
+ * serves instead (gtc_first_floor).  At the end of a pass the pair merges
+ * its lists with shuffles (gtc_merge).
  *
  * Ranking keys: core/gate.h's order (numbers above NaN, larger score
  * first, ties to the larger block) is the unsigned order of one 64-bit key
@@ -31,9 +40,6 @@
  * insertion whenever any of its 32 lanes inserts (v4's first version,
  * with the float/index comparisons of gpu_top_push, spent ~90 % of the
  * gate there).
- *
- * Rows (16 per warp): lane (g, t) owns rows 16 w + g and 16 w + g + 8 and,
- * in every 64-centroid tile, columns 8 n + 2 t and 8 n + 2 t + 1.
  */
 #ifndef MOBA_GPU_GATE_MMA_CUH
 #define MOBA_GPU_GATE_MMA_CUH
