@@ -46,6 +46,7 @@
 
 #include "gate_rows.cuh"
 #include "mma_common.cuh"
+#include "wgmma.cuh"
 
 #if MOBA_GPU_HAVE_MMA
 
@@ -57,8 +58,11 @@
 
 typedef unsigned long long gtc_key_t;
 
+/* At a 1024-byte aligned base (gtc_smem_at): the centroid tiles are in
+ * wgmma's 128-byte-swizzled layout (wg_sw128_off), whose 8-row atoms are
+ * 1024-byte aligned; ldmatrix reads it free of bank conflicts too. */
 template <int D> struct gtc_smem {
-    unsigned short cs[2][GTC_BC * (D + 8)];
+    unsigned short cs[2][GTC_BC * D];
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
     int n[GTC_ROWS];           /* entries chosen so far                 */
     int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
@@ -133,22 +137,25 @@ __device__ __forceinline__ const unsigned short *gtc_src(const unsigned short *c
 }
 
 /* Centroids of one tile into cs from the thread's slot src; rows past jn
- * keep stale data (their columns are never ranked). */
+ * keep stale data (their columns are never ranked).  A thread's rows step
+ * by a multiple of 8, so its 16-byte chunk keeps its swizzled place in
+ * every row: one offset and a stride. */
 template <int D>
 __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *src,
                                          size_t step, int jn)
 {
-    const int LD = D + 8, V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
-    static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0, "fixed column group per thread");
+    const int V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
+    static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0 && RS % 8 == 0,
+                  "fixed column group and swizzle per thread");
     const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
-    unsigned short *dst = cs + r0 * LD + c * 8;
+    unsigned char *dst = (unsigned char *)cs + wg_sw128_off(r0, c, GTC_BC);
     if (jn == GTC_BC) {
 #pragma unroll
-        for (int i = 0; i < N; i++) cp_async16(dst + i * RS * LD, src + i * step);
+        for (int i = 0; i < N; i++) cp_async16(dst + i * RS * 128, src + i * step);
     } else {
 #pragma unroll
         for (int i = 0; i < N; i++)
-            if (r0 + i * RS < jn) cp_async16(dst + i * RS * LD, src + i * step);
+            if (r0 + i * RS < jn) cp_async16(dst + i * RS * 128, src + i * step);
     }
 }
 
@@ -190,15 +197,49 @@ __device__ __forceinline__ void gtc_merge(gtc_key_t *L, const gtc_key_t *P)
             }
 }
 
-/* Scores of one 64-centroid tile for the warp's 16 rows, from the mma
- * accumulators into the warp's staging rows sw ([16][GTC_SLD], columns 32
- * and up GTC_SHI words further on, so that both the accumulator pairs
- * stored here and the lanes' 4-column reads are free of bank conflicts). */
+/* Stores one 8-column slice n of the accumulators (the mma C layout: d =
+ * (row g, cols 8 n + 2 t, + 1), (row g + 8, same cols)) to the warp's
+ * staging rows sw ([16][GTC_SLD], columns 32 and up GTC_SHI words further
+ * on, so that both these pair stores and the lanes' 4-column reads are
+ * free of bank conflicts). */
+__device__ __forceinline__ void gtc_stage(float *sw, const float *d, int n, int lane)
+{
+    const int g = lane / 4, t = lane % 4;
+    float *p = sw + g * GTC_SLD + 8 * n + 2 * t + (n >= 4 ? GTC_SHI : 0);
+    *(float2 *)p = make_float2(d[0], d[1]);
+    *(float2 *)(p + 8 * GTC_SLD) = make_float2(d[2], d[3]);
+}
+
+/* Scores of one 64-centroid tile (cs, wg_sw128_off's layout) for the
+ * warp's 16 rows, staged unfiltered to sw.  On sm_90a one wgmma per 16
+ * columns of D for the warpgroup's 64 rows, the centroids read by the
+ * tensor cores from shared memory once per warpgroup; elsewhere mma.sync
+ * with each warp's ldmatrix copies of the whole tile (4 times the
+ * shared-memory reads, and 80 issue slots per warp and tile). */
 template <int DT, int D>
 __device__ __forceinline__ void gtc_score_tile(const uint32_t (*qf)[4], const unsigned short *cs,
                                                float *sw, int lane)
 {
-    const int LD = D + 8, g = lane / 4, t = lane % 4;
+#if MOBA_WGMMA_OK
+    float d[32];
+    const uint64_t b0 = wg_desc_sw128(cs, 16, 1024);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n64k16<DT, 0>(d, qf[kk], wg_desc_step(b0, (kk / 4) * GTC_BC * 128 + (kk % 4) * 32),
+                               kk > 0);
+    wg_commit();
+    wg_wait<0>();
+#pragma unroll
+    for (int n = 0; n < 8; n++) gtc_stage(sw, d + 4 * n, n, lane);
+#else
+    /* ldmatrix row addresses in the swizzled layout: matrix m = lane / 8
+     * of a k-step pair kk is chunk 2 kk + m of row 8 n + lane % 8, which
+     * sits at chunk ((2 kk) % 8 + m) ^ (lane % 8): one of two offsets per
+     * lane, as 2 kk % 8 is 0 or 4. */
+    const int x = (lane / 8) ^ (lane % 8);
+    const unsigned char *row = (const unsigned char *)cs + (lane % 8) * 128;
+    const unsigned char *p0 = row + x * 16, *p4 = row + (x ^ 4) * 16;
     /* Centroids in steps of 8 NQ, so that only 4 NQ accumulators are
      * live: the kernel must fit 128 registers. */
     const int NQ = 4;
@@ -209,24 +250,19 @@ __device__ __forceinline__ void gtc_score_tile(const uint32_t (*qf)[4], const un
         for (int nn = 0; nn < NQ; nn++) {
             const int n = NQ * half + nn;
             s[nn][0] = s[nn][1] = s[nn][2] = s[nn][3] = 0.0f;
-            /* ldmatrix tiles: centroids 8n .. 8n+7, d +0 / +8 / +16 / +24. */
-            const unsigned short *cr = cs + (n * 8 + lane % 8) * LD + (lane / 8) * 8;
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk += 2) {
                 uint32_t bq[4];
-                ldsm_x4(bq, cr + kk * 16);
+                ldsm_x4(bq, (const unsigned short *)((kk % 4 ? p4 : p0) + (kk / 4) * GTC_BC * 128 +
+                                                     n * 8 * 128));
                 mma16816<DT>(s[nn], qf[kk], bq[0], bq[1]);
                 mma16816<DT>(s[nn], qf[kk + 1], bq[2], bq[3]);
             }
         }
 #pragma unroll
-        for (int nn = 0; nn < NQ; nn++) {
-            const int n = NQ * half + nn;
-            float *d = sw + g * GTC_SLD + 8 * n + 2 * t + (n >= 4 ? GTC_SHI : 0);
-            *(float2 *)d = make_float2(s[nn][0], s[nn][1]);
-            *(float2 *)(d + 8 * GTC_SLD) = make_float2(s[nn][2], s[nn][3]);
-        }
+        for (int nn = 0; nn < NQ; nn++) gtc_stage(sw, s[nn], NQ * half + nn, lane);
     }
+#endif
 }
 
 /* m |= bit unless x < f (NaN is never below), as one compare and one
@@ -294,8 +330,8 @@ template <int DT, int D, int W>
 __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
-    extern __shared__ __align__(16) unsigned char gtc_raw[];
-    gtc_smem<D> &sm = *(gtc_smem<D> *)gtc_raw;
+    extern __shared__ __align__(128) unsigned char gtc_raw[];
+    gtc_smem<D> &sm = *(gtc_smem<D> *)(((uintptr_t)gtc_raw + 1023) & ~(uintptr_t)1023);
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -355,6 +391,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
              * barrier at the tile's end; v15's profile had 10 % of the
              * stall samples on that one). */
             cp_async_wait<0>();
+            wg_fence_smem(); /* the cp.async writes, to wgmma's async proxy */
             __syncthreads();
             if (it + 1 < ntile) {
                 csrc += ctile;
