@@ -1,16 +1,20 @@
 /*
  * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 64 or 128): scores and
- * top-k of 128 query rows per CTA, ranked straight from the mma
+ * top-k of 128 query rows per CTA, ranked from the tensor cores'
  * accumulators.
  *
  * Why this shape: the score FLOPs are cheap on tensor cores, so what is
  * left is moving centroids and ranking.  128 rows per CTA halve the
  * centroid reads per query against 64; the 16-bit centroid copy halves
  * them again and needs no conversion; cp.async double buffering overlaps
- * the next tile's load with this tile's math.
+ * the next tile's load with this tile's math.  On sm_90a the scores are
+ * wgmma's, with the centroid tile read from shared memory by the tensor
+ * cores once per warpgroup: with ldmatrix each warp copied the whole tile
+ * to its registers, and once the ranking got cheaper (CUDA v29) those
+ * copies held the shared-memory pipe at 67 % (CUDA v30).
  *
  * Ranking layout: each warp scores 16 rows x 64 centroids per tile in the
- * mma C layout (lane (g, t): rows 16 w + g and + 8, columns 8 n + 2 t and
+ * mma C layout (wgmma's accumulators per warp are the same) (lane (g, t): rows 16 w + g and + 8, columns 8 n + 2 t and
  * + 1), stores the accumulators to its own staging rows, and ranks them in
  * another layout: lane l takes row 16 w + l / 2, columns 32 (l & 1) ..
  * + 31.  The candidate loop turns as often as the busiest of the warp's 32
