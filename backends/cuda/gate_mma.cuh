@@ -14,9 +14,9 @@
  * copies held the shared-memory pipe at 67 % (CUDA v30).
  *
  * Ranking layout: each warp scores 16 rows x 64 centroids per tile in the
- * mma C layout (wgmma's accumulators per warp are the same) (lane (g, t): rows 16 w + g and + 8, columns 8 n + 2 t and
- * + 1), stores the accumulators to its own staging rows, and ranks them in
- * another layout: lane l takes row 16 w + l / 2, columns 32 (l & 1) ..
+ * mma C layout, which is also wgmma's per warp (lane (g, t): rows 16 w + g
+ * and + 8, columns 8 n + 2 t and + 1), stores the accumulators to its own
+ * staging rows, and ranks them in another layout: lane l takes row 16 w + l / 2, columns 32 (l & 1) ..
  * + 31.  The candidate loop turns as often as the busiest of the warp's 32
  * lanes has candidates; in the C layout a row's four lanes each kept a
  * list and the warp looped once per row half, so ranking a row on two
@@ -62,7 +62,8 @@
 
 typedef unsigned long long gtc_key_t;
 
-/* At a 1024-byte aligned base (gtc_smem_at): the centroid tiles are in
+/* At a 1024-byte aligned base (k_gate_mma rounds its dynamic shared
+ * memory up; the host asks for 1024 bytes more): the centroid tiles are in
  * wgmma's 128-byte-swizzled layout (wg_sw128_off), whose 8-row atoms are
  * 1024-byte aligned; ldmatrix reads it free of bank conflicts too. */
 template <int D> struct gtc_smem {
