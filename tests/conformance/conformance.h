@@ -147,6 +147,7 @@ void test_shapes_long_blocks(void **state);
 void test_shapes_many_tiles(void **state);
 void test_selection_random(void **state);
 void test_selection_ties(void **state);
+void test_selection_skewed(void **state);
 void test_selection_nan(void **state);
 void test_plan_reuse(void **state);
 void test_deterministic(void **state);

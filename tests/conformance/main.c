@@ -102,6 +102,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shapes_many_tiles),
         cmocka_unit_test(test_selection_random),
         cmocka_unit_test(test_selection_ties),
+        cmocka_unit_test(test_selection_skewed),
         cmocka_unit_test(test_selection_nan),
         cmocka_unit_test(test_plan_reuse),
         cmocka_unit_test(test_deterministic),

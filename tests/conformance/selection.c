@@ -133,7 +133,7 @@ void test_selection_ties(void **state)
                 bad += ties_run("exact ties", &few, d, dts[i], topk[j],
                                 300 + 3 * i + j + (uint64_t)d);
     /* Ties that decide evictions: two of every three of 160 blocks tied,
-     * so each of the tensor-core gate's lanes (16 columns of a 64-block
+     * so each of the tensor-core gate's lanes (32 columns of a 64-block
      * tile) sees more tied candidates than its list holds, across three
      * tiles, and 11 past blocks take two selection passes of 8, the second
      * bounded by the first's worst entry, itself tied. */
@@ -143,6 +143,69 @@ void test_selection_ties(void **state)
     const tie_set many = {MANY, tied_many};
     for (size_t i = 0; i < 3; i++)
         bad += ties_run("many ties", &many, 64, dts[i], 12, 400 + i);
+    assert_int_equal(bad, 0);
+}
+
+/* ---- scores skewed between a row's ranking lanes ---- */
+
+/* Blocks of one token whose key has a_j in element 0, and every query is
+ * e_0, so score j is a_j exactly (small integers: exact in f16 and bf16).
+ * The CUDA tensor-core gate ranks a row on two lanes, columns 0-31 and
+ * 32-63 of each 64-block tile, each with its own list, and filters
+ * candidates by floors certified from both lanes' lists (docs/perf.md,
+ * CUDA v29); these scores put a row's whole top-7 in one lane's half of
+ * the first tile, so a floor taken from the wrong lane (the better H-th
+ * best instead of the worse) drops winners.  Then a block of tile 1 beats
+ * them all, and tiles 2-3 tie the first tile's 5th best, so the larger
+ * blocks must win those ties. */
+static float skew_score(int32_t j)
+{
+    if (j < 32) return (float)(100 + j);
+    if (j < 64) return (float)(j - 48);
+    if (j < 128) return j == 100 ? 200.0f : 50.0f;
+    return 127.0f;
+}
+
+static void skew_prepare(const conf_case *c, float *q, float *k, float *v)
+{
+    (void)v;
+    const moba_params *p = &c->p;
+    const int32_t D = p->head_dim, Hk = p->num_kv_heads, Hq = p->num_q_heads;
+    const int32_t T = c->cu[c->batch];
+    memset(q, 0, sizeof *q * (size_t)T * Hq * D);
+    for (int32_t t = 0; t < T; t++) {
+        for (int32_t h = 0; h < Hq; h++) q[((size_t)t * Hq + h) * D] = 1.0f;
+        for (int32_t h = 0; h < Hk; h++) k[((size_t)t * Hk + h) * D] = skew_score(t);
+    }
+}
+
+static int skew_run(int32_t d, moba_dtype dt, int32_t top_k, uint64_t seed)
+{
+    char name[80];
+    snprintf(name, sizeof name, "skewed scores top_k=%d D=%d %s", (int)top_k, (int)d,
+             moba_dtype_name(dt));
+    int32_t cu[2] = {0, 200}; /* 200 blocks of S = 1: four tiles of 64 */
+    conf_case c = {0};
+    c.name = name;
+    c.p = conf_params(4, 2, d, 1, top_k, dt);
+    c.batch = 1;
+    c.cu = cu;
+    c.seed = seed;
+    c.flags = CASE_STRICT_SELECT;
+    c.prepare = skew_prepare;
+    return conf_run(&c);
+}
+
+void test_selection_skewed(void **state)
+{
+    (void)state;
+    static const moba_dtype dts[] = {MOBA_F16, MOBA_BF16};
+    static const int32_t topk[] = {3, 8, 12}; /* lists of 2, 7, 8 (two passes) */
+    /* D = 64 and 128 reach the GPU's tensor-core gate for f16/bf16. */
+    int bad = skew_run(64, MOBA_F32, 8, 500);
+    for (int32_t d = 64; d <= 128; d += 64)
+        for (size_t i = 0; i < 2; i++)
+            for (size_t j = 0; j < 3; j++) bad += skew_run(d, dts[i], topk[j], 501 + 3 * i + j);
     assert_int_equal(bad, 0);
 }
 
