@@ -98,24 +98,35 @@ static int ties_check(const conf_case *c, const int32_t *sel)
     return bad;
 }
 
-static int ties_run(const char *what, const tie_set *ts, int32_t d, moba_dtype dt,
-                    int32_t top_k, uint64_t seed)
+/* One sequence of T tokens in blocks of S, Hq = 4, Hk = 2, whose
+ * selection must equal the reference's exactly (CASE_STRICT_SELECT). */
+static int strict_run(const char *what, int32_t d, int32_t S, int32_t T, moba_dtype dt,
+                      int32_t top_k, uint64_t seed,
+                      void (*prepare)(const conf_case *, float *, float *, float *),
+                      int (*check_sel)(const conf_case *, const int32_t *), const void *user)
 {
     char name[80];
     snprintf(name, sizeof name, "%s top_k=%d D=%d %s", what, (int)top_k, (int)d,
              moba_dtype_name(dt));
-    int32_t cu[2] = {0, ts->nb * 8};
+    int32_t cu[2] = {0, T};
     conf_case c = {0};
     c.name = name;
-    c.p = conf_params(4, 2, d, 8, top_k, dt);
+    c.p = conf_params(4, 2, d, S, top_k, dt);
     c.batch = 1;
     c.cu = cu;
     c.seed = seed;
     c.flags = CASE_STRICT_SELECT;
-    c.prepare = ties_prepare;
-    c.check_sel = ties_check;
-    c.user = ts;
+    c.prepare = prepare;
+    c.check_sel = check_sel;
+    c.user = user;
     return conf_run(&c);
+}
+
+/* Ties in nb blocks of 8. */
+static int ties_run(const char *what, const tie_set *ts, int32_t d, moba_dtype dt,
+                    int32_t top_k, uint64_t seed)
+{
+    return strict_run(what, d, 8, ts->nb * 8, dt, top_k, seed, ties_prepare, ties_check, ts);
 }
 
 void test_selection_ties(void **state)
@@ -179,21 +190,10 @@ static void skew_prepare(const conf_case *c, float *q, float *k, float *v)
     }
 }
 
+/* 200 blocks of S = 1: four tiles of 64. */
 static int skew_run(int32_t d, moba_dtype dt, int32_t top_k, uint64_t seed)
 {
-    char name[80];
-    snprintf(name, sizeof name, "skewed scores top_k=%d D=%d %s", (int)top_k, (int)d,
-             moba_dtype_name(dt));
-    int32_t cu[2] = {0, 200}; /* 200 blocks of S = 1: four tiles of 64 */
-    conf_case c = {0};
-    c.name = name;
-    c.p = conf_params(4, 2, d, 1, top_k, dt);
-    c.batch = 1;
-    c.cu = cu;
-    c.seed = seed;
-    c.flags = CASE_STRICT_SELECT;
-    c.prepare = skew_prepare;
-    return conf_run(&c);
+    return strict_run("skewed scores", d, 1, 200, dt, top_k, seed, skew_prepare, NULL, NULL);
 }
 
 void test_selection_skewed(void **state)
