@@ -580,7 +580,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
 {
     extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
-    unsigned char *const ring = (unsigned char *)(((uintptr_t)ws_raw + 1023) & ~(uintptr_t)1023);
+    unsigned char *const ring = wg_smem_align1024(ws_raw);
     uint64_t *full = (uint64_t *)(ring + C::BARS), *empty = full + WS_RING;
     /* The warp index through a shuffle from lane 0: nvcc then knows it
      * (and the warpgroup, the roles' branch and the ring slot) to be

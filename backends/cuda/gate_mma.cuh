@@ -336,7 +336,7 @@ __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
     extern __shared__ __align__(128) unsigned char gtc_raw[];
-    gtc_smem<D> &sm = *(gtc_smem<D> *)(((uintptr_t)gtc_raw + 1023) & ~(uintptr_t)1023);
+    gtc_smem<D> &sm = *(gtc_smem<D> *)wg_smem_align1024(gtc_raw);
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
@@ -416,7 +416,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             if (pass == 0 && it == 0) { /* warp-uniform */
                 const float f = gtc_first_floor<W>(sx, m);
                 rf = fmaxf(rf, f);
-                m = gtc_filter(sx, rf, jb, jend, myb);
+                m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
             }
             /* Candidates the float filter let through: the exact test, then
              * the insertion.  The warp loops as often as its busiest lane
