@@ -331,6 +331,29 @@ __device__ __forceinline__ float gtc_first_floor(const float *x, unsigned m)
     return fminf(b[H - 1], MOBA_SHFL_XOR(b[H - 1], 1, 2));
 }
 
+/* The exact test and the insertion of a lane's candidates m (bits of its
+ * staged scores x, columns jb + bit).  The next candidate's score is
+ * loaded before this one is ranked: loaded in its own turn, each turn
+ * began with the load's latency (CUDA v32). */
+template <int W>
+__device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, unsigned m, int jb,
+                                         gtc_key_t prev)
+{
+    if (!m) return;
+    int c = __ffs(m) - 1;
+    float s = x[c];
+    for (;;) {
+        m &= m - 1;
+        const int cn = max(__ffs(m) - 1, 0);
+        const float sn = x[cn];
+        const unsigned xh = gtc_hi(s);
+        if (xh >= Lh[W - 1] && gtc_key(xh, jb + c) < prev) gtc_insert<W>(Lh, Lj, xh, jb + c);
+        if (!m) return;
+        c = cn;
+        s = sn;
+    }
+}
+
 template <int DT, int D, int W>
 __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
@@ -424,13 +447,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
              * row is ranked by two lanes of 32 columns each rather than by
              * the four lanes of 16 columns that hold it in the mma layout
              * (CUDA v29). */
-            while (m) {
-                const int c = __ffs(m) - 1;
-                m &= m - 1;
-                const unsigned xh = gtc_hi(sx[c]);
-                if (xh >= Lh[W - 1] && gtc_key(xh, jb + c) < prev)
-                    gtc_insert<W>(Lh, Lj, xh, jb + c);
-            }
+            gtc_rank<W>(Lh, Lj, sx, m, jb, prev);
         }
         cp_async_wait<0>();
         /* The merge's width: W up to the next power of two, empty slots 0
