@@ -27,6 +27,10 @@ turns per row half and tile, and the candidates per lane and tile.
                  first tile's floor the worse lane's (W + 1) / 2-th best);
                  its turns are per warp and tile (one loop for both row
                  halves), the quad layout's per row half (two loops)
+  --balance      (--lanes 2) the row's two lanes share out their
+                 candidates: the lower lane takes the lower half in column
+                 order, so the loop turns as often as the busiest pair's
+                 half (CUDA v34, measured and not landed: docs/perf.md)
 
   python3 scripts/gate_turns.py --cands 512,2048,4096 --floor cert,exact --defer 1,2
   python3 scripts/gate_turns.py --cands 512,2048 --floor cert --lanes 4,2
@@ -86,7 +90,7 @@ def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
     return turns / tiles, cands / tiles / 32
 
 
-def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None):
+def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None, balance=False):
     """CUDA v29's layout: 16 rows x 2 lanes of 32 columns, one loop per
     warp and tile; returns turns per warp and tile (both row halves)."""
     ntiles = (ncand + 63) // 64
@@ -117,6 +121,11 @@ def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None):
                 for h in range(2):
                     x = tile[r, cols[h]]
                     pend[r, h] = list(x[np.isfinite(x) & (x >= fr)])
+            if balance:  # lower lane: the lower half in column order
+                for r in range(16):
+                    both = pend[r, 0] + pend[r, 1]
+                    n0 = (len(both) + 1) // 2
+                    pend[r, 0], pend[r, 1] = both[:n0], both[n0:]
             most = max(len(p) for p in pend.values())
             turns += most
             if by_tile is not None:
@@ -143,6 +152,8 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--by-tile', action='store_true', help='turns of each tile of a pass')
     ap.add_argument('--lanes', default='4', help='lanes per row: 4 (mma C layout), 2 (CUDA v29)')
+    ap.add_argument('--balance', action='store_true',
+                    help="(--lanes 2) a row's lanes share out their candidates (CUDA v34, not landed)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     print('lanes  cands  floor  defer  turns/warp-loop/tile  cands/lane/tile')
@@ -154,7 +165,7 @@ def main():
                     if lanes == 4:  # a loop per row half: two per warp and tile
                         t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves, bt)
                     else:  # one loop per warp and tile
-                        t, c = simulate_pairs(rng, n, a.W, fl, a.halves, bt)
+                        t, c = simulate_pairs(rng, n, a.W, fl, a.halves, bt, a.balance)
                     print('%5d  %5d  %-5s  %5d  %20.2f  %15.3f' % (lanes, n, fl, k, t, c))
                     if bt:
                         print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))
