@@ -81,8 +81,8 @@ template <int D> struct ws_cfg {
         QOFF = WS_RING * STAGE,          /* byte offset of the consumers' Q    */
         QBYTES = 64 * D * 2,             /* bytes of one consumer's 64 rows    */
         BARS = QOFF + 2 * QBYTES,        /* byte offset of the mbarriers       */
-        SMEM = BARS + 2 * WS_RING * 8 + 1024 /* bytes, with room to align the
-                                          * ring to the swizzle's 1024 bytes */
+        SMEM = BARS + 2 * WS_RING * 8 + WG_SMEM_ALIGN /* bytes, with room to
+                                                   * align the ring (wg_smem_align) */
     };
     static_assert(SMEM <= 232448, "more shared memory than an sm_90 CTA may have");
     static_assert(WS_PRODUCERS * PRODUCER_REGS + (WS_THREADS - WS_PRODUCERS) * CONSUMER_REGS <=
@@ -580,7 +580,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
 {
     extern __shared__ __align__(128) unsigned char ws_raw[];
     typedef ws_cfg<D> C;
-    unsigned char *const ring = wg_smem_align1024(ws_raw);
+    unsigned char *const ring = wg_smem_align(ws_raw);
     uint64_t *full = (uint64_t *)(ring + C::BARS), *empty = full + WS_RING;
     /* The warp index through a shuffle from lane 0: nvcc then knows it
      * (and the warpgroup, the roles' branch and the ring slot) to be

@@ -288,7 +288,7 @@ __global__ void k_fill(gpu_args a)
 /* k_gate_mma's shared memory is above the 48 KB static limit: opt in. */
 template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
-    const int smem = (int)sizeof(gtc_smem<D>) + 1024; /* room to align it (gtc_smem) */
+    const int smem = (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; /* room to align it (gtc_smem) */
     cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;

@@ -359,7 +359,7 @@ __global__ void __launch_bounds__(GTC_THREADS, 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
     extern __shared__ __align__(128) unsigned char gtc_raw[];
-    gtc_smem<D> &sm = *(gtc_smem<D> *)wg_smem_align1024(gtc_raw);
+    gtc_smem<D> &sm = *(gtc_smem<D> *)wg_smem_align(gtc_raw);
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];

@@ -82,15 +82,19 @@ __device__ __forceinline__ unsigned wg_sw128_off(int r, int c, int rows)
     return (unsigned)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
 
-/* The first 1024-byte aligned byte of a kernel's dynamic shared memory
- * raw (the host asks for 1024 bytes more), where 128-byte-swizzled tiles
- * may start.  Rounded by an offset into raw, not through an integer: a
+/* The alignment of 128-byte-swizzled tiles (their 8-row atoms), to which
+ * the kernels that keep them in dynamic shared memory round its base up:
+ * the host asks for this many bytes more. */
+#define WG_SMEM_ALIGN 1024
+
+/* The first WG_SMEM_ALIGN-aligned byte of a kernel's dynamic shared
+ * memory raw, where 128-byte-swizzled tiles may start.  Rounded by an offset into raw, not through an integer: a
  * pointer rebuilt from an integer is generic, and nvcc then makes every
  * access through it a generic LD/ST instead of LDS/STS (k_gate_mma's
  * staging, CUDA v31). */
-__device__ __forceinline__ unsigned char *wg_smem_align1024(unsigned char *raw)
+__device__ __forceinline__ unsigned char *wg_smem_align(unsigned char *raw)
 {
-    return raw + ((0u - (unsigned)__cvta_generic_to_shared(raw)) & 1023u);
+    return raw + ((0u - (unsigned)__cvta_generic_to_shared(raw)) & (WG_SMEM_ALIGN - 1u));
 }
 
 /* Before the first wgmma that reads registers written since the last one
