@@ -5,10 +5,11 @@
  * The score matrix [T, nb] never reaches global memory.  Two scoring
  * kernels share the per-row bookkeeping of gate_rows.cuh: k_gate_mma
  * (gate_mma.cuh: tensor cores, 128 rows per CTA, ranked from registers)
- * for f16/bf16 at D = 64 and 128 on CUDA sm_80+, and k_gate here (f32
+ * for f16/bf16 at D = 64 and 128 on CUDA sm_80+, or on sm_90a its
+ * warp-specialized form k_gate_ws (gate_ws.cuh), and k_gate here (f32
  * FMAs through a shared score tile) for everything else, HIP included.
  */
-#include "gate_mma.cuh"
+#include "gate_ws.cuh"
 
 #define GATE_THREADS 256
 #define GATE_DC 32 /* head-dim chunk staged in shared memory */
@@ -285,15 +286,27 @@ __global__ void k_fill(gpu_args a)
     } while (0)
 
 #if MOBA_GPU_HAVE_MMA
-/* k_gate_mma's shared memory is above the 48 KB static limit: opt in. */
+/* Both tensor-core gates' shared memory is above the 48 KB static limit:
+ * opt in.  k_gate_ws where the wgmma kernels run (sm_90a code on a compute
+ * 9.0 device) and a pass is the whole selection (W < GPU_TOPK: up to
+ * top-8); k_gate_mma elsewhere, and for longer selections, whose second
+ * pass's bound the rankers' 64 registers do not hold without spilling. */
 template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
-    const int smem = (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; /* room to align it (gtc_smem) */
-    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    void (*kern)(const unsigned short *, gpu_args) = k_gate_mma<DT, D, W>;
+    int smem = (int)sizeof(gtc_smem<D>), threads = GTC_THREADS;
+    if constexpr (W < GPU_TOPK) {
+        if (a->use_mma == GPU_MMA_WGMMA) {
+            kern = k_gate_ws<DT, D, W>;
+            smem = (int)sizeof(gws_smem<D>);
+            threads = GWS_THREADS;
+        }
+    }
+    smem += WG_SMEM_ALIGN; /* room to align it (wg_smem_align) */
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 gg((unsigned)a->ngtiles, (unsigned)a->nheads);
-    k_gate_mma<DT, D, W><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
+    kern<<<gg, threads, smem, a->stream>>>((const unsigned short *)q, *a);
     return cudaGetLastError();
 }
 

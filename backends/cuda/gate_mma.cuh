@@ -126,33 +126,39 @@ __device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, i
     Lj[0] = ge[0] ? xj : Lj[0];
 }
 
-/* A thread's first centroid slot for the tile at block boff.  Its 16-byte
- * slots are GTC_THREADS apart: its column group stays and its row steps by
- * GTC_THREADS / (D / 8), so a tile's addresses are this base plus
- * multiples of one stride, and the next tile's base is this one plus
- * GTC_BC rows.  Computed once per kernel and stepped, not rebuilt per
- * tile: the general index arithmetic under a per-slot predicate cost 66
- * instructions per warp-tile, 9 % of the kernel's at 512K. */
-template <int D>
+/* A loader thread's first centroid slot for the tile at block boff (tid:
+ * its index among the NT threads that load).  Its 16-byte slots are NT
+ * apart: its column group stays and its row steps by NT / (D / 8), so a
+ * tile's addresses are this base plus multiples of one stride
+ * (gtc_cstep), and the next tile's base is this one plus GTC_BC rows.
+ * Computed once per kernel and stepped, not rebuilt per tile: the general
+ * index arithmetic under a per-slot predicate cost 66 instructions per
+ * warp-tile, 9 % of the kernel's at 512K. */
+template <int D, int NT>
 __device__ __forceinline__ const unsigned short *gtc_src(const unsigned short *cent16,
-                                                         int64_t cbase, int Hk)
+                                                         int64_t cbase, int Hk, int tid)
 {
     const int V8 = D / 8;
-    return cent16 + (size_t)(cbase + (int64_t)(threadIdx.x / V8) * Hk) * D + threadIdx.x % V8 * 8;
+    return cent16 + (size_t)(cbase + (int64_t)(tid / V8) * Hk) * D + tid % V8 * 8;
+}
+
+template <int D, int NT> __device__ __forceinline__ size_t gtc_cstep(int Hk)
+{
+    return (size_t)(NT / (D / 8)) * Hk * D;
 }
 
 /* Centroids of one tile into cs from the thread's slot src; rows past jn
  * keep stale data (their columns are never ranked).  A thread's rows step
  * by a multiple of 8, so its 16-byte chunk keeps its swizzled place in
  * every row: one offset and a stride. */
-template <int D>
+template <int D, int NT>
 __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *src,
-                                         size_t step, int jn)
+                                         size_t step, int jn, int tid)
 {
-    const int V8 = D / 8, RS = GTC_THREADS / V8, N = GTC_BC * V8 / GTC_THREADS;
-    static_assert(GTC_THREADS % V8 == 0 && GTC_BC % RS == 0 && RS % 8 == 0,
+    const int V8 = D / 8, RS = NT / V8, N = GTC_BC * V8 / NT;
+    static_assert(NT % V8 == 0 && GTC_BC % RS == 0 && RS % 8 == 0,
                   "fixed column group and swizzle per thread");
-    const int r0 = threadIdx.x / V8, c = threadIdx.x % V8;
+    const int r0 = tid / V8, c = tid % V8;
     unsigned char *dst = (unsigned char *)cs + wg_sw128_off(r0, c, GTC_BC);
     if (jn == GTC_BC) {
 #pragma unroll
@@ -284,11 +290,16 @@ __device__ __forceinline__ void gtc_set_if_not_below(unsigned &m, float x, float
  * not below the floor f (NaN never is: it goes to the exact test), less
  * the columns that are no candidates: j >= jend and the row's own block
  * myb. */
+template <bool SPLIT>
 __device__ __forceinline__ unsigned gtc_filter(const float *x, float f, int jb, int jend, int myb)
 {
     unsigned m = 0;
 #pragma unroll
     for (int q = 0; q < 8; q++) {
+        /* SPLIT: the second half's loads after a warp barrier, for
+         * k_gate_ws's rankers, whose 64 registers ptxas otherwise spilled
+         * to have all eight in flight. */
+        if (SPLIT && q == 4) __syncwarp();
         const float4 v = *(const float4 *)(x + 4 * q);
         gtc_set_if_not_below(m, v.x, f, 1u << (4 * q));
         gtc_set_if_not_below(m, v.y, f, 2u << (4 * q));
@@ -335,7 +346,7 @@ __device__ __forceinline__ float gtc_first_floor(const float *x, unsigned m)
  * staged scores x, columns jb + bit).  The next candidate's score is
  * loaded before this one is ranked: loaded in its own turn, each turn
  * began with the load's latency (CUDA v32). */
-template <int W>
+template <int W, bool BOUNDED>
 __device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, unsigned m, int jb,
                                          gtc_key_t prev)
 {
@@ -347,10 +358,78 @@ __device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, 
         const int cn = max(__ffs(m) - 1, 0);
         const float sn = x[cn];
         const unsigned xh = gtc_hi(s);
-        if (xh >= Lh[W - 1] && gtc_key(xh, jb + c) < prev) gtc_insert<W>(Lh, Lj, xh, jb + c);
+        if (xh >= Lh[W - 1] && (!BOUNDED || gtc_key(xh, jb + c) < prev)) gtc_insert<W>(Lh, Lj, xh, jb + c);
         if (!m) return;
         c = cn;
         s = sn;
+    }
+}
+
+/* Row r's pass state before the first pass: no bound, nothing chosen,
+ * its own block, and 0 wanted for a dead row. */
+__device__ __forceinline__ void gtc_row_init(const gpu_args &a, const moba_seq &sq,
+                                             const gpu_qtile &tile, int r, gtc_key_t *bound,
+                                             int *n, int *b, int *want)
+{
+    const gate_row w = gate_row_info(a, sq, tile, r);
+    b[r] = w.b;
+    want[r] = w.live ? w.want : 0;
+    bound[r] = ~0ull;
+    n[r] = 0;
+}
+
+/* One tile's ranking on a lane (columns jb .. jb + 31 of its row, staged
+ * at sx): the float filter against the row floor rf, in the first tile
+ * of the first pass (first, warp-uniform: its floor shuffles) a floor from the
+ * tile itself, then the exact test and the insertion of what passed.  The
+ * warp loops as often as its busiest lane has candidates, not once per
+ * candidate slot: that is why a row is ranked by two lanes of 32 columns
+ * each rather than by the four lanes of 16 columns that hold it in the
+ * mma layout (CUDA v29). */
+template <int W, bool BOUNDED, bool SPLIT>
+__device__ __forceinline__ void gtc_rank_tile(unsigned *Lh, int *Lj, float &rf, const float *sx,
+                                              int jb, int jend, int myb, int want, bool first,
+                                              gtc_key_t prev)
+{
+    unsigned m = want ? gtc_filter<SPLIT>(sx, rf, jb, jend, myb) : 0u;
+    if (first) {
+        rf = fmaxf(rf, gtc_first_floor<W>(sx, m));
+        m = want ? gtc_filter<SPLIT>(sx, rf, jb, jend, myb) : 0u;
+    }
+    gtc_rank<W, BOUNDED>(Lh, Lj, sx, m, jb, prev);
+}
+
+/* End of a pass: the pair merges its lists (shuffles between lanes 2 i
+ * and 2 i + 1) and the pair's first lane (hl 0) appends the row's best W
+ * to its selection row, keeping the row's count n[r] and pass bound[r]. */
+template <int W>
+__device__ __forceinline__ void gtc_pass_end(const unsigned *Lh, const int *Lj, int *n_,
+                                             gtc_key_t *bound, const gpu_args &a, int64_t tok0,
+                                             int r, int h, int hl, int want)
+{
+    /* The merge's width: W up to the next power of two, empty slots 0
+     * (lists of 2 in a merge of 8 would pay for 8: the merge is a pass's
+     * fixed cost, and at 128K blk512/top3 a pass is ~2 tiles). */
+    const int NM = W <= 2 ? 2 : W <= 4 ? 4 : GPU_TOPK;
+    gtc_key_t L[NM], P[NM];
+#pragma unroll
+    for (int i = 0; i < NM; i++) L[i] = i < W ? gtc_key(Lh[i], Lj[i]) : 0;
+#pragma unroll
+    for (int i = 0; i < NM; i++) P[i] = MOBA_SHFL_XOR(L[i], 1, 2);
+    gtc_merge<NM>(L, P);
+    /* The pair's first lane appends the row's best W (past W the merge
+     * may miss an entry that a lane's list of W dropped). */
+    if (hl == 0 && n_[r] < want) {
+        int32_t *selrow = gate_sel_row(a, tok0, r, h);
+        int n = n_[r];
+#pragma unroll
+        for (int i = 0; i < W; i++) {
+            if (n < want && L[i] != 0) {
+                selrow[n++] = (int32_t)(unsigned)L[i];
+                bound[r] = L[i];
+            }
+        }
+        n_[r] = n;
     }
 }
 
@@ -372,13 +451,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const int jend_tile = a.causal ? b_last : sq.nb;
     const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
 
-    if (tid < GTC_ROWS) {
-        const gate_row w = gate_row_info(a, sq, tile, tid);
-        sm.b[tid] = w.b;
-        sm.want[tid] = w.live ? w.want : 0;
-        sm.bound[tid] = ~0ull;
-        sm.n[tid] = 0;
-    }
+    if (tid < GTC_ROWS) gtc_row_init(a, sq, tile, tid, sm.bound, sm.n, sm.b, sm.want);
     /* The mma layout: lane (g, t) holds rows 16 warp + g and + 8. */
     uint32_t qf[D / 16][4];
     {
@@ -393,8 +466,8 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const float *const sx = sw + (lane / 2) * GTC_SLD + hl * (32 + GTC_SHI);
     const int npass = (K - 1 + W - 1) / W;
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
-    const unsigned short *const csrc0 = gtc_src<D>(a.cent16, cbase, a.Hk);
-    const size_t cstep = (size_t)(GTC_THREADS / (D / 8)) * a.Hk * D;
+    const unsigned short *const csrc0 = gtc_src<D, GTC_THREADS>(a.cent16, cbase, a.Hk, tid);
+    const size_t cstep = gtc_cstep<D, GTC_THREADS>(a.Hk);
     const size_t ctile = (size_t)GTC_BC * a.Hk * D;
     __syncthreads();
     const int myb = sm.b[r], want = sm.want[r];
@@ -409,7 +482,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
         float rf = want ? -INFINITY : INFINITY;
         const gtc_key_t prev = sm.bound[r];
         const unsigned short *csrc = csrc0;
-        gtc_load<D>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile));
+        gtc_load<D, GTC_THREADS>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile), tid);
         cp_async_commit();
         for (int it = 0; it < ntile; it++) {
             const int j0 = it * GTC_BC;
@@ -423,7 +496,8 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             __syncthreads();
             if (it + 1 < ntile) {
                 csrc += ctile;
-                gtc_load<D>(sm.cs[(it + 1) & 1], csrc, cstep, min(GTC_BC, jend_tile - j0 - GTC_BC));
+                gtc_load<D, GTC_THREADS>(sm.cs[(it + 1) & 1], csrc, cstep,
+                                         min(GTC_BC, jend_tile - j0 - GTC_BC), tid);
             }
             cp_async_commit();
             /* Every lane shuffles (full-mask shuffles); dead rows keep an
@@ -434,46 +508,11 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             __syncwarp();
             gtc_score_tile<DT, D>(qf, sm.cs[it & 1], sw, lane);
             __syncwarp();
-            const int jb = j0 + 32 * hl;
-            unsigned m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
-            if (pass == 0 && it == 0) { /* warp-uniform */
-                const float f = gtc_first_floor<W>(sx, m);
-                rf = fmaxf(rf, f);
-                m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
-            }
-            /* Candidates the float filter let through: the exact test, then
-             * the insertion.  The warp loops as often as its busiest lane
-             * has candidates, not once per candidate slot: that is why a
-             * row is ranked by two lanes of 32 columns each rather than by
-             * the four lanes of 16 columns that hold it in the mma layout
-             * (CUDA v29). */
-            gtc_rank<W>(Lh, Lj, sx, m, jb, prev);
+            gtc_rank_tile<W, true, false>(Lh, Lj, rf, sx, j0 + 32 * hl, jend, myb, want,
+                             pass == 0 && it == 0, prev);
         }
         cp_async_wait<0>();
-        /* The merge's width: W up to the next power of two, empty slots 0
-         * (lists of 2 in a merge of 8 would pay for 8: the merge is a pass's
-         * fixed cost, and at 128K blk512/top3 a pass is ~2 tiles). */
-        const int NM = W <= 2 ? 2 : W <= 4 ? 4 : GPU_TOPK;
-        gtc_key_t L[NM], P[NM];
-#pragma unroll
-        for (int i = 0; i < NM; i++) L[i] = i < W ? gtc_key(Lh[i], Lj[i]) : 0;
-#pragma unroll
-        for (int i = 0; i < NM; i++) P[i] = MOBA_SHFL_XOR(L[i], 1, 2);
-        gtc_merge<NM>(L, P);
-        /* The pair's first lane appends the row's best W (past W the merge
-         * may miss an entry that a lane's list of W dropped). */
-        if (hl == 0 && sm.n[r] < want) {
-            int32_t *selrow = gate_sel_row(a, tok0, r, h);
-            int n = sm.n[r];
-#pragma unroll
-            for (int i = 0; i < W; i++) {
-                if (n < want && L[i] != 0) {
-                    selrow[n++] = (int32_t)(unsigned)L[i];
-                    sm.bound[r] = L[i];
-                }
-            }
-            sm.n[r] = n;
-        }
+        gtc_pass_end<W>(Lh, Lj, sm.n, sm.bound, a, tok0, r, h, hl, want);
         __syncthreads();
     }
     /* Whole warps (dead rows too): gate_finish_row counts warp by warp. */

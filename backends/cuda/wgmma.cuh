@@ -254,7 +254,10 @@ __device__ __forceinline__ void wg_tma_load3(void *dst, const void *tmap, int c0
 
 /* One asm statement per shape; the dtype (f16, bf16) is a string
  * literal pasted into the opcode.  The accumulators' operand numbers and
- * bindings, 32 (n64) or 64 (n128) of them, are shared by the shapes. */
+ * bindings, 16 (n32), 32 (n64) or 64 (n128) of them, are shared by the
+ * shapes. */
+#define MOBA_WGMMA_R16 \
+    "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15"
 #define MOBA_WGMMA_R32 \
     "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15," \
     "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
@@ -262,9 +265,11 @@ __device__ __forceinline__ void wg_tma_load3(void *dst, const void *tmap, int c0
     MOBA_WGMMA_R32 "," \
     "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47," \
     "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
-#define MOBA_WGMMA_D32 \
+#define MOBA_WGMMA_D16 \
     "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+#define MOBA_WGMMA_D32 \
+    MOBA_WGMMA_D16, \
     "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
     "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
 #define MOBA_WGMMA_D64 \
@@ -273,6 +278,14 @@ __device__ __forceinline__ void wg_tma_load3(void *dst, const void *tmap, int c0
     "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
     "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
     "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+
+#define MOBA_WGMMA_N32(TY) \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n" \
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32." TY "." TY " {" MOBA_WGMMA_R16 \
+                 "}, {%16,%17,%18,%19}, %20, p, 1, 1, %22;\n}\n" \
+                 : MOBA_WGMMA_D16 \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc), "r"(acc), "n"(TB) \
+                 : "memory")
 
 #define MOBA_WGMMA_N64(TY) \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" \
@@ -292,6 +305,20 @@ __device__ __forceinline__ void wg_tma_load3(void *dst, const void *tmap, int c0
 
 /* D (64 x N, f32) = A (64 x 16, registers) B (16 x N, descriptor) + D when
  * acc != 0; TB 0: B K-major, 1: B MN-major (transposed). */
+template <int DT, int TB>
+__device__ __forceinline__ void wgmma_m64n32k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
+{
+#if MOBA_WGMMA_OK
+    if (DT == 1)
+        MOBA_WGMMA_N32("f16");
+    else
+        MOBA_WGMMA_N32("bf16");
+#else
+    (void)d; (void)a; (void)bdesc; (void)acc;
+    __trap();
+#endif
+}
+
 template <int DT, int TB>
 __device__ __forceinline__ void wgmma_m64n64k16(float *d, const uint32_t *a, uint64_t bdesc, int acc)
 {
@@ -346,11 +373,14 @@ __device__ __forceinline__ void wgmma_m64n128k16_ss(float *d, uint64_t adesc, ui
 #endif
 }
 
+#undef MOBA_WGMMA_N32
 #undef MOBA_WGMMA_N64
 #undef MOBA_WGMMA_N128
 #undef MOBA_WGMMA_N128_SS
+#undef MOBA_WGMMA_R16
 #undef MOBA_WGMMA_R32
 #undef MOBA_WGMMA_R64
+#undef MOBA_WGMMA_D16
 #undef MOBA_WGMMA_D32
 #undef MOBA_WGMMA_D64
 
