@@ -32,6 +32,13 @@ class Params(C.Structure):
 
 class Moba:
     def __init__(self, path):
+        # A library in a build tree loads that tree's CUDA module unless
+        # MOBA_PLUGIN_DIR says otherwise: without it libmoba looks in its
+        # install directory and reports the backend missing.
+        mod = os.path.join(os.path.dirname(path), "backends", "cuda")
+        if "MOBA_PLUGIN_DIR" not in os.environ and os.path.exists(
+                os.path.join(mod, "libmoba-cuda.so")):
+            os.environ["MOBA_PLUGIN_DIR"] = mod
         self.lib = C.CDLL(path)
         self.lib.moba_last_error.restype = C.c_char_p
         self.ctx = C.c_void_p()
