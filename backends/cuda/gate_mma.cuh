@@ -358,7 +358,8 @@ __device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, 
         const int cn = max(__ffs(m) - 1, 0);
         const float sn = x[cn];
         const unsigned xh = gtc_hi(s);
-        if (xh >= Lh[W - 1] && (!BOUNDED || gtc_key(xh, jb + c) < prev)) gtc_insert<W>(Lh, Lj, xh, jb + c);
+        if (xh >= Lh[W - 1] && (!BOUNDED || gtc_key(xh, jb + c) < prev))
+            gtc_insert<W>(Lh, Lj, xh, jb + c);
         if (!m) return;
         c = cn;
         s = sn;
@@ -380,8 +381,9 @@ __device__ __forceinline__ void gtc_row_init(const gpu_args &a, const moba_seq &
 
 /* One tile's ranking on a lane (columns jb .. jb + 31 of its row, staged
  * at sx): the float filter against the row floor rf, in the first tile
- * of the first pass (first, warp-uniform: its floor shuffles) a floor from the
- * tile itself, then the exact test and the insertion of what passed.  The
+ * of the first pass (first, warp-uniform: its floor shuffles) a floor
+ * from the tile itself, then the exact test and the insertion of what
+ * passed (BOUNDED: below the previous pass's last key, prev).  The
  * warp loops as often as its busiest lane has candidates, not once per
  * candidate slot: that is why a row is ranked by two lanes of 32 columns
  * each rather than by the four lanes of 16 columns that hold it in the
@@ -509,7 +511,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             gtc_score_tile<DT, D>(qf, sm.cs[it & 1], sw, lane);
             __syncwarp();
             gtc_rank_tile<W, true, false>(Lh, Lj, rf, sx, j0 + 32 * hl, jend, myb, want,
-                             pass == 0 && it == 0, prev);
+                                          pass == 0 && it == 0, prev);
         }
         cp_async_wait<0>();
         gtc_pass_end<W>(Lh, Lj, sm.n, sm.bound, a, tok0, r, h, hl, want);

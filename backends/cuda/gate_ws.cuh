@@ -193,8 +193,8 @@ __device__ __forceinline__ void gws_pass(gws_smem<D> &sm, unsigned *Lh, int *Lj,
         const int s = k & 1;
         rf = fmaxf(rf, gtc_row_floor<W>(Lh));
         wg_mbar_wait(&sm.full[s], (k >> 1) & 1);
-        gtc_rank_tile<W, BOUNDED, true>(Lh, Lj, rf, &sm.sc[s][soff], it * GTC_BC + 32 * hl, end,
-                                        own, 1, first && it == 0, prev);
+        gtc_rank_tile<W, BOUNDED, true>(Lh, Lj, rf, &sm.sc[s][soff], it * GTC_BC + 32 * hl,
+                                        end, own, 1, first && it == 0, prev);
         /* Every lane's reads of the slot before the warp releases it. */
         __syncwarp();
         if (lane == 0) wg_mbar_arrive(&sm.empty[s]);
@@ -204,7 +204,10 @@ __device__ __forceinline__ void gws_pass(gws_smem<D> &sm, unsigned *Lh, int *Lj,
 /* The rankers: lane l of warp w ranks row 16 w + l / 2, columns 32 (l &
  * 1) .. + 31 of each staged tile, as k_gate_mma's lanes do, then warps 0-3
  * finish the 128 rows.  A dead row gets no candidates from its end (0)
- * rather than from its want, which is then not live in the loop. */
+ * rather than from its want, which is then not live in the loop.  As
+ * gate.cu launches it (W < GPU_TOPK) a selection is one pass: the loop
+ * keeps k_gate_mma's passes, bound and all, but only the first runs, and
+ * this form is the one ptxas compiled without spills (docs/perf.md v35). */
 template <int D, int W>
 __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm)
 {
