@@ -395,7 +395,8 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
  * compute 9.0 with sm_90a code (gpu_archs with 90a: MOBA_CUDA_SM90A) the
  * attention runs on wgmma: k_wgmma_kv_short for blocks of at most 128
  * keys (1.2x the mma.sync kernel, docs/perf.md CUDA v14), k_wgmma_kv_ws
- * for long blocks (1.9x, v22).  MOBA_CUDA_KERNEL picks for A/B
+ * for long blocks (1.9x, v22), and the gate of up to top-8 on k_gate_ws
+ * (1.25x at 512K, v35).  MOBA_CUDA_KERNEL picks for A/B
  * comparisons: simt the portable kernels, mma the mma.sync kernels only,
  * wgmma (or unset) the wgmma kernels where they run. */
 static int use_mma(const gpu_ctx *c)
