@@ -247,6 +247,10 @@ __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm)
 template <int DT, int D, int W>
 __global__ void __launch_bounds__(GWS_THREADS, 2) k_gate_ws(const unsigned short *q, gpu_args a)
 {
+    /* One pass (gws_rank): the scorer also starts a later pass's first
+     * tile in buffer 0 with no barrier of its own before it, where the
+     * previous pass's last tile may still be scored from. */
+    static_assert(W < GPU_TOPK, "k_gate_ws takes selections of one pass (gate_mma_launch)");
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned char gtc_raw[];
     gws_smem<D> &sm = *(gws_smem<D> *)wg_smem_align(gtc_raw);
