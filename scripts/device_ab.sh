@@ -15,7 +15,8 @@
 # MOBA_CUDA_KERNEL=mma and =simt and with MOBA_CUDA_GRID=2
 # (NOTEST=1 skips all of it; NOTEST=bases tests this tree only, with the
 # default kernels and MOBA_CUDA_GRID=2: the lean form for variants that
-# are only measured), then for
+# are only measured; NOTEST=lean does that for every tree but the first,
+# for several untested variants in one call), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
@@ -75,7 +76,7 @@ if [ "${NOTEST:-}" != 1 ]; then
             conformance-cuda unit-core --print-errorlogs > "$OUT/test-$l.log" 2>&1
         rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
         echo "$l: conformance-cuda + unit-core rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l.log"
-        [ "${NOTEST:-}" = bases ] && kerns= || kerns="mma simt"
+        case "${NOTEST:-}" in bases|lean) kerns= ;; *) kerns="mma simt" ;; esac
         for kern in $kerns; do
             MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 90 \
                 meson test -C "$b" conformance-cuda --print-errorlogs > "$OUT/test-$l-$kern.log" 2>&1
