@@ -45,7 +45,9 @@
 
 /* The mma.sync PTX path is NVIDIA-only; HIP runs the portable kernels. */
 #define MOBA_GPU_HAVE_MMA 0
-/* No warp matching: gate_count and k_fill take one atomic per slot. */
+/* No warp matching: gate_count and k_fill take one atomic per slot.  Its
+ * code also takes 32-lane warps (32-bit lane masks, threadIdx.x % 32), so
+ * it must stay off where warps are 64 lanes (CDNA). */
 #define MOBA_GPU_HAVE_MATCH 0
 
 #endif /* MOBA_GPU_VENDOR_HIP_H */
