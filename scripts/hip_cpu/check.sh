@@ -7,7 +7,7 @@
 #
 #   git clone https://github.com/ROCm/HIP-CPU /path/to/HIP-CPU
 #   apt-get install libtbb-dev            # HIP-CPU's parallel algorithms
-#   HIP_CPU_DIR=/path/to/HIP-CPU bash scripts/hip_cpu/check.sh [--trace] [--control]
+#   HIP_CPU_DIR=/path/to/HIP-CPU bash scripts/hip_cpu/check.sh [--trace] [--control] [--ubsan]
 #
 # It builds this working tree's core library (meson, no GPU modules) and
 # a libmoba-hip.so from backends/cuda's sources with g++ -DMOBA_USE_HIP
@@ -21,6 +21,11 @@
 #   --control  also a module without the barrier between k_simt_own's K/V
 #              load and its use: its test_shapes_short must FAIL, which
 #              shows that this check can see a missing barrier
+#   --ubsan    also a module built with -fsanitize=undefined (no recovery:
+#              signed overflow, shifts, and indices past a sized array,
+#              __shared__ ones included), and conformance on it.  Not
+#              ASan: HIP-CPU's fibers switch stacks without telling it,
+#              and it then reports frees of memory it did not allocate.
 # Exit 0 only if every run passed (a module that does not load makes
 # conformance SKIP, 77: a failure here) and the control failed.
 set -uo pipefail
@@ -29,12 +34,13 @@ here=$src/scripts/hip_cpu
 hcpu=${HIP_CPU_DIR:?set HIP_CPU_DIR to a HIP-CPU checkout (https://github.com/ROCm/HIP-CPU)}
 work=${WORK:-/tmp/moba-hipcpu}
 jobs=${JOBS:-2}
-trace=0 control=0
+trace=0 control=0 ubsan=0
 for a in "$@"; do
     case "$a" in
     --trace) trace=1 ;;
     --control) control=1 ;;
-    *) echo "usage: HIP_CPU_DIR=DIR check.sh [--trace] [--control]" >&2; exit 2 ;;
+    --ubsan) ubsan=1 ;;
+    *) echo "usage: HIP_CPU_DIR=DIR check.sh [--trace] [--control] [--ubsan]" >&2; exit 2 ;;
     esac
 done
 [ -f "$hcpu/include/hip/hip_runtime.h" ] || { echo "check.sh: no include/hip/hip_runtime.h in $hcpu" >&2; exit 2; }
@@ -58,7 +64,8 @@ PY
 )
 [ -n "$names" ] || { echo "check.sh: no gpu_source_names in backends/cuda/meson.build" >&2; exit 1; }
 
-# module NAME [CPPFLAGS]: the sources copied by `copy NAME` into $work/NAME/libmoba-hip.so
+# module NAME [FLAGS]: the sources copied by `copy NAME` into
+# $work/NAME/libmoba-hip.so; FLAGS go to the compiles and the link
 module() {
     local name=$1 flags=${2:-} s=$work/$1-src/backends/gpu o=$work/$1-obj p=$work/$1
     mkdir -p "$o" "$p"
@@ -70,7 +77,7 @@ module() {
             -I"$hcpu/include" -include "$here/shim.h" -I"$s" -I"$src" -I"$src/include" \
             -I"$work/build" -Wno-attributes -c "$s/$n" -o "$obj" 2> "$obj.log" ||
             { cat "$obj.log"; exit 255; }' || return 1
-    g++ -shared -fPIC -Wl,--no-undefined -o "$p/libmoba-hip.so" \
+    g++ -shared -fPIC -Wl,--no-undefined $flags -o "$p/libmoba-hip.so" \
         $(for n in $names; do echo "$o/${n%.cu}.o"; done) -ltbb -lpthread || return 1
 }
 # copy NAME: backends/cuda's sources into $work/NAME-src/backends/gpu,
@@ -103,6 +110,12 @@ run backend-select "$work/hip" "$b/backend-select"
 if [ $trace = 1 ]; then
     copy trace 2>> "$work/rewrite.log" && module trace -DHIPCPU_TRACE || exit 1
     run conformance-hip-trace "$work/trace" "$b/conformance" hip "$src/tests/vectors"
+fi
+if [ $ubsan = 1 ]; then
+    copy ubsan 2>> "$work/rewrite.log" &&
+        module ubsan "-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" || exit 1
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run conformance-hip-ubsan "$work/ubsan" "$b/conformance" hip "$src/tests/vectors"
 fi
 if [ $control = 1 ]; then
     copy control 2>> "$work/rewrite.log" || exit 1
