@@ -67,7 +67,7 @@ PY
 # module NAME [FLAGS]: the sources copied by `copy NAME` into
 # $work/NAME/libmoba-hip.so; FLAGS go to the compiles and the link
 module() {
-    local name=$1 flags=${2:-} s=$work/$1-src/backends/gpu o=$work/$1-obj p=$work/$1
+    local flags=${2:-} s=$work/$1-src/backends/gpu o=$work/$1-obj p=$work/$1
     mkdir -p "$o" "$p"
     echo "== module $p/libmoba-hip.so"
     export s o flags hcpu here src
