@@ -16,7 +16,10 @@
 # (NOTEST=1 skips all of it; NOTEST=bases tests this tree only, with the
 # default kernels and MOBA_CUDA_GRID=2: the lean form for variants that
 # are only measured; NOTEST=lean does that for every tree but the first,
-# for several untested variants in one call), then for
+# for several untested variants in one call; TEST_ENVS="VAR=VALUE ..."
+# adds a conformance-cuda run per assignment on every tree tested, e.g.
+# MOBA_CUDA_TMA=0 or MOBA_CUDA_FILL_SPAN=0; a tree that does not know the
+# variable runs its default again), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
@@ -91,6 +94,13 @@ if [ "${NOTEST:-}" != 1 ]; then
         rc=$?; [ $rc = 0 ] || failed="$failed $l:grid2"
         echo "$l: conformance-cuda with MOBA_CUDA_GRID=2 rc=$rc"
         grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-$l-grid2.log"
+        for v in ${TEST_ENVS:-}; do
+            log=$OUT/test-$l-${v//[^A-Za-z0-9]/_}.log
+            env "$v" MOBA_PLUGIN_DIR=$b/backends/cuda timeout 120 \
+                meson test -C "$b" conformance-cuda --print-errorlogs > "$log" 2>&1
+            rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
+            echo "$l: conformance-cuda with $v rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$log"
+        done
     done
 fi
 for c in ${CASES:-131072:2:128:8 262144:1:16384:3}; do
