@@ -111,16 +111,15 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
     const int K = a.K;
     const int tid = threadIdx.x, row = tid / GATE_TPR, sub = tid % GATE_TPR;
     const gate_row me = gate_row_info(a, sq, tile, row);
-    const int b_last = (tile.row0 + tile.rows - 1) / a.S;
-    const int jend_tile = a.causal ? b_last : sq.nb;
+    const gate_tile gt = gate_tile_info(a, sq, tile);
+    const int jend_tile = gt.jend;
     const int64_t tok0 = sq.start + tile.row0;
     const int64_t cbase = sq.block_offset * a.Hk + kh;
 
     if (sub == 0) gate_pass_init(ps[row]);
     const int npass = (K - 1 + GPU_TOPK - 1) / GPU_TOPK;
     __syncthreads();
-    /* When every candidate is selected, no scores are needed. */
-    const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
+    const bool need_rank = gt.need_rank;
     for (int pass = 0; pass < npass && need_rank; pass++) {
         float val[GPU_TOPK];
         int idx[GPU_TOPK];

@@ -449,9 +449,9 @@ k_gate_mma(const unsigned short *q, gpu_args a)
     const int g = lane / 4, t = lane % 4;
     const int64_t tok0 = sq.start + tile.row0;
     const int64_t cbase = sq.block_offset * a.Hk + kh;
-    const int b_last = (tile.row0 + tile.rows - 1) / a.S;
-    const int jend_tile = a.causal ? b_last : sq.nb;
-    const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
+    const gate_tile gt = gate_tile_info(a, sq, tile);
+    const int jend_tile = gt.jend;
+    const bool need_rank = gt.need_rank;
 
     if (tid < GTC_ROWS) gtc_row_init(a, sq, tile, tid, sm.bound, sm.n, sm.b, sm.want);
     /* The mma layout: lane (g, t) holds rows 16 warp + g and + 8. */

@@ -28,6 +28,24 @@ __device__ __forceinline__ gate_row gate_row_info(const gpu_args &a, const moba_
     return w;
 }
 
+/* What a gate CTA's rows share: the candidate blocks end at the tile's
+ * last row's own block (causal) or the sequence's end, and when every
+ * candidate of every row is chosen no scores are needed. */
+typedef struct gate_tile {
+    int jend;
+    bool need_rank;
+} gate_tile;
+
+__device__ __forceinline__ gate_tile gate_tile_info(const gpu_args &a, const moba_seq &sq,
+                                                    const gpu_qtile &tile)
+{
+    const int b_last = (tile.row0 + tile.rows - 1) / a.S;
+    gate_tile w;
+    w.jend = a.causal ? b_last : sq.nb;
+    w.need_rank = a.K - 1 < (a.causal ? b_last : sq.nb - 1);
+    return w;
+}
+
 /* A selection needing more than GPU_TOPK past blocks takes several passes,
  * each collecting the next GPU_TOPK strictly below the previous pass's
  * worst (s, j) (a strict bound in the total order: no block twice). */

@@ -262,9 +262,9 @@ __global__ void __launch_bounds__(GWS_THREADS, 2) k_gate_ws(const unsigned short
     /* Warp-uniform for nvcc, so that the role branch is too. */
     const int warp = __shfl_sync(0xffffffffu, tid / 32, 0);
     const int64_t tok0 = sq.start + tile.row0;
-    const int b_last = (tile.row0 + tile.rows - 1) / a.S;
-    const int jend_tile = a.causal ? b_last : sq.nb;
-    const bool need_rank = K - 1 < (a.causal ? b_last : sq.nb - 1);
+    const gate_tile gt = gate_tile_info(a, sq, tile);
+    const int jend_tile = gt.jend;
+    const bool need_rank = gt.need_rank;
     const int npass = need_rank ? (K - 1 + W - 1) / W : 0;
     const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
 
