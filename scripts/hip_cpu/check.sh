@@ -7,7 +7,7 @@
 #
 #   git clone https://github.com/ROCm/HIP-CPU /path/to/HIP-CPU
 #   apt-get install libtbb-dev            # HIP-CPU's parallel algorithms
-#   HIP_CPU_DIR=/path/to/HIP-CPU bash scripts/hip_cpu/check.sh [--trace] [--control] [--ubsan]
+#   HIP_CPU_DIR=/path/to/HIP-CPU bash scripts/hip_cpu/check.sh [--trace] [--control] [--ubsan] [--reverse]
 #
 # It builds this working tree's core library (meson, no GPU modules) and
 # a libmoba-hip.so from backends/cuda's sources with g++ -DMOBA_USE_HIP
@@ -26,6 +26,12 @@
 #              __shared__ ones included), and conformance on it.  Not
 #              ASan: HIP-CPU's fibers switch stacks without telling it,
 #              and it then reports frees of memory it did not allocate.
+#   --reverse  also a module on a copy of HIP-CPU whose blocks run their
+#              threads from the highest threadIdx down (reverse_ids.py),
+#              and conformance on it: HIP-CPU runs thread 0 first, so
+#              between barriers a thread always sees every lower thread's
+#              work done, and a missing barrier where a thread reads what
+#              a higher one writes stays hidden in the plain run
 # Exit 0 only if every run passed (a module that does not load makes
 # conformance SKIP, 77: a failure here) and the control failed.
 set -uo pipefail
@@ -34,13 +40,14 @@ here=$src/scripts/hip_cpu
 hcpu=${HIP_CPU_DIR:?set HIP_CPU_DIR to a HIP-CPU checkout (https://github.com/ROCm/HIP-CPU)}
 work=${WORK:-/tmp/moba-hipcpu}
 jobs=${JOBS:-2}
-trace=0 control=0 ubsan=0
+trace=0 control=0 ubsan=0 reverse=0
 for a in "$@"; do
     case "$a" in
     --trace) trace=1 ;;
     --control) control=1 ;;
     --ubsan) ubsan=1 ;;
-    *) echo "usage: HIP_CPU_DIR=DIR check.sh [--trace] [--control] [--ubsan]" >&2; exit 2 ;;
+    --reverse) reverse=1 ;;
+    *) echo "usage: HIP_CPU_DIR=DIR check.sh [--trace] [--control] [--ubsan] [--reverse]" >&2; exit 2 ;;
     esac
 done
 [ -f "$hcpu/include/hip/hip_runtime.h" ] || { echo "check.sh: no include/hip/hip_runtime.h in $hcpu" >&2; exit 2; }
@@ -116,6 +123,17 @@ if [ $ubsan = 1 ]; then
         module ubsan "-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" || exit 1
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run conformance-hip-ubsan "$work/ubsan" "$b/conformance" hip "$src/tests/vectors"
+fi
+if [ $reverse = 1 ]; then
+    rev=$work/hipcpu-reverse
+    rm -rf "$rev" && mkdir -p "$rev/src" && cp -r "$hcpu/include" "$rev/" &&
+        cp -r "$hcpu/src/include" "$rev/src/" && ln -s "$(cd "$hcpu" && pwd)/external" "$rev/external" &&
+        python3 "$here/reverse_ids.py" "$rev" || exit 1
+    copy reverse 2>> "$work/rewrite.log" || exit 1
+    hcpu0=$hcpu hcpu=$rev
+    module reverse || exit 1
+    hcpu=$hcpu0
+    run conformance-hip-reverse "$work/reverse" "$b/conformance" hip "$src/tests/vectors"
 fi
 if [ $control = 1 ]; then
     copy control 2>> "$work/rewrite.log" || exit 1
