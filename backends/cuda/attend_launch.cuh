@@ -10,43 +10,22 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-#include <cudaTypedefs.h> /* PFN_cuTensorMapEncodeTiled */
+#include "tma_map.cuh"
 #include <string.h>
 
 /* K's and V's tensor maps for the warp-specialized kernels (ws_tma): the
  * whole [T, Hk, D] tensors, boxes of 64 columns x 1 head x WG_KC keys,
- * 128-byte swizzled.  The encoder is the driver's, reached through the
- * runtime (the module links no libcuda); it only fills the 128-byte
- * descriptors on the host.  tm.on stays 0, and every copy goes through
- * cp.async, where a->tma is off, a token index would not fit TMA's
- * int32 coordinates, or the driver has no encoder or refuses a map. */
+ * 128-byte swizzled (gpu_tma_encode_rows).  tm.on stays 0, and every copy
+ * goes through cp.async, where a->tma is off, a token index would not fit
+ * TMA's int32 coordinates, or the driver has no encoder or refuses a map. */
 template <int D>
 static ws_tma ws_tma_encode(const gpu_args *a, const void *k, const void *v)
 {
     ws_tma tm;
     memset(&tm, 0, sizeof tm);
     if (!a->tma || a->T > INT32_MAX) return tm;
-    void *fn = NULL;
-    cudaDriverEntryPointQueryResult qr;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
-                                         &qr) != cudaSuccess ||
-        qr != cudaDriverEntryPointSuccess || !fn) {
-        (void)cudaGetLastError();
-        return tm;
-    }
-    const PFN_cuTensorMapEncodeTiled_v12000 enc = (PFN_cuTensorMapEncodeTiled_v12000)fn;
-    const cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)a->Hk, (cuuint64_t)a->T};
-    const cuuint64_t strides[2] = {(cuuint64_t)D * 2, (cuuint64_t)a->Hk * D * 2};
-    const cuuint32_t box[3] = {64, 1, WG_KC}, unit[3] = {1, 1, 1};
-    CUtensorMap *maps[2] = {&tm.k, &tm.v};
-    const void *bases[2] = {k, v};
-    for (int i = 0; i < 2; i++)
-        if (enc(maps[i], CU_TENSOR_MAP_DATA_TYPE_UINT16, 3, (void *)bases[i], dims, strides, box,
-                unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-            return tm;
-    tm.on = 1;
+    tm.on = gpu_tma_encode_rows(&tm.k, k, D, a->Hk, a->T, WG_KC) &&
+            gpu_tma_encode_rows(&tm.v, v, D, a->Hk, a->T, WG_KC);
     return tm;
 }
 

@@ -10,6 +10,9 @@
  * FMAs through a shared score tile) for everything else, HIP included.
  */
 #include "gate_ws.cuh"
+#include "tma_map.cuh"
+
+#include <string.h>
 
 #define GATE_THREADS 256
 #define GATE_DC 32 /* head-dim chunk staged in shared memory */
@@ -285,6 +288,24 @@ __global__ void k_fill(gpu_args a)
     } while (0)
 
 #if MOBA_GPU_HAVE_MMA
+/* k_gate_ws (sm_90a, up to top-8): its centroid tiles through TMA where
+ * the map can be built and MOBA_CUDA_TMA allows it (gws_tma). */
+template <int DT, int D, int W> static cudaError_t gate_ws_launch(const gpu_args *a, const void *q)
+{
+    gws_tma tm;
+    memset(&tm, 0, sizeof tm);
+    if (a->tma && a->nblocks <= INT32_MAX)
+        tm.on = gpu_tma_encode_rows(&tm.c, a->cent16, D, a->Hk, a->nblocks, GTC_BC);
+    void (*kern)(const unsigned short *, gpu_args, const gws_tma) =
+        tm.on ? k_gate_ws<DT, D, W, true> : k_gate_ws<DT, D, W, false>;
+    const int smem = (int)sizeof(gws_smem<D>) + WG_SMEM_ALIGN; /* room to align it */
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    dim3 gg((unsigned)a->ngtiles, (unsigned)a->nheads);
+    kern<<<gg, GWS_THREADS, smem, a->stream>>>((const unsigned short *)q, *a, tm);
+    return cudaGetLastError();
+}
+
 /* Both tensor-core gates' shared memory is above the 48 KB static limit:
  * opt in.  k_gate_ws where the wgmma kernels run (sm_90a code on a compute
  * 9.0 device) and a pass is the whole selection (W < GPU_TOPK: up to
@@ -292,20 +313,14 @@ __global__ void k_fill(gpu_args a)
  * pass's bound the rankers' 64 registers do not hold without spilling. */
 template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
-    void (*kern)(const unsigned short *, gpu_args) = k_gate_mma<DT, D, W>;
-    int smem = (int)sizeof(gtc_smem<D>), threads = GTC_THREADS;
-    if constexpr (W < GPU_TOPK) {
-        if (a->use_mma == GPU_MMA_WGMMA) {
-            kern = k_gate_ws<DT, D, W>;
-            smem = (int)sizeof(gws_smem<D>);
-            threads = GWS_THREADS;
-        }
-    }
-    smem += WG_SMEM_ALIGN; /* room to align it (wg_smem_align) */
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if constexpr (W < GPU_TOPK)
+        if (a->use_mma == GPU_MMA_WGMMA) return gate_ws_launch<DT, D, W>(a, q);
+    const int smem = (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; /* room to align it */
+    cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 gg((unsigned)a->ngtiles, (unsigned)a->nheads);
-    kern<<<gg, threads, smem, a->stream>>>((const unsigned short *)q, *a);
+    k_gate_mma<DT, D, W><<<gg, GTC_THREADS, smem, a->stream>>>((const unsigned short *)q, *a);
     return cudaGetLastError();
 }
 

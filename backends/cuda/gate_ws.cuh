@@ -28,6 +28,8 @@
 
 #if MOBA_GPU_HAVE_MMA
 
+#include <cuda.h> /* CUtensorMap (the type only: no driver call here) */
+
 #define GWS_RANKERS 256 /* threads that rank: warps 0-7, 2 lanes per row */
 #define GWS_SCORERS 128 /* the scoring warpgroup: warps 8-11             */
 #define GWS_THREADS (GWS_RANKERS + GWS_SCORERS)
@@ -56,6 +58,7 @@ template <int D> struct gws_smem {
     int n[GTC_ROWS];
     int b[GTC_ROWS], want[GTC_ROWS];
     uint64_t full[2], empty[2];
+    uint64_t cfull[2]; /* a centroid buffer's TMA boxes have landed */
     gpu_qtile tile; /* the CTA's, for the rankers (gws_ld) */
     moba_seq sq;
     int npass, ntile;
@@ -92,6 +95,32 @@ __device__ __forceinline__ moba_seq gws_ld_seq(const moba_seq *p)
     return q;
 }
 
+/* The centroids' tensor map (gate.cu: gpu_tma_encode_rows over [nblocks,
+ * Hk, D] of the 16-bit copy, boxes of 64 columns x 1 head x GTC_BC
+ * blocks), passed as a __grid_constant__ parameter; on is 0 where it could
+ * not be built, and the scorer's threads then copy with cp.async.  Why:
+ * the scorer's time per tile is on the rankers' path (v35: its copies
+ * issued one address at a time cost 12 % at 512K); a tile by TMA is one
+ * thread's D / 64 boxes and no per-thread addresses. */
+struct gws_tma {
+    CUtensorMap c;
+    int on;
+};
+
+/* Tile of blocks row0 .. + GTC_BC - 1 (global block rows, kv head kh)
+ * into buffer cs, announced on bar; one thread calls it.  Rows past the
+ * tensor come as zeros, rows past the sequence as other blocks' data:
+ * neither is ranked. */
+template <int D>
+__device__ __forceinline__ void gws_tma_tile(unsigned short *cs, const gws_tma &tm, int kh,
+                                             int row0, uint64_t *bar)
+{
+    wg_mbar_arrive_tx(bar, GTC_BC * D * 2);
+#pragma unroll
+    for (int b = 0; b < D / 64; b++)
+        wg_tma_load3((unsigned char *)cs + b * GTC_BC * 128, &tm.c, 64 * b, kh, row0, bar);
+}
+
 /* The scores of one 64-row half for the scorer's warp: gtc_score_tile's
  * wgmma as two chains of 32 columns, so that 16 accumulators are live
  * instead of 32, which is what lets the fragments of 128 rows fit the
@@ -121,10 +150,11 @@ __device__ __forceinline__ void gws_score_rows(const uint32_t (*qf)[4], const un
  * buffered as in k_gate_mma, with a barrier of its own 128 threads), the
  * scores of both 64-row halves on
  * wgmma, staged into slot k % 2. */
-template <int DT, int D>
+template <int DT, int D, bool TMA>
 __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_args &a,
-                                          gws_smem<D> &sm, int64_t tok0, int rows, int h,
-                                          int64_t cbase, int npass, int ntile, int jend_tile)
+                                          gws_smem<D> &sm, const gws_tma &tm, int64_t tok0,
+                                          int rows, int h, int kh, int64_t boff, int npass,
+                                          int ntile, int jend_tile)
 {
     const int st = threadIdx.x - GWS_RANKERS, lane = st % 32, wid = st / 32;
     const int g = lane / 4, t = lane % 4;
@@ -135,36 +165,56 @@ __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_arg
         mma_load_a<D>(qf[hf], r0 < rows ? q + ((size_t)(tok0 + r0) * a.Hq + h) * D : NULL,
                       r1 < rows ? q + ((size_t)(tok0 + r1) * a.Hq + h) * D : NULL, t);
     }
+    const int64_t cbase = boff * a.Hk + kh;
     const unsigned short *const csrc0 = gtc_src<D, GWS_SCORERS>(a.cent16, cbase, a.Hk, st);
     const size_t cstep = gtc_cstep<D, GWS_SCORERS>(a.Hk);
     const size_t ctile = (size_t)GTC_BC * a.Hk * D;
-    unsigned k = 0;
+    unsigned k = 0, cph = 0; /* tiles handed over; the centroid buffers' phases */
     for (int pass = 0; pass < npass; pass++) {
         const unsigned short *csrc = csrc0;
-        gtc_load<D, GWS_SCORERS>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile), st);
-        cp_async_commit();
+        /* A pass's first tile goes to buffer 0, which the previous pass's
+         * last tile may still be scored from. */
+        if (pass > 0) asm volatile("bar.sync 1, %0;\n" ::"n"(GWS_SCORERS) : "memory");
+        if (TMA) {
+            if (st == 0) gws_tma_tile<D>(sm.cs[0], tm, kh, (int)boff, &sm.cfull[0]);
+        } else {
+            gtc_load<D, GWS_SCORERS>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile), st);
+            cp_async_commit();
+        }
         for (int it = 0; it < ntile; it++, k++) {
             /* Past the barrier tile it is in and every scorer warp's wgmma
              * of tile it - 1 is done, so its buffer takes tile it + 1. */
-            cp_async_wait<0>();
-            wg_fence_smem();
+            const int cb = it & 1;
+            if (TMA) {
+                wg_mbar_wait(&sm.cfull[cb], (cph >> cb) & 1);
+                cph ^= 1u << cb;
+            } else {
+                cp_async_wait<0>();
+                wg_fence_smem();
+            }
             asm volatile("bar.sync 1, %0;\n" ::"n"(GWS_SCORERS) : "memory");
             if (it + 1 < ntile) {
-                csrc += ctile;
-                gtc_load<D, GWS_SCORERS>(sm.cs[(it + 1) & 1], csrc, cstep,
-                                         min(GTC_BC, jend_tile - it * GTC_BC - GTC_BC), st);
+                if (TMA) {
+                    if (st == 0)
+                        gws_tma_tile<D>(sm.cs[cb ^ 1], tm, kh, (int)boff + (it + 1) * GTC_BC,
+                                        &sm.cfull[cb ^ 1]);
+                } else {
+                    csrc += ctile;
+                    gtc_load<D, GWS_SCORERS>(sm.cs[cb ^ 1], csrc, cstep,
+                                             min(GTC_BC, jend_tile - it * GTC_BC - GTC_BC), st);
+                }
             }
-            cp_async_commit();
+            if (!TMA) cp_async_commit();
             const int s = k & 1;
             wg_mbar_wait(&sm.empty[s], ((k >> 1) & 1) ^ 1);
 #pragma unroll
             for (int hf = 0; hf < 2; hf++)
-                gws_score_rows<DT, D>(qf[hf], sm.cs[it & 1],
+                gws_score_rows<DT, D>(qf[hf], sm.cs[cb],
                                       &sm.sc[s][(64 * hf + 16 * wid) * GTC_SLD], lane);
             wg_mbar_arrive(&sm.full[s]);
         }
     }
-    cp_async_wait<0>();
+    if (!TMA) cp_async_wait<0>();
 }
 
 /* The rankers read their thread index again where they need it: held
@@ -244,8 +294,9 @@ __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm)
     }
 }
 
-template <int DT, int D, int W>
-__global__ void __launch_bounds__(GWS_THREADS, 2) k_gate_ws(const unsigned short *q, gpu_args a)
+template <int DT, int D, int W, bool TMA>
+__global__ void __launch_bounds__(GWS_THREADS, 2)
+k_gate_ws(const unsigned short *q, gpu_args a, const __grid_constant__ gws_tma tm)
 {
     /* One pass (gws_rank): the scorer also starts a later pass's first
      * tile in buffer 0 with no barrier of its own before it, where the
@@ -277,14 +328,15 @@ __global__ void __launch_bounds__(GWS_THREADS, 2) k_gate_ws(const unsigned short
         for (int s = 0; s < 2; s++) {
             wg_mbar_init(&sm.full[s], GWS_SCORERS);
             wg_mbar_init(&sm.empty[s], GWS_RANKERS / 32);
+            wg_mbar_init(&sm.cfull[s], 1);
         }
         wg_mbar_init_fence();
     }
     __syncthreads();
     if (warp >= GWS_RANKERS / 32) {
         asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(GWS_SCORE_REGS));
-        gws_score<DT, D>(q, a, sm, tok0, tile.rows, h, sq.block_offset * a.Hk + kh, npass,
-                         ntile, jend_tile);
+        gws_score<DT, D, TMA>(q, a, sm, tm, tok0, tile.rows, h, kh, sq.block_offset, npass,
+                              ntile, jend_tile);
         return;
     }
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(GWS_RANK_REGS));
@@ -292,6 +344,7 @@ __global__ void __launch_bounds__(GWS_THREADS, 2) k_gate_ws(const unsigned short
 #else
     (void)q;
     (void)a;
+    (void)tm;
 #endif
 }
 
