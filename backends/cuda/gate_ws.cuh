@@ -298,9 +298,8 @@ template <int DT, int D, int W, bool TMA>
 __global__ void __launch_bounds__(GWS_THREADS, 2)
 k_gate_ws(const unsigned short *q, gpu_args a, const __grid_constant__ gws_tma tm)
 {
-    /* One pass (gws_rank): the scorer also starts a later pass's first
-     * tile in buffer 0 with no barrier of its own before it, where the
-     * previous pass's last tile may still be scored from. */
+    /* One pass: the rankers' lists of 8 (the passes of top-10 and up)
+     * spill at their 64 registers (gws_rank). */
     static_assert(W < GPU_TOPK, "k_gate_ws takes selections of one pass (gate_mma_launch)");
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned char gtc_raw[];
