@@ -219,50 +219,54 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
     }
 }
 
-/* Where slot block j (>= 0) of this thread's row goes in its list: the
- * next place of the list's cursor.  With warp matching (NVIDIA), the
- * lanes that picked the same block take their places with one atomic:
- * the rows of a tile mostly pick the same few blocks (1M tokens in
- * 16384-key blocks, top-3: every lane of a warp the same two), and the
- * atomics on one cursor are served one after the other (k_fill took
- * 3.98 ms at 256K, CUDA v23).  Every lane of the warp calls it, j < 0
- * for none. */
-__device__ __forceinline__ int fill_place(int32_t *cursor, int j, int Hkl)
+/* Where slot block j (>= 0) of this thread's row goes in its list,
+ * lists[j * Hkl]: the next place of the list's cursor.  With warp
+ * matching (NVIDIA), the lanes that picked the same block take their
+ * places with one atomic: the rows of a tile mostly pick the same few
+ * blocks (1M tokens in 16384-key blocks, top-3: every lane of a warp the
+ * same two), and the atomics on one cursor are served one after the other
+ * (k_fill took 3.98 ms at 256K, CUDA v23).  Every lane of the warp calls
+ * it, j < 0 for none. */
+__device__ __forceinline__ int fill_place(int32_t *lists, int j, int Hkl)
 {
 #if MOBA_GPU_HAVE_MATCH
     const unsigned same = __match_any_sync(0xffffffffu, j);
     const int lane = (int)(threadIdx.x % 32), leader = __ffs(same) - 1;
     int base = 0;
-    if (j >= 0 && lane == leader) base = atomicAdd(&cursor[(int64_t)j * Hkl], __popc(same));
+    if (j >= 0 && lane == leader) base = atomicAdd(&lists[(int64_t)j * Hkl], __popc(same));
     base = __shfl_sync(0xffffffffu, base, leader);
     return base + __popc(same & ((1u << lane) - 1u));
 #else
-    return j >= 0 ? atomicAdd(&cursor[(int64_t)j * Hkl], 1) : 0;
+    return j >= 0 ? atomicAdd(&lists[(int64_t)j * Hkl], 1) : 0;
 #endif
 }
 
-/* Entries of the lists: one thread per query row.  The order inside a list
- * depends on atomics, but each row's arithmetic does not depend on which
- * tile it lands in, and partials are addressed by (row, slot), so outputs
- * stay bitwise deterministic.  A row's slots go eight at a time: their
- * block ids are read together, then their places are taken together (one
- * slot after the other, each atomic waited for the slot's read and the
- * store the atomic before it: 1.26 ms at 128K, docs/perf.md CUDA v14).
- * Every thread runs every step (rows past the tile with no slots), so
- * that fill_place has the whole warp. */
-__global__ void k_fill(gpu_args a)
+/* How a row's slots meet their lists (fill_row). */
+enum {
+    FILL_CURSOR, /* places from the cursors (lists[g * Hkl])              */
+    FILL_COUNT,  /* counted into a span's lists in shared memory, lists[g] */
+    FILL_PLACE   /* places from those, which hold each list's next place   */
+};
+
+/* The entries of row r of tile t, query head h (dead rows, r >= t.rows,
+ * too: they have no slots, and every lane of the warp must call, for
+ * fill_place's matching).  g, a slot's list, counts blocks from lo.  The
+ * row's slots go eight at a time: their block ids are read together,
+ * then their places are taken together (one slot after the other, each
+ * atomic waited for the slot's read and the store the atomic before it:
+ * 1.26 ms at 128K, docs/perf.md CUDA v14).  c, a slot's place among the
+ * row's partials, counts its past blocks in order. */
+template <int MODE>
+__device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, int r, int h,
+                                         int32_t *lists, int64_t lo)
 {
-    const gpu_qtile tile = a.qtiles[blockIdx.x];
-    const int h = a.h0 + blockIdx.y, kh = h / a.group;
-    const int r = threadIdx.x;
-    const bool live = r < tile.rows;
-    const moba_seq sq = a.seqs[tile.seq];
-    const int tloc = tile.row0 + r, b = tloc / a.S;
+    const moba_seq sq = a.seqs[t.seq];
+    const int tloc = t.row0 + r, b = tloc / a.S;
     const int64_t qrow = (sq.start + tloc) * a.Hq + h;
     const int32_t *selrow = a.sel + qrow * a.K;
-    int32_t *cursor = a.cursor + sq.block_offset * a.Hkl + (kh - a.kh0);
+    const int g0 = (int)(sq.block_offset - lo);
     int c = 0;
-    bool end = !live;
+    bool end = r >= t.rows;
     for (int i0 = 0; i0 < a.K; i0 += 8) {
         int j[8];
 #pragma unroll
@@ -270,15 +274,102 @@ __global__ void k_fill(gpu_args a)
 #pragma unroll
         for (int x = 0; x < 8; x++) {
             end = end || j[x] < 0; /* slots past the first empty one are empty */
-            if (end || j[x] == b) j[x] = -1;
+            j[x] = end || j[x] == b ? -1 : g0 + j[x];
         }
-        int pos[8];
+        if (MODE == FILL_COUNT) {
 #pragma unroll
-        for (int x = 0; x < 8; x++) pos[x] = fill_place(cursor, j[x], a.Hkl);
+            for (int x = 0; x < 8; x++) gate_count(lists, j[x], 1, 0xffffffffu);
+        } else {
+            int pos[8];
 #pragma unroll
-        for (int x = 0; x < 8; x++)
-            if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
+            for (int x = 0; x < 8; x++)
+                pos[x] = fill_place(lists, j[x], MODE == FILL_CURSOR ? a.Hkl : 1);
+#pragma unroll
+            for (int x = 0; x < 8; x++)
+                if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
+        }
     }
+}
+
+/* Entries of the lists: one thread per query row.  The order inside a list
+ * depends on atomics, but each row's arithmetic does not depend on which
+ * tile it lands in, and partials are addressed by (row, slot), so outputs
+ * stay bitwise deterministic. */
+__global__ void k_fill(gpu_args a)
+{
+    const int h = a.h0 + blockIdx.y;
+    fill_row<FILL_CURSOR>(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h, a.cursor + (h / a.group - a.kh0), 0);
+}
+
+/* The lists' entries again, a span of query tiles per CTA (for one kv
+ * head and all of its query heads), where k_fill takes a global atomic per
+ * (row, slot): at 512K tokens in 128-key blocks the rows' picks are spread
+ * over thousands of lists, so k_fill's warp matching finds no company and
+ * its ~T Hq (top_k - 1) atomics run at the L2's atomic rate (1.9 ms at
+ * 512K, B = 1, docs/perf.md CUDA v18).  Here the span's picks are counted
+ * per list in shared memory, each list the span touches takes its places
+ * with one global atomic, and the picks take them from shared memory: the
+ * global atomics shrink by the picks per touched list (~14 at 512K with
+ * FILL_ROWS rows), and a list's entries from one span land side by side.
+ * The order inside a list changes; results do not (as k_fill says).  A
+ * span whose sequences hold more than a.fill_cap (GPU_FILL_CAP) blocks
+ * takes its places from the cursors directly. */
+#define FILL_THREADS 512
+#define FILL_ROWS 4096 /* query rows per CTA, all its query heads together */
+
+/* Every row of the span, each query head of kv head kh (GQA: the group's
+ * heads fill the same lists, so they share the counts).  Items come in
+ * whole 64-row tiles, so a warp's lanes are all there. */
+template <int MODE>
+__device__ __forceinline__ void fill_span_rows(const gpu_args &a, int64_t t0, int nt, int kh,
+                                               int32_t *lists, int64_t lo)
+{
+    const int per_head = nt * GPU_TILE_ROWS, items = per_head * a.group;
+    for (int x = (int)threadIdx.x; x < items; x += FILL_THREADS) {
+        const int hh = x / per_head, rem = x - hh * per_head;
+        fill_row<MODE>(a, a.qtiles[t0 + rem / GPU_TILE_ROWS], rem % GPU_TILE_ROWS,
+                       kh * a.group + hh, lists, lo);
+    }
+}
+
+/* Grid: (spans of a.fill_span tiles, kv heads of the launch). */
+__global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
+{
+    __shared__ int32_t cnt[GPU_FILL_CAP];
+    const int64_t t0 = (int64_t)blockIdx.x * a.fill_span;
+    const int nt = (int)(a.ntiles - t0 < a.fill_span ? a.ntiles - t0 : a.fill_span);
+    const int kl = (int)blockIdx.y;
+    int32_t *cursor = a.cursor + kl; /* list (g, kl) is cursor[g * Hkl] */
+    /* Lists of every block of the span's sequences: [lo, lo + n). */
+    const int64_t lo = a.seqs[a.qtiles[t0].seq].block_offset;
+    const moba_seq last = a.seqs[a.qtiles[t0 + nt - 1].seq];
+    const int64_t n = last.block_offset + last.nb - lo;
+    if (n > a.fill_cap) {
+        fill_span_rows<FILL_CURSOR>(a, t0, nt, a.kh0 + kl, cursor, 0);
+        return;
+    }
+    for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) cnt[i] = 0;
+    __syncthreads();
+    fill_span_rows<FILL_COUNT>(a, t0, nt, a.kh0 + kl, cnt, lo);
+    __syncthreads();
+    for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
+        const int32_t c = cnt[i];
+        if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
+    }
+    __syncthreads();
+    fill_span_rows<FILL_PLACE>(a, t0, nt, a.kh0 + kl, cnt, lo);
+}
+
+/* Query tiles per k_fill_span CTA: FILL_ROWS rows over the kv head's query
+ * heads, fewer where that would leave fewer than four CTAs per SM;
+ * a.fill_span if the caller set it (MOBA_CUDA_FILL_SPAN), 0 for k_fill. */
+static int fill_span_tiles(const gpu_args *a)
+{
+    if (a->fill_span >= 0) return a->fill_span;
+    int64_t f = FILL_ROWS / ((int64_t)GPU_TILE_ROWS * a->group);
+    const int64_t fill = a->ntiles * a->Hkl / (4 * (int64_t)(a->sm_count > 0 ? a->sm_count : 1));
+    if (f > fill) f = fill;
+    return f < 1 ? 1 : (int)f;
 }
 
 #define CHECK_LAUNCH()                             \
@@ -372,7 +463,14 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
     if (a->K == 1) return cudaSuccess;
     k_scan<<<1, SCAN_THREADS, 0, a->stream>>>(*a);
     CHECK_LAUNCH();
-    k_fill<<<tg, GPU_TILE_ROWS, 0, a->stream>>>(*a);
+    gpu_args f = *a;
+    f.fill_span = fill_span_tiles(a);
+    if (f.fill_span == 0) {
+        k_fill<<<tg, GPU_TILE_ROWS, 0, a->stream>>>(f);
+    } else {
+        dim3 fg((unsigned)((a->ntiles + f.fill_span - 1) / f.fill_span), (unsigned)a->Hkl);
+        k_fill_span<<<fg, FILL_THREADS, 0, a->stream>>>(f);
+    }
     CHECK_LAUNCH();
     return cudaSuccess;
 }

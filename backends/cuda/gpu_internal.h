@@ -18,6 +18,9 @@
  * own-block attention stream the block in chunks (attend_mma.cuh's wide
  * kernel, attend_wgmma_ws.cuh). */
 #define GPU_WIDE_MIN 4096
+/* Lists a CTA of the lists' fill counts in shared memory (gate.cu,
+ * k_fill_span: 48 KB). */
+#define GPU_FILL_CAP 12288
 /* Query rows per CTA of the tensor-core gate (gate_mma.cuh). */
 #define GPU_GATE_ROWS 128
 
@@ -76,6 +79,12 @@ typedef struct gpu_args {
      * driver can build the tensor maps (host, per call: MOBA_CUDA_TMA=0
      * keeps them all on cp.async, for A/B and to test that path). */
     int32_t tma;
+    /* Query tiles per CTA of the lists' fill (gate.cu, k_fill_span), 0 for
+     * a thread per row (k_fill), -1 for the launch's default; and the most
+     * lists a CTA counts in shared memory, more taking their places from
+     * the cursors (host, per call: MOBA_CUDA_FILL_SPAN and
+     * MOBA_CUDA_FILL_CAP, for A/B and to test every path). */
+    int32_t fill_span, fill_cap;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
