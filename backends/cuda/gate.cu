@@ -278,12 +278,14 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, 
         }
         if (MODE == FILL_COUNT) {
 #pragma unroll
-            for (int x = 0; x < 8; x++) gate_count(lists, j[x], 1, 0xffffffffu);
+            for (int x = 0; x < 8; x++)
+                if (j[x] >= 0) atomicAdd(&lists[j[x]], 1);
         } else {
             int pos[8];
 #pragma unroll
             for (int x = 0; x < 8; x++)
-                pos[x] = fill_place(lists, j[x], MODE == FILL_CURSOR ? a.Hkl : 1);
+                pos[x] = MODE == FILL_CURSOR ? fill_place(lists, j[x], a.Hkl)
+                                             : j[x] >= 0 ? atomicAdd(&lists[j[x]], 1) : 0;
 #pragma unroll
             for (int x = 0; x < 8; x++)
                 if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
