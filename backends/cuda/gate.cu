@@ -300,22 +300,25 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, 
 __global__ void k_fill(gpu_args a)
 {
     const int h = a.h0 + blockIdx.y;
-    fill_row<FILL_CURSOR>(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h, a.cursor + (h / a.group - a.kh0), 0);
+    fill_row<FILL_CURSOR>(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h,
+                          a.cursor + (h / a.group - a.kh0), 0);
 }
 
 /* The lists' entries again, a span of query tiles per CTA (for one kv
  * head and all of its query heads), where k_fill takes a global atomic per
- * (row, slot): at 512K tokens in 128-key blocks the rows' picks are spread
- * over thousands of lists, so k_fill's warp matching finds no company and
- * its ~T Hq (top_k - 1) atomics run at the L2's atomic rate (1.9 ms at
- * 512K, B = 1, docs/perf.md CUDA v18).  Here the span's picks are counted
- * per list in shared memory, each list the span touches takes its places
- * with one global atomic, and the picks take them from shared memory: the
- * global atomics shrink by the picks per touched list (~14 at 512K with
- * FILL_ROWS rows), and a list's entries from one span land side by side.
- * The order inside a list changes; results do not (as k_fill says).  A
- * span whose sequences hold more than a.fill_cap (GPU_FILL_CAP) blocks
- * takes its places from the cursors directly. */
+ * (row, slot).  The span's picks are counted per list in shared memory,
+ * each list the span touches takes its places with one global atomic, and
+ * the picks take them from shared memory: the global atomics shrink by the
+ * picks per touched list (14-250x on the benchmark's shapes), and a list's
+ * entries from one span land side by side.  Against k_fill (H200, docs/
+ * perf.md CUDA v36): 4.25x with 16384-key blocks, where k_fill's atomics
+ * on a few addresses wait on each other, but only 1.27x at 128K and 1.05x
+ * at 512K in 128-key blocks, where the shared atomics (two per pick) now
+ * take about what the global ones did.  They go unmatched: warp matching
+ * there cost 1.15x at 128K and gained nothing with few blocks.  The order
+ * inside a list changes; results do not (as k_fill says).  A span whose
+ * sequences hold more than a.fill_cap (GPU_FILL_CAP) blocks takes its
+ * places from the cursors directly. */
 #define FILL_THREADS 512
 #define FILL_ROWS 4096 /* query rows per CTA, all its query heads together */
 
