@@ -248,6 +248,43 @@ enum {
     FILL_PLACE   /* places from those, which hold each list's next place   */
 };
 
+/* Where row r of tile t, query head h, meets the lists: its row of the
+ * selection (qrow), the list index of its sequence's block 0 counted from
+ * lo (g0), its own block (b), and whether it is past the tile's rows. */
+struct fill_rowinfo {
+    int64_t qrow;
+    int g0, b;
+    bool dead;
+};
+
+__device__ __forceinline__ fill_rowinfo fill_row_info(const gpu_args &a, const gpu_qtile &t,
+                                                      int r, int h, int64_t lo)
+{
+    const moba_seq sq = a.seqs[t.seq];
+    const int tloc = t.row0 + r;
+    fill_rowinfo w;
+    w.qrow = (sq.start + tloc) * a.Hq + h;
+    w.g0 = (int)(sq.block_offset - lo);
+    w.b = tloc / a.S;
+    w.dead = r >= t.rows;
+    return w;
+}
+
+/* Slots i0 .. i0 + 7 of a row as list indices (g0 + block), -1 for none:
+ * the own block, and every slot from the first empty one on (end). */
+__device__ __forceinline__ void fill_slots(const gpu_args &a, const fill_rowinfo &w, int i0,
+                                           bool &end, int *j)
+{
+    const int32_t *selrow = a.sel + w.qrow * a.K;
+#pragma unroll
+    for (int x = 0; x < 8; x++) j[x] = !end && i0 + x < a.K ? __ldg(selrow + i0 + x) : -1;
+#pragma unroll
+    for (int x = 0; x < 8; x++) {
+        end = end || j[x] < 0;
+        j[x] = end || j[x] == w.b ? -1 : w.g0 + j[x];
+    }
+}
+
 /* The entries of row r of tile t, query head h (dead rows, r >= t.rows,
  * too: they have no slots, and every lane of the warp must call, for
  * fill_place's matching).  g, a slot's list, counts blocks from lo.  The
@@ -260,22 +297,12 @@ template <int MODE>
 __device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, int r, int h,
                                          int32_t *lists, int64_t lo)
 {
-    const moba_seq sq = a.seqs[t.seq];
-    const int tloc = t.row0 + r, b = tloc / a.S;
-    const int64_t qrow = (sq.start + tloc) * a.Hq + h;
-    const int32_t *selrow = a.sel + qrow * a.K;
-    const int g0 = (int)(sq.block_offset - lo);
+    const fill_rowinfo w = fill_row_info(a, t, r, h, lo);
     int c = 0;
-    bool end = r >= t.rows;
+    bool end = w.dead;
     for (int i0 = 0; i0 < a.K; i0 += 8) {
         int j[8];
-#pragma unroll
-        for (int x = 0; x < 8; x++) j[x] = !end && i0 + x < a.K ? __ldg(selrow + i0 + x) : -1;
-#pragma unroll
-        for (int x = 0; x < 8; x++) {
-            end = end || j[x] < 0; /* slots past the first empty one are empty */
-            j[x] = end || j[x] == b ? -1 : g0 + j[x];
-        }
+        fill_slots(a, w, i0, end, j);
         if (MODE == FILL_COUNT) {
 #pragma unroll
             for (int x = 0; x < 8; x++)
@@ -288,7 +315,7 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, 
                                              : j[x] >= 0 ? atomicAdd(&lists[j[x]], 1) : 0;
 #pragma unroll
             for (int x = 0; x < 8; x++)
-                if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(qrow * (a.K - 1) + c++);
+                if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(w.qrow * (a.K - 1) + c++);
         }
     }
 }
@@ -310,17 +337,37 @@ __global__ void k_fill(gpu_args a)
  * each list the span touches takes its places with one global atomic, and
  * the picks take them from shared memory: the global atomics shrink by the
  * picks per touched list (14-250x on the benchmark's shapes), and a list's
- * entries from one span land side by side.  Against k_fill (H200, docs/
- * perf.md CUDA v36): 4.25x with 16384-key blocks, where k_fill's atomics
- * on a few addresses wait on each other, but only 1.27x at 128K and 1.05x
- * at 512K in 128-key blocks, where the shared atomics (two per pick) now
- * take about what the global ones did.  They go unmatched: warp matching
- * there cost 1.15x at 128K and gained nothing with few blocks.  The order
- * inside a list changes; results do not (as k_fill says).  A span whose
- * sequences hold more than a.fill_cap (GPU_FILL_CAP) blocks takes its
- * places from the cursors directly. */
-#define FILL_THREADS 512
-#define FILL_ROWS 4096 /* query rows per CTA, all its query heads together */
+ * entries from one span land side by side.  A pick's place among its
+ * list's picks of the span is the count its shared atomic returned, kept
+ * in a register with the pick until the bases are known, so each pick
+ * takes one shared atomic: with two (the second to hand out the places
+ * again), the shared atomics held the kernel on short-scoreboard and MIO
+ * stalls at about what k_fill's global atomics had cost (H200, docs/
+ * perf.md CUDA v36: 1.27x k_fill at 128K, 1.05x at 512K, 4.25x with
+ * 16384-key blocks, where k_fill's atomics on a few addresses wait on
+ * each other).  The atomics go unmatched: warp matching cost 1.15x at
+ * 128K and gained nothing with few blocks.  The order inside a list
+ * changes; results do not (as k_fill says).  Selections of more than
+ * eight slots, or spans of more rows than the registers hold
+ * (MOBA_CUDA_FILL_SPAN), count first and take the places with a second
+ * atomic; a span whose sequences hold more than a.fill_cap
+ * (GPU_FILL_CAP) blocks takes its places from the cursors directly. */
+#define FILL_THREADS 1024
+#define FILL_REG_ROWS 4 /* rows per thread whose picks the registers hold */
+#define FILL_ROWS (FILL_THREADS * FILL_REG_ROWS) /* per CTA, its query heads together */
+#define FILL_PICK_BITS 14 /* a pick's list (< GPU_FILL_CAP) in its low bits */
+static_assert(GPU_FILL_CAP <= 1 << FILL_PICK_BITS, "a list index fits a pick's low bits");
+static_assert(FILL_ROWS < 1 << (31 - FILL_PICK_BITS), "a pick's rank fits its high bits");
+
+/* Item x of a span of nt tiles from t0 (query head kh * group + x /
+ * (nt * 64)): the tile and the row in it, and the head. */
+__device__ __forceinline__ fill_rowinfo fill_item(const gpu_args &a, int64_t t0, int nt, int kh,
+                                                  int x, int64_t lo)
+{
+    const int per_head = nt * GPU_TILE_ROWS, hh = x / per_head, rem = x - hh * per_head;
+    return fill_row_info(a, a.qtiles[t0 + rem / GPU_TILE_ROWS], rem % GPU_TILE_ROWS,
+                         kh * a.group + hh, lo);
+}
 
 /* Every row of the span, each query head of kv head kh (GQA: the group's
  * heads fill the same lists, so they share the counts).  Items come in
@@ -337,32 +384,86 @@ __device__ __forceinline__ void fill_span_rows(const gpu_args &a, int64_t t0, in
     }
 }
 
+/* Pass 1 of the register path for one row (item x, if it is one): each
+ * slot's list counted in cnt, the pick (list | rank << FILL_PICK_BITS, or
+ * ~0 for none) kept in p. */
+__device__ __forceinline__ void fill_rank_row(const gpu_args &a, int64_t t0, int nt, int kh,
+                                              int x, int items, int32_t *cnt, int64_t lo,
+                                              unsigned *p)
+{
+    int j[8];
+    bool end = x >= items;
+    if (!end) {
+        const fill_rowinfo w = fill_item(a, t0, nt, kh, x, lo);
+        end = w.dead;
+        fill_slots(a, w, 0, end, j);
+    } else {
+#pragma unroll
+        for (int s = 0; s < 8; s++) j[s] = -1;
+    }
+#pragma unroll
+    for (int s = 0; s < 8; s++)
+        p[s] = j[s] >= 0 ? (unsigned)j[s] | (unsigned)atomicAdd(&cnt[j[s]], 1) << FILL_PICK_BITS
+                         : ~0u;
+}
+
+/* Pass 3 of the register path: row x's picks p at their lists' bases
+ * (cnt) plus their ranks; c counts the row's past blocks in slot order. */
+__device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int nt, int kh,
+                                             int x, int items, const int32_t *cnt, int64_t lo,
+                                             const unsigned *p)
+{
+    if (x >= items) return;
+    const int64_t e0 = fill_item(a, t0, nt, kh, x, lo).qrow * (a.K - 1);
+    int c = 0;
+#pragma unroll
+    for (int s = 0; s < 8; s++)
+        if (p[s] != ~0u)
+            a.entries[cnt[p[s] & ((1u << FILL_PICK_BITS) - 1u)] + (p[s] >> FILL_PICK_BITS)] =
+                (int32_t)(e0 + c++);
+}
+
 /* Grid: (spans of a.fill_span tiles, kv heads of the launch). */
 __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
 {
     __shared__ int32_t cnt[GPU_FILL_CAP];
     const int64_t t0 = (int64_t)blockIdx.x * a.fill_span;
     const int nt = (int)(a.ntiles - t0 < a.fill_span ? a.ntiles - t0 : a.fill_span);
-    const int kl = (int)blockIdx.y;
+    const int kl = (int)blockIdx.y, kh = a.kh0 + kl;
+    const int items = nt * GPU_TILE_ROWS * a.group;
     int32_t *cursor = a.cursor + kl; /* list (g, kl) is cursor[g * Hkl] */
     /* Lists of every block of the span's sequences: [lo, lo + n). */
     const int64_t lo = a.seqs[a.qtiles[t0].seq].block_offset;
     const moba_seq last = a.seqs[a.qtiles[t0 + nt - 1].seq];
     const int64_t n = last.block_offset + last.nb - lo;
     if (n > a.fill_cap) {
-        fill_span_rows<FILL_CURSOR>(a, t0, nt, a.kh0 + kl, cursor, 0);
+        fill_span_rows<FILL_CURSOR>(a, t0, nt, kh, cursor, 0);
         return;
     }
     for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) cnt[i] = 0;
     __syncthreads();
-    fill_span_rows<FILL_COUNT>(a, t0, nt, a.kh0 + kl, cnt, lo);
+    const bool reg = a.K <= 8 && items <= FILL_ROWS;
+    unsigned p[FILL_REG_ROWS][8];
+    if (reg) {
+#pragma unroll
+        for (int i = 0; i < FILL_REG_ROWS; i++)
+            fill_rank_row(a, t0, nt, kh, (int)threadIdx.x + i * FILL_THREADS, items, cnt, lo, p[i]);
+    } else {
+        fill_span_rows<FILL_COUNT>(a, t0, nt, kh, cnt, lo);
+    }
     __syncthreads();
     for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
         const int32_t c = cnt[i];
         if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
     }
     __syncthreads();
-    fill_span_rows<FILL_PLACE>(a, t0, nt, a.kh0 + kl, cnt, lo);
+    if (reg) {
+#pragma unroll
+        for (int i = 0; i < FILL_REG_ROWS; i++)
+            fill_put_row(a, t0, nt, kh, (int)threadIdx.x + i * FILL_THREADS, items, cnt, lo, p[i]);
+    } else {
+        fill_span_rows<FILL_PLACE>(a, t0, nt, kh, cnt, lo);
+    }
 }
 
 /* Query tiles per k_fill_span CTA: FILL_ROWS rows over the kv head's query
