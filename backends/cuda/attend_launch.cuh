@@ -125,7 +125,7 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
     }
     /* With wgmma, long blocks' own blocks and the merge run on the
      * warp-specialized kernel. */
-    if (a->S >= MMA_WIDE_MIN && a->use_mma == GPU_MMA_WGMMA)
+    if (a->use_mma == GPU_MMA_WGMMA && (a->own_ws < 0 ? a->S >= MMA_WIDE_MIN : a->own_ws == 1))
         return ws_own_launch<DT, D>(a, q, k, v, out, lse);
     void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) = k_mma_own<DT, D>;
     /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */

@@ -451,6 +451,8 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     if (st) return st;
     st = env_int("MOBA_CUDA_FILL_CAP", 0, GPU_FILL_CAP, GPU_FILL_CAP, &pl->a.fill_cap);
     if (st) return st;
+    st = env_int("MOBA_CUDA_OWN_WS", -1, 1, -1, &pl->a.own_ws);
+    if (st) return st;
     return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, GPU_KV_CHUNK, &pl->a.chunk);
 }
 

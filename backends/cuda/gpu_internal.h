@@ -85,6 +85,10 @@ typedef struct gpu_args {
      * the cursors (host, per call: MOBA_CUDA_FILL_SPAN and
      * MOBA_CUDA_FILL_CAP, for A/B and to test every path). */
     int32_t fill_span, fill_cap;
+    /* Own blocks on k_wgmma_own_ws: 1 for every block size, 0 for none,
+     * -1 for long blocks only (host, per call: MOBA_CUDA_OWN_WS, for A/B;
+     * only where the wgmma kernels run). */
+    int32_t own_ws;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
