@@ -114,6 +114,14 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
     return cudaGetLastError();
 }
 
+/* Where k_wgmma_own_ws takes the own blocks from k_mma_own (H200, B = 2,
+ * H = 16, D = 128, bf16, docs/perf.md CUDA v37): at 512-key blocks / top-3
+ * 1.08x end to end at 128K and 512K tokens; at 128-key blocks / top-8
+ * 0.83x and 0.86x (one 128-key chunk per pair of tiles leaves its ring
+ * and its two consumer warpgroups little to overlap).  Between 129 and
+ * 511 keys it is not measured. */
+#define WS_OWN_MIN 512
+
 template <int DT, int D>
 static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
                               const void *v, void *out, float *lse)
@@ -123,9 +131,10 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
         const cudaError_t e = mma_kv_launch<DT, D>(a, q, k, v);
         if (e != cudaSuccess) return e;
     }
-    /* With wgmma, long blocks' own blocks and the merge run on the
-     * warp-specialized kernel. */
-    if (a->use_mma == GPU_MMA_WGMMA && (a->own_ws < 0 ? a->S >= MMA_WIDE_MIN : a->own_ws == 1))
+    /* With wgmma, the own blocks of blocks of WS_OWN_MIN keys and more,
+     * and their merge, run on the warp-specialized kernel (MOBA_CUDA_OWN_WS
+     * forces it either way). */
+    if (a->use_mma == GPU_MMA_WGMMA && (a->own_ws < 0 ? a->S >= WS_OWN_MIN : a->own_ws == 1))
         return ws_own_launch<DT, D>(a, q, k, v, out, lse);
     void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) = k_mma_own<DT, D>;
     /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */

@@ -86,8 +86,9 @@ typedef struct gpu_args {
      * MOBA_CUDA_FILL_CAP, for A/B and to test every path). */
     int32_t fill_span, fill_cap;
     /* Own blocks on k_wgmma_own_ws: 1 for every block size, 0 for none,
-     * -1 for long blocks only (host, per call: MOBA_CUDA_OWN_WS, for A/B;
-     * only where the wgmma kernels run). */
+     * -1 for blocks of WS_OWN_MIN keys and more (host, per call:
+     * MOBA_CUDA_OWN_WS, for A/B and tests; only where the wgmma kernels
+     * run). */
     int32_t own_ws;
     const moba_seq *seqs;
     const gpu_block *blocks;
