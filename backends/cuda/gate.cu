@@ -423,10 +423,105 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
                 (int32_t)(e0 + c++);
 }
 
+#if MOBA_GPU_FILL_STAGE
+/* The staged form of pass 3: a span's entries go to shared memory grouped
+ * by list (val), then out as runs, eight lanes per list, so that a
+ * warp's stores land on a few sectors rather than one per pick (32 per
+ * store instruction, each 4 bytes into another list).  cnt holds the
+ * lists' counts on entry; the lists' offsets in val go to cnt[0 .. n]
+ * and their global bases to cnt[FILL_HALF ..]. */
+#define FILL_HALF (GPU_FILL_CAP / 2)
+#define FILL_STAGE_VALS (FILL_ROWS * 7) /* picks of a span of K <= 8 */
+#define FILL_RUN_LANES 8
+#define FILL_SMEM ((GPU_FILL_CAP + FILL_STAGE_VALS) * (int)sizeof(int32_t))
+
+/* Exclusive scan of cnt[0 .. n) in place, total in cnt[n]; each touched
+ * list's global base taken (one atomic per list) into cnt[FILL_HALF + l]. */
+__device__ __forceinline__ void fill_stage_offsets(int32_t *cnt, int n, int32_t *cursor,
+                                                   int64_t lo, int Hkl)
+{
+    __shared__ int32_t wsum[FILL_THREADS / 32];
+    const int tid = (int)threadIdx.x, lane = tid % 32, w = tid / 32;
+    const int per = (n + FILL_THREADS - 1) / FILL_THREADS, i0 = tid * per;
+    const int i1 = min(i0 + per, n);
+    int s = 0;
+    for (int i = i0; i < i1; i++) {
+        const int32_t c = cnt[i];
+        cnt[FILL_HALF + i] = c ? atomicAdd(&cursor[(lo + i) * Hkl], c) : 0;
+        s += c;
+    }
+    int x = s;
+#pragma unroll
+    for (int o = 1; o < 32; o *= 2) {
+        const int y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+    }
+    if (lane == 31) wsum[w] = x;
+    __syncthreads();
+    if (w == 0) {
+        int v = lane < FILL_THREADS / 32 ? wsum[lane] : 0;
+#pragma unroll
+        for (int o = 1; o < 32; o *= 2) {
+            const int y = __shfl_up_sync(0xffffffffu, v, o);
+            if (lane >= o) v += y;
+        }
+        if (lane < FILL_THREADS / 32) wsum[lane] = v;
+    }
+    __syncthreads();
+    int e = (w ? wsum[w - 1] : 0) + x - s;
+    for (int i = i0; i < i1; i++) {
+        const int32_t c = cnt[i];
+        cnt[i] = e;
+        e += c;
+    }
+    if (tid == FILL_THREADS - 1) cnt[n] = wsum[FILL_THREADS / 32 - 1];
+}
+
+/* Pass 3, staged: row x's entries into val at their lists' offsets; or,
+ * where the span has more picks than val holds (direct: none does while
+ * every row's selection holds its own block, as the gate writes it), to
+ * their places in the entries. */
+__device__ __forceinline__ void fill_stage_row(const gpu_args &a, int64_t t0, int nt, int kh,
+                                               int x, int items, const int32_t *cnt,
+                                               int32_t *val, int64_t lo, const unsigned *p,
+                                               bool direct)
+{
+    if (x >= items) return;
+    const int64_t e0 = fill_item(a, t0, nt, kh, x, lo).qrow * (a.K - 1);
+    int c = 0;
+#pragma unroll
+    for (int s = 0; s < 8; s++)
+        if (p[s] != ~0u) {
+            const int l = (int)(p[s] & ((1u << FILL_PICK_BITS) - 1u));
+            const int r = (int)(p[s] >> FILL_PICK_BITS);
+            if (direct)
+                a.entries[cnt[FILL_HALF + l] + r] = (int32_t)(e0 + c++);
+            else
+                val[cnt[l] + r] = (int32_t)(e0 + c++);
+        }
+}
+
+/* Pass 4: every list's run of val to its place in the entries. */
+__device__ __forceinline__ void fill_stage_out(const gpu_args &a, const int32_t *cnt,
+                                               const int32_t *val, int n)
+{
+    const int l8 = (int)threadIdx.x % FILL_RUN_LANES;
+    for (int l = (int)threadIdx.x / FILL_RUN_LANES; l < n; l += FILL_THREADS / FILL_RUN_LANES) {
+        const int s = cnt[l], c = cnt[l + 1] - s, b = cnt[FILL_HALF + l];
+        for (int k = l8; k < c; k += FILL_RUN_LANES) a.entries[b + k] = val[s + k];
+    }
+}
+#endif
+
 /* Grid: (spans of a.fill_span tiles, kv heads of the launch). */
 __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
 {
+#if MOBA_GPU_FILL_STAGE
+    extern __shared__ int32_t fill_smem[]; /* FILL_SMEM bytes */
+    int32_t *cnt = fill_smem;
+#else
     __shared__ int32_t cnt[GPU_FILL_CAP];
+#endif
     const int64_t t0 = (int64_t)blockIdx.x * a.fill_span;
     const int nt = (int)(a.ntiles - t0 < a.fill_span ? a.ntiles - t0 : a.fill_span);
     const int kl = (int)blockIdx.y, kh = a.kh0 + kl;
@@ -452,6 +547,22 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
         fill_span_rows<FILL_COUNT>(a, t0, nt, kh, cnt, lo);
     }
     __syncthreads();
+#if MOBA_GPU_FILL_STAGE
+    if (reg && n < FILL_HALF && a.fill_stage) {
+        int32_t *val = fill_smem + GPU_FILL_CAP;
+        fill_stage_offsets(cnt, (int)n, cursor, lo, a.Hkl);
+        __syncthreads();
+        const bool direct = cnt[n] > FILL_STAGE_VALS;
+#pragma unroll
+        for (int i = 0; i < FILL_REG_ROWS; i++)
+            fill_stage_row(a, t0, nt, kh, (int)threadIdx.x + i * FILL_THREADS, items, cnt, val, lo,
+                           p[i], direct);
+        if (direct) return;
+        __syncthreads();
+        fill_stage_out(a, cnt, val, (int)n);
+        return;
+    }
+#endif
     for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
         const int32_t c = cnt[i];
         if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
@@ -575,7 +686,14 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
         k_fill<<<tg, GPU_TILE_ROWS, 0, a->stream>>>(f);
     } else {
         dim3 fg((unsigned)((a->ntiles + f.fill_span - 1) / f.fill_span), (unsigned)a->Hkl);
+#if MOBA_GPU_FILL_STAGE
+        const cudaError_t e = cudaFuncSetAttribute(
+            k_fill_span, cudaFuncAttributeMaxDynamicSharedMemorySize, FILL_SMEM);
+        if (e != cudaSuccess) return e;
+        k_fill_span<<<fg, FILL_THREADS, FILL_SMEM, a->stream>>>(f);
+#else
         k_fill_span<<<fg, FILL_THREADS, 0, a->stream>>>(f);
+#endif
     }
     CHECK_LAUNCH();
     return cudaSuccess;

@@ -85,6 +85,9 @@ typedef struct gpu_args {
      * the cursors (host, per call: MOBA_CUDA_FILL_SPAN and
      * MOBA_CUDA_FILL_CAP, for A/B and to test every path). */
     int32_t fill_span, fill_cap;
+    /* k_fill_span stages its entries in shared memory where it can (CUDA;
+     * host, per call: MOBA_CUDA_FILL_STAGE=0 stores them one by one). */
+    int32_t fill_stage;
     /* Own blocks on k_wgmma_own_ws: 1 for every block size, 0 for none,
      * -1 for blocks of WS_OWN_MIN keys and more (host, per call:
      * MOBA_CUDA_OWN_WS, for A/B and tests; only where the wgmma kernels

@@ -18,5 +18,7 @@
 #define MOBA_GPU_HAVE_MMA 1
 /* __match_any_sync (gate_count and k_fill: one atomic per block and warp). */
 #define MOBA_GPU_HAVE_MATCH 1
+/* k_fill_span stages a span's entries in 160 KB of shared memory. */
+#define MOBA_GPU_FILL_STAGE 1
 
 #endif /* MOBA_GPU_VENDOR_CUDA_H */

@@ -49,5 +49,7 @@
  * code also takes 32-lane warps (32-bit lane masks, threadIdx.x % 32), so
  * it must stay off where warps are 64 lanes (CDNA). */
 #define MOBA_GPU_HAVE_MATCH 0
+/* k_fill_span's staging needs more than the 64 KB of an AMD CU's LDS. */
+#define MOBA_GPU_FILL_STAGE 0
 
 #endif /* MOBA_GPU_VENDOR_HIP_H */
