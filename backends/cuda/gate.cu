@@ -345,8 +345,11 @@ __global__ void k_fill(gpu_args a)
  * stalls at about what k_fill's global atomics had cost (H200, docs/
  * perf.md CUDA v36: 1.27x k_fill at 128K, 1.05x at 512K, 4.25x with
  * 16384-key blocks, where k_fill's atomics on a few addresses wait on
- * each other).  The atomics go unmatched: warp matching cost 1.15x at
- * 128K and gained nothing with few blocks.  The order inside a list
+ * each other; one atomic: 1.30x / 1.33x faster again, CUDA v37).  The
+ * atomics go unmatched: warp matching cost 1.15x at 128K and gained
+ * nothing with few blocks.  On CUDA the entries then go out through
+ * shared memory as runs (the staged form below: 1.64x at 512K, 1.67x at
+ * 128K, CUDA v37).  The order inside a list
  * changes; results do not (as k_fill says).  Selections of more than
  * eight slots, or spans of more rows than the registers hold
  * (MOBA_CUDA_FILL_SPAN), count first and take the places with a second
@@ -427,7 +430,9 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
 /* The staged form of pass 3: a span's entries go to shared memory grouped
  * by list (val), then out as runs, eight lanes per list, so that a
  * warp's stores land on a few sectors rather than one per pick (32 per
- * store instruction, each 4 bytes into another list).  cnt holds the
+ * store instruction, each 4 bytes into another list: that pass held ~60 %
+ * of the unstaged kernel's stall samples, CUDA v37; H200 ncu, 1.348
+ * -> 0.824 ms at 512K B1, 0.608 -> 0.365 at 128K B2).  cnt holds the
  * lists' counts on entry; the lists' offsets in val go to cnt[0 .. n]
  * and their global bases to cnt[FILL_HALF ..]. */
 #define FILL_HALF (GPU_FILL_CAP / 2)
