@@ -522,7 +522,7 @@ __device__ __forceinline__ void fill_stage_out(const gpu_args &a, const int32_t 
 __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
 {
 #if MOBA_GPU_FILL_STAGE
-    extern __shared__ int32_t fill_smem[]; /* FILL_SMEM bytes */
+    extern __shared__ int32_t fill_smem[]; /* FILL_SMEM bytes, 48 KB unstaged */
     int32_t *cnt = fill_smem;
 #else
     __shared__ int32_t cnt[GPU_FILL_CAP];
@@ -692,10 +692,17 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
     } else {
         dim3 fg((unsigned)((a->ntiles + f.fill_span - 1) / f.fill_span), (unsigned)a->Hkl);
 #if MOBA_GPU_FILL_STAGE
-        const cudaError_t e = cudaFuncSetAttribute(
-            k_fill_span, cudaFuncAttributeMaxDynamicSharedMemorySize, FILL_SMEM);
+        /* Devices that give a CTA less shared memory than the staging needs
+         * (compute 8.6 and 8.9: 99 KB) store the entries one by one. */
+        int smem = FILL_SMEM;
+        if (!f.fill_stage || a->smem_optin < FILL_SMEM) {
+            f.fill_stage = 0;
+            smem = GPU_FILL_CAP * (int)sizeof(int32_t);
+        }
+        const cudaError_t e =
+            cudaFuncSetAttribute(k_fill_span, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return e;
-        k_fill_span<<<fg, FILL_THREADS, FILL_SMEM, a->stream>>>(f);
+        k_fill_span<<<fg, FILL_THREADS, smem, a->stream>>>(f);
 #else
         k_fill_span<<<fg, FILL_THREADS, 0, a->stream>>>(f);
 #endif

@@ -19,6 +19,7 @@ typedef struct gpu_ctx {
     int sm_count;
     int cc_major;        /* compute capability: mma.sync needs 8+, */
     int cc_minor;        /* wgmma exactly 9.0                      */
+    int smem_optin;      /* shared memory a CTA may opt in to, bytes */
     cudaStream_t own;    /* the library's stream                  */
     cudaStream_t stream; /* own, or the caller's                   */
     cudaStream_t aux;    /* gpu_forward's attention, forked from stream */
@@ -105,6 +106,9 @@ static moba_status gpu_context_create(int device, void **bctx)
     c->sm_count = prop.multiProcessorCount;
     c->cc_major = prop.major;
     c->cc_minor = prop.minor;
+#if MOBA_GPU_FILL_STAGE
+    c->smem_optin = (int)prop.sharedMemPerBlockOptin;
+#endif
     c->stream = c->own;
     *bctx = c;
     return MOBA_OK;
@@ -262,6 +266,7 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     pl->groups = 1;
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
+    a->smem_optin = c->smem_optin;
 
     /* Per-plan metadata, built on the host once and uploaded here: blocks,
      * then the query tiles of GPU_TILE_ROWS rows and of GPU_GATE_ROWS rows
