@@ -28,8 +28,11 @@ echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-
 # The mma.sync kernels, two CTAs per persistent kernel (each runs many
 # tiles, and the long-block kernel many tile pairs through one ring), and
 # the lists' fill per row (k_fill), in spans of 64 tiles (spans across
-# sequences) and from the cursors (no list counted in shared memory).
-for v in MOBA_CUDA_KERNEL=mma MOBA_CUDA_GRID=2 MOBA_CUDA_FILL_SPAN=0 MOBA_CUDA_FILL_SPAN=64 MOBA_CUDA_FILL_CAP=0; do
+# sequences), from the cursors (no list counted in shared memory) and
+# unstaged (each entry stored where it goes), and every own block on
+# k_wgmma_own_ws, then none.
+for v in MOBA_CUDA_KERNEL=mma MOBA_CUDA_GRID=2 MOBA_CUDA_FILL_SPAN=0 MOBA_CUDA_FILL_SPAN=64 \
+    MOBA_CUDA_FILL_CAP=0 MOBA_CUDA_FILL_STAGE=0 MOBA_CUDA_OWN_WS=1 MOBA_CUDA_OWN_WS=0; do
     env $v timeout 120 meson test -C $b conformance-cuda --print-errorlogs > "$OUT/test-${v#MOBA_CUDA_}.log" 2>&1
     echo "conformance-cuda with $v rc=$?"; grep -E '^ *[0-9]+/[0-9]+ ' "$OUT/test-${v#MOBA_CUDA_}.log"
 done
