@@ -410,11 +410,12 @@ __device__ __forceinline__ void fill_rank_row(const gpu_args &a, int64_t t0, int
                          : ~0u;
 }
 
-/* Pass 3 of the register path: row x's picks p at their lists' bases
- * (cnt) plus their ranks; c counts the row's past blocks in slot order. */
+/* Pass 3 of the register path: row x's entries to dst at at[list] plus
+ * their ranks (the entries at their lists' bases; staged, val at the
+ * lists' offsets); c counts the row's past blocks in slot order. */
 __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int nt, int kh,
-                                             int x, int items, const int32_t *cnt, int64_t lo,
-                                             const unsigned *p)
+                                             int x, int items, int64_t lo, const unsigned *p,
+                                             const int32_t *at, int32_t *dst)
 {
     if (x >= items) return;
     const int64_t e0 = fill_item(a, t0, nt, kh, x, lo).qrow * (a.K - 1);
@@ -422,7 +423,7 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
 #pragma unroll
     for (int s = 0; s < 8; s++)
         if (p[s] != ~0u)
-            a.entries[cnt[p[s] & ((1u << FILL_PICK_BITS) - 1u)] + (p[s] >> FILL_PICK_BITS)] =
+            dst[at[p[s] & ((1u << FILL_PICK_BITS) - 1u)] + (p[s] >> FILL_PICK_BITS)] =
                 (int32_t)(e0 + c++);
 }
 
@@ -482,30 +483,6 @@ __device__ __forceinline__ void fill_stage_offsets(int32_t *cnt, int n, int32_t 
     if (tid == FILL_THREADS - 1) cnt[n] = wsum[FILL_THREADS / 32 - 1];
 }
 
-/* Pass 3, staged: row x's entries into val at their lists' offsets; or,
- * where the span has more picks than val holds (direct: none does while
- * every row's selection holds its own block, as the gate writes it), to
- * their places in the entries. */
-__device__ __forceinline__ void fill_stage_row(const gpu_args &a, int64_t t0, int nt, int kh,
-                                               int x, int items, const int32_t *cnt,
-                                               int32_t *val, int64_t lo, const unsigned *p,
-                                               bool direct)
-{
-    if (x >= items) return;
-    const int64_t e0 = fill_item(a, t0, nt, kh, x, lo).qrow * (a.K - 1);
-    int c = 0;
-#pragma unroll
-    for (int s = 0; s < 8; s++)
-        if (p[s] != ~0u) {
-            const int l = (int)(p[s] & ((1u << FILL_PICK_BITS) - 1u));
-            const int r = (int)(p[s] >> FILL_PICK_BITS);
-            if (direct)
-                a.entries[cnt[FILL_HALF + l] + r] = (int32_t)(e0 + c++);
-            else
-                val[cnt[l] + r] = (int32_t)(e0 + c++);
-        }
-}
-
 /* Pass 4: every list's run of val to its place in the entries. */
 __device__ __forceinline__ void fill_stage_out(const gpu_args &a, const int32_t *cnt,
                                                const int32_t *val, int n)
@@ -552,34 +529,49 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
         fill_span_rows<FILL_COUNT>(a, t0, nt, kh, cnt, lo);
     }
     __syncthreads();
+    /* Pass 3 puts the entries at their lists' bases, at[list], plus their
+     * ranks; staged, into val at the lists' offsets (cnt). */
+    const int32_t *at = cnt;
 #if MOBA_GPU_FILL_STAGE
+    bool staged = false;
+    int32_t *val = fill_smem + GPU_FILL_CAP;
     if (reg && n < FILL_HALF && a.fill_stage) {
-        int32_t *val = fill_smem + GPU_FILL_CAP;
         fill_stage_offsets(cnt, (int)n, cursor, lo, a.Hkl);
         __syncthreads();
-        const bool direct = cnt[n] > FILL_STAGE_VALS;
-#pragma unroll
-        for (int i = 0; i < FILL_REG_ROWS; i++)
-            fill_stage_row(a, t0, nt, kh, (int)threadIdx.x + i * FILL_THREADS, items, cnt, val, lo,
-                           p[i], direct);
-        if (direct) return;
-        __syncthreads();
-        fill_stage_out(a, cnt, val, (int)n);
-        return;
-    }
+        /* Unless the span holds more picks than val (only if a row's
+         * selection lacked its own block, which the gate never writes). */
+        staged = cnt[n] <= FILL_STAGE_VALS;
+        at = cnt + FILL_HALF;
+    } else
 #endif
-    for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
-        const int32_t c = cnt[i];
-        if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
+    {
+        for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
+            const int32_t c = cnt[i];
+            if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
+        }
+        __syncthreads();
     }
-    __syncthreads();
     if (reg) {
+        /* Two calls, so that each knows its stores' memory (STS or STG). */
 #pragma unroll
-        for (int i = 0; i < FILL_REG_ROWS; i++)
-            fill_put_row(a, t0, nt, kh, (int)threadIdx.x + i * FILL_THREADS, items, cnt, lo, p[i]);
+        for (int i = 0; i < FILL_REG_ROWS; i++) {
+            const int x = (int)threadIdx.x + i * FILL_THREADS;
+#if MOBA_GPU_FILL_STAGE
+            if (staged)
+                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], cnt, val);
+            else
+#endif
+                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], at, a.entries);
+        }
     } else {
         fill_span_rows<FILL_PLACE>(a, t0, nt, kh, cnt, lo);
     }
+#if MOBA_GPU_FILL_STAGE
+    if (staged) {
+        __syncthreads();
+        fill_stage_out(a, cnt, val, (int)n);
+    }
+#endif
 }
 
 /* Query tiles per k_fill_span CTA: FILL_ROWS rows over the kv head's query
