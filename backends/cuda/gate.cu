@@ -285,19 +285,18 @@ __device__ __forceinline__ void fill_slots(const gpu_args &a, const fill_rowinfo
     }
 }
 
-/* The entries of row r of tile t, query head h (dead rows, r >= t.rows,
- * too: they have no slots, and every lane of the warp must call, for
- * fill_place's matching).  g, a slot's list, counts blocks from lo.  The
+/* The entries of row w (dead rows too: they have no slots, and every
+ * lane of the warp must call, for fill_place's matching).  A slot's list
+ * counts blocks from the lo that w was made with (w.g0).  The
  * row's slots go eight at a time: their block ids are read together,
  * then their places are taken together (one slot after the other, each
  * atomic waited for the slot's read and the store the atomic before it:
  * 1.26 ms at 128K, docs/perf.md CUDA v14).  c, a slot's place among the
  * row's partials, counts its past blocks in order. */
 template <int MODE>
-__device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, int r, int h,
-                                         int32_t *lists, int64_t lo)
+__device__ __forceinline__ void fill_row(const gpu_args &a, const fill_rowinfo &w,
+                                         int32_t *lists)
 {
-    const fill_rowinfo w = fill_row_info(a, t, r, h, lo);
     int c = 0;
     bool end = w.dead;
     for (int i0 = 0; i0 < a.K; i0 += 8) {
@@ -327,8 +326,8 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const gpu_qtile &t, 
 __global__ void k_fill(gpu_args a)
 {
     const int h = a.h0 + blockIdx.y;
-    fill_row<FILL_CURSOR>(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h,
-                          a.cursor + (h / a.group - a.kh0), 0);
+    fill_row<FILL_CURSOR>(a, fill_row_info(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h, 0),
+                          a.cursor + (h / a.group - a.kh0));
 }
 
 /* The lists' entries again, a span of query tiles per CTA (for one kv
@@ -349,12 +348,12 @@ __global__ void k_fill(gpu_args a)
  * atomics go unmatched: warp matching cost 1.15x at 128K and gained
  * nothing with few blocks.  On CUDA the entries then go out through
  * shared memory as runs (the staged form below: 1.64x at 512K, 1.67x at
- * 128K, CUDA v37).  The order inside a list
- * changes; results do not (as k_fill says).  Selections of more than
- * eight slots, or spans of more rows than the registers hold
- * (MOBA_CUDA_FILL_SPAN), count first and take the places with a second
- * atomic; a span whose sequences hold more than a.fill_cap
- * (GPU_FILL_CAP) blocks takes its places from the cursors directly. */
+ * 128K, CUDA v37).  The order inside a list changes; results do not
+ * (as k_fill says).  Selections of more than eight slots, or spans of
+ * more rows than the registers hold (MOBA_CUDA_FILL_SPAN), count first
+ * and take the places with a second atomic; a span whose sequences hold
+ * more than a.fill_cap (GPU_FILL_CAP) blocks takes its places from the
+ * cursors directly. */
 #define FILL_THREADS 1024
 #define FILL_REG_ROWS 4 /* rows per thread whose picks the registers hold */
 #define FILL_ROWS (FILL_THREADS * FILL_REG_ROWS) /* per CTA, its query heads together */
@@ -379,12 +378,9 @@ template <int MODE>
 __device__ __forceinline__ void fill_span_rows(const gpu_args &a, int64_t t0, int nt, int kh,
                                                int32_t *lists, int64_t lo)
 {
-    const int per_head = nt * GPU_TILE_ROWS, items = per_head * a.group;
-    for (int x = (int)threadIdx.x; x < items; x += FILL_THREADS) {
-        const int hh = x / per_head, rem = x - hh * per_head;
-        fill_row<MODE>(a, a.qtiles[t0 + rem / GPU_TILE_ROWS], rem % GPU_TILE_ROWS,
-                       kh * a.group + hh, lists, lo);
-    }
+    const int items = nt * GPU_TILE_ROWS * a.group;
+    for (int x = (int)threadIdx.x; x < items; x += FILL_THREADS)
+        fill_row<MODE>(a, fill_item(a, t0, nt, kh, x, lo), lists);
 }
 
 /* Pass 1 of the register path for one row (item x, if it is one): each
