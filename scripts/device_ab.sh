@@ -19,7 +19,8 @@
 # for several untested variants in one call; TEST_ENVS="VAR=VALUE ..."
 # adds a conformance-cuda run per assignment on every tree tested, e.g.
 # MOBA_CUDA_TMA=0 or MOBA_CUDA_FILL_SPAN=0; a tree that does not know the
-# variable runs its default again), then for
+# variable runs its default again; SAME=1 compares outputs bit for bit, see
+# below), then for
 # each case of CASES="seqlen:batch:block:topk ..." (default: 128K
 # blk128/top8 and 256K with 16384-key blocks, the paper's block size at a
 # quarter of its length: a 1M point's inputs took ~90 s to make before
@@ -100,6 +101,29 @@ if [ "${NOTEST:-}" != 1 ]; then
                 meson test -C "$b" conformance-cuda --print-errorlogs > "$log" 2>&1
             rc=$?; [ $rc = 0 ] || failed="$failed $l:default"
             echo "$l: conformance-cuda with $v rc=$rc"; grep -E '^ *[0-9]+/[0-9]+ ' "$log"
+        done
+    done
+fi
+# SAME=1: every tree's out and lse on scripts/make_cases.py's cases, bit for
+# bit against the first tree's (for changes that keep the arithmetic), also
+# with each SAME_ENVS="VAR=VALUE ..." assignment on this tree.
+if [ -n "${SAME:-}" ]; then
+    python3 "$here/scripts/make_cases.py" /tmp/moba-same > /dev/null || exit 1
+    for cdir in /tmp/moba-same/*/; do
+        n=$(basename "$cdir") ref=
+        runs=; for t in $trees; do runs="$runs ${t%%=*}="; done
+        for v in ${SAME_ENVS:-}; do runs="$runs new=$v"; done
+        for r in $runs; do
+            l=${r%%=*} v=${r#*=} f=$OUT/same-$n-${r//[^A-Za-z0-9]/_}
+            env $v MOBA_PLUGIN_DIR=$here/build-ab-$l/backends/cuda timeout 60 \
+                "$here/build-ab-$l/tools/moba-run" --backend cuda --out "$f.npy" \
+                --lse "$f-lse.npy" "$cdir" > "$f.log" 2>&1 || { echo "same $n $r: moba-run failed: $(tail -1 "$f.log")"; continue; }
+            if [ -z "$ref" ]; then ref=$f; continue; fi
+            if cmp -s "$ref.npy" "$f.npy" && cmp -s "$ref-lse.npy" "$f-lse.npy"; then
+                echo "same $n $r: out and lse bitwise equal to ${ref##*/}"
+            else
+                echo "same $n $r: DIFFERS from ${ref##*/}"; failed="$failed ${l}:default"
+            fi
         done
     done
 fi
