@@ -32,6 +32,12 @@
 #              between barriers a thread always sees every lower thread's
 #              work done, and a missing barrier where a thread reads what
 #              a higher one writes stays hidden in the plain run
+# What HIP-CPU cannot run, though AMD's hardware would: its warp shuffles
+# are barriers of the whole block (a shuffle that only some warps reach
+# never completes), and its __shfl_up / __shfl bound the source lane by the
+# width as if every group were the first (below 64 lanes, every group but
+# the first gets its own value back); its __shfl_xor is right.  Portable
+# kernels therefore shuffle with MOBA_SHFL_XOR, in every thread alike.
 # Exit 0 only if every run passed (a module that does not load makes
 # conformance SKIP, 77: a failure here) and the control failed.
 set -uo pipefail
