@@ -5,8 +5,10 @@ For each shape: dense causal SDPA (cuDNN and flash backends), a MoBA written
 with FlexAttention (gate with torch ops, then a block mask: what a PyTorch
 user would write), and libmoba (ctypes, torch tensors wrapped with
 moba_buffer_wrap, torch's current stream).  MoBA times include gating.
-Times are CUDA-event medians; a point that would run too long or runs out
-of memory is skipped and says so.  A tool, never a test.
+Times are CUDA-event medians after one warm-up run: libmoba's of 10 runs,
+the dense and Flex ones of 5 (3 at 128K, 1 above), fewer where the runs
+pass 20 s; a point that would run too long or runs out of memory is
+skipped and says so.  A tool, never a test.
 
 usage: bench_vs_torch.py --lib build/libmoba.so [--quick] [--only moba,cudnn,...]
            [--lens 32k,128k] [--blocks 128x8] [--kernels mma,simt] [--groups 1,4]
@@ -74,7 +76,7 @@ class Moba:
 
 
 def reps(n, short):
-    """Fewer repetitions for the long points (seconds each)."""
+    """Fewer repetitions for the long dense and Flex points (seconds each)."""
     return short if n <= 32768 else 3 if n <= 131072 else 1
 
 
@@ -171,8 +173,11 @@ def time_moba(m, which, H, D, S, K, B, n, q, k, v, o, res):
             pl, nbytes = m.plan(H, D, S, K, [n] * B)
             gb = nbytes / 1e9
             bq, bk, bv, bo = (m.wrap(x) for x in (q, k, v, o))
-            res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), reps(n, 10))
-            res["gate"] = timed(lambda: m.ck(m.lib.moba_plan_gate(pl, bq, bk)), reps(n, 10))
+            # Ten runs at every length: a forward takes at most ~0.6 s, so
+            # timed's budget is never what stops them (reps() cut the 512K
+            # and 1M points to one run, a single sample of the forward).
+            res["moba"] = timed(lambda: m.run(pl, bq, bk, bv, bo), 10)
+            res["gate"] = timed(lambda: m.ck(m.lib.moba_plan_gate(pl, bq, bk)), 10)
             for b in (bq, bk, bv, bo):
                 m.lib.moba_buffer_free(b)
             m.lib.moba_plan_destroy(pl)
