@@ -137,14 +137,18 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
     if (a->use_mma == GPU_MMA_WGMMA && (a->own_ws < 0 ? a->S >= WS_OWN_MIN : a->own_ws == 1))
         return ws_own_launch<DT, D>(a, q, k, v, out, lse);
     void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) = k_mma_own<DT, D>;
-    /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in. */
-    const int smem = (int)sizeof(mma_own_smem<D>);
+    /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in.
+     * The early slot where a CTA may have it (not on compute 8.6 / 8.9,
+     * 99 KB) and MOBA_CUDA_OWN_EARLY leaves it on. */
+    gpu_args b = *a;
+    b.own_early = a->own_early && a->smem_optin >= mma_own_smem_size<D>(true);
+    const int smem = mma_own_smem_size<D>(b.own_early != 0);
     const cudaError_t e =
         cudaFuncSetAttribute(own, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     dim3 g((unsigned)a->ntiles, (unsigned)a->nheads);
     own<<<g, MMA_THREADS, smem, a->stream>>>((const T *)q, (const T *)k, (const T *)v, (T *)out,
-                                             lse, *a);
+                                             lse, b);
     return cudaGetLastError();
 }
 

@@ -30,6 +30,8 @@
 #include "attend_simt.cuh"
 #include "mma_common.cuh"
 
+#include <stddef.h>
+
 #define MMA_WARPS 4
 #define MMA_THREADS (32 * MMA_WARPS) /* k_mma_own: 16 rows per warp = GPU_TILE_ROWS */
 #define MMA_KV_ROWS (2 * GPU_TILE_ROWS) /* k_mma_kv_wide: two tiles, 32 rows per warp */
@@ -81,16 +83,22 @@ __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
  * slot i at ks + i stride, V at vs + i stride): waits until chunk c, keys
  * [c0, c0 + MMA_KC) of the block's len at token tok0, is in and every warp
  * is past chunk c - 1, then loads chunk c + 1 into that chunk's slot, so
- * it arrives while chunk c is computed. */
-template <int D>
+ * it arrives while chunk c is computed.  PRE2: the caller loaded chunks 0
+ * and 1 together (chunk 1's slot is free from the start), so step 0 waits
+ * for chunk 0 alone and loads nothing. */
+template <int D, bool PRE2 = false>
 __device__ __forceinline__ void mma_ring_step(const unsigned short *k, const unsigned short *v,
                                               int64_t tok0, int Hk, int kh, int len, int c0,
                                               int c, unsigned short *ks, unsigned short *vs,
                                               int stride)
 {
-    cp_async_wait<0>();
+    const bool pre = PRE2 && c == 0 && c0 + MMA_KC < len;
+    if (pre)
+        cp_async_wait<1>();
+    else
+        cp_async_wait<0>();
     __syncthreads();
-    if (c0 + MMA_KC < len)
+    if (c0 + MMA_KC < len && !pre)
         mma_load_kv_async<D>(k, v, tok0 + c0 + MMA_KC, Hk, kh, min(MMA_KC, len - c0 - MMA_KC),
                              ks + ((c + 1) & 1) * stride, vs + ((c + 1) & 1) * stride);
 }
@@ -630,21 +638,42 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
     }
 }
 
-/* The tile's Q rows, then its own-block results for the merge, in f32: O
- * (not yet divided by l) row-major with 8 floats of padding (the
- * C-fragment float2 stores of 8 rows then hit 4 bank groups, not 1), m and
- * l per row.  The union reuses the K/V chunk buffers, which are dead by
- * then. */
+/* k_mma_own's shared memory.  During the own-block attention: the tile's
+ * Q rows and a ring of two K/V chunks.  Once that is done, the same space
+ * takes the merge's: the own-block result in f32 (O, not yet divided by
+ * l, row-major with 8 floats of padding: the C-fragment float2 stores of 8
+ * rows then hit 4 bank groups, not 1) and MMA_OWN_SLOTS slots of partials.
+ * m and l per row, and the early slot, lie past it: the early slot is
+ * filled before the attention, and is left out of the launch's size where
+ * a CTA may not opt in to it (gpu_args.own_early).
+ *
+ * A slot holds one partial of each of the tile's rows, thread-major:
+ * vector x of thread i at x MMA_THREADS + i, so that a quarter warp's
+ * 16-byte reads are one contiguous 128 bytes and meet no bank twice. */
+#define MMA_OWN_SLOTS 3
 template <int D> struct mma_own_smem {
-    unsigned short q[GPU_TILE_ROWS * mma_cfg<D>::LD];
+    enum { VPT = D / 16 }; /* 16-byte vectors per thread and partial */
     union {
         struct {
-            unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
-        } kv[2]; /* a ring of two chunks: the next loads during this one */
-        float o[GPU_TILE_ROWS][D + 8];
+            unsigned short q[GPU_TILE_ROWS * mma_cfg<D>::LD];
+            struct {
+                unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
+            } kv[2]; /* a ring of two chunks: the next loads during this one */
+        } att;
+        struct {
+            float o[GPU_TILE_ROWS][D + 8];
+            uint4 slot[MMA_OWN_SLOTS][VPT * MMA_THREADS];
+        } mrg;
     } u;
     float m[GPU_TILE_ROWS], l[GPU_TILE_ROWS];
+    uint4 early[VPT * MMA_THREADS];
 };
+
+/* Shared memory of k_mma_own, with or without the early slot. */
+template <int D> constexpr int mma_own_smem_size(bool early)
+{
+    return early ? (int)sizeof(mma_own_smem<D>) : (int)offsetof(mma_own_smem<D>, early);
+}
 
 /* A row's first eight slot ids and first eight partials' lse, read by
  * k_mma_own before its own-block attention: they do not depend on it, and
@@ -670,49 +699,68 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, const gpu_
     }
 }
 
-/* Merges every live row of the tile with its partials in ascending slot
- * order and writes out / lse: the arithmetic of gpu_merge_row, value for
- * value, so the result does not change.  Two threads per row, all 64 rows
- * at once: each thread reads every other 16-byte vector of a partial (D/16
- * independent loads), and the next two partials' vectors are loaded
- * before the current one is summed, so a row waits about one memory
- * latency per two partials rather than one per partial.  (One row per 16
- * threads, 8 rows at a time, was slower than the scalar reads of v4: 14.7
- * ms against 9.1 ms at 128K, its passes in series.)  The own-block result arrives through shared
- * memory: its C-fragment layout does not give such vectors. */
-template <int DT, int D>
-__device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_smem<D> &sm,
-                                               const gpu_qtile &tile, const moba_seq &sq,
-                                               int h, const mma_merge_pre &pre,
-                                               unsigned short *out, float *lse)
+/* The merge's view of one thread: two threads per row, all 64 rows at
+ * once; thread half of row r holds vectors half + 2 x (x < VPT) of each
+ * of the row's D / 8 16-byte vectors.  po: this thread's first vector of
+ * the row's partial 0.  Partial c goes through slot c mod nslots, where
+ * slot 0 is the early one when there is one. */
+template <int D> struct mma_merge_view {
+    int r, half, nslots;
+    bool live;
+    int64_t qrow;
+    const uint4 *po;
+};
+
+template <int D>
+__device__ __forceinline__ mma_merge_view<D> mma_merge_view_of(const gpu_args &a,
+                                                               const gpu_qtile &tile,
+                                                               const moba_seq &sq, int h)
 {
-    static_assert(MMA_THREADS == 2 * GPU_TILE_ROWS, "two threads per row");
-    const int VPT = D / 16; /* 16-byte vectors per thread */
-    const int r = threadIdx.x / 2, half = threadIdx.x % 2;
-    if (r >= tile.rows) return;
-    const int Km1 = a.K - 1;
-    const int tloc = tile.row0 + r, b = tloc / a.S;
-    const int64_t qrow = (sq.start + tloc) * a.Hq + h;
-    const int32_t *selrow = a.sel + qrow * a.K;
-    const float l = sm.l[r];
-    const float own_lse = sm.m[r] + __logf(l);
-    const float *part_lse = a.part_lse + qrow * Km1;
-    /* The first two partials go out before the slots are counted: a row's
-     * Km1 partials are always there to read, used or not. */
-    const uint4 *po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)qrow * Km1 * D) + half;
-    uint4 nx1[VPT], nx2[VPT];
-#pragma unroll
-    for (int x = 0; x < VPT; x++) {
-        if (Km1 > 0) nx1[x] = po[2 * x];
-        if (Km1 > 1) nx2[x] = po[D / 8 + 2 * x];
+    mma_merge_view<D> mv;
+    mv.r = threadIdx.x / 2;
+    mv.half = threadIdx.x % 2;
+    mv.live = mv.r < tile.rows;
+    mv.nslots = MMA_OWN_SLOTS + (a.own_early != 0);
+    mv.qrow = (sq.start + tile.row0 + (mv.live ? mv.r : 0)) * a.Hq + h;
+    mv.po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)mv.qrow * (a.K - 1) * D) +
+            mv.half;
+    return mv;
+}
+
+template <int D>
+__device__ __forceinline__ uint4 *mma_slot(mma_own_smem<D> &sm, const mma_merge_view<D> &mv,
+                                           int c)
+{
+    if (mv.nslots > MMA_OWN_SLOTS) {
+        const int s = c % (MMA_OWN_SLOTS + 1);
+        return s == 0 ? sm.early : sm.u.mrg.slot[s - 1];
     }
-    /* Slots in use and where the own block sits among them (the first
-     * eight from pre), then the max over the own block and the partials.
-     * Eight ids, then eight lse, are loaded at once past the first eight:
-     * read one after the other behind the loop's break, the two dependent
-     * loads per slot put k_mma_own's warps on long-scoreboard stalls for
-     * half of its time (ncu, docs/perf.md, CUDA v9). */
-    int ns = 0, ip = -1;
+    return sm.u.mrg.slot[c % MMA_OWN_SLOTS];
+}
+
+/* This thread's vectors of partial c into its slot (cp.async, not
+ * committed). */
+template <int D>
+__device__ __forceinline__ void mma_slot_fill(mma_own_smem<D> &sm, const mma_merge_view<D> &mv,
+                                              int c)
+{
+    uint4 *s = mma_slot<D>(sm, mv, c) + threadIdx.x;
+    const uint4 *p = mv.po + (size_t)c * (D / 8);
+#pragma unroll
+    for (int x = 0; x < mma_own_smem<D>::VPT; x++) cp_async16(s + x * MMA_THREADS, p + 2 * x);
+}
+
+/* The row's slots in use (ns) and where the own block sits among them
+ * (ip, -1 for none; the first eight ids from pre).  Eight ids are loaded
+ * at once past the first eight: read one after the other behind the
+ * loop's break, the two dependent loads per slot put k_mma_own's warps on
+ * long-scoreboard stalls for half of its time (ncu, docs/perf.md, CUDA
+ * v9). */
+__device__ __forceinline__ void mma_merge_slots(const gpu_args &a, const int32_t *selrow, int b,
+                                                const mma_merge_pre &pre, int &ns, int &ip)
+{
+    ns = 0;
+    ip = -1;
     for (int s0 = 0; s0 == ns && s0 < a.K; s0 += 8) {
         int j[8];
 #pragma unroll
@@ -724,6 +772,31 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
             ns++;
         }
     }
+}
+
+/* Merges the thread's row with its np partials in ascending slot order
+ * and writes out / lse: the arithmetic of gpu_merge_row, value for value,
+ * so the result does not change.  The partials come through the slots:
+ * the caller has asked for the first nslots of them (one cp.async group
+ * each, the first possibly early), and partial c + nslots is asked for as
+ * soon as c is summed, into c's slot.  Every group stands for one partial
+ * index, empty past np, so before partial c is read exactly nslots - 1
+ * later groups may still be in flight.  (v4-v37 held the next two
+ * partials in registers: about one memory latency per two partials, and
+ * 64 registers a thread.)  The own-block result arrives through shared
+ * memory: its C-fragment layout does not give such vectors. */
+template <int DT, int D>
+__device__ __forceinline__ void mma_merge_tile(const gpu_args &a, mma_own_smem<D> &sm,
+                                               const mma_merge_view<D> &mv, int ns, int ip,
+                                               const mma_merge_pre &pre,
+                                               unsigned short *out, float *lse)
+{
+    static_assert(MMA_THREADS == 2 * GPU_TILE_ROWS, "two threads per row");
+    const int VPT = mma_own_smem<D>::VPT;
+    const int r = mv.r, half = mv.half, Km1 = a.K - 1;
+    const float l = sm.l[r];
+    const float own_lse = sm.m[r] + __logf(l);
+    const float *part_lse = a.part_lse + mv.qrow * Km1;
     const int np = ns - (ip >= 0);
     float M = own_lse;
     for (int c0 = 0; c0 < np; c0 += 8) {
@@ -734,8 +807,6 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
 #pragma unroll
         for (int x = 0; x < 8; x++) M = fmaxf(M, pl[x]);
     }
-    /* Vector x of this thread is vector half + 2x of the row; partials c
-     * + 1 and c + 2 are in flight while c is summed. */
     float o[VPT][8];
 #pragma unroll
     for (int x = 0; x < VPT; x++)
@@ -750,32 +821,38 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
             for (int x = 0; x < VPT; x++)
 #pragma unroll
                 for (int e = 0; e < 8; e++)
-                    o[x][e] = fmaf(wl, sm.u.o[r][(half + 2 * x) * 8 + e], o[x][e]);
+                    o[x][e] = fmaf(wl, sm.u.mrg.o[r][(half + 2 * x) * 8 + e], o[x][e]);
             continue;
         }
-        uint4 cur[VPT];
+        /* The first eight lse from the registers that hold them. */
+        float pc = pre.pl[0];
 #pragma unroll
-        for (int x = 0; x < VPT; x++) {
-            cur[x] = nx1[x];
-            nx1[x] = nx2[x];
-        }
-        if (c + 2 < np)
-#pragma unroll
-            for (int x = 0; x < VPT; x++) nx2[x] = po[(size_t)(c + 2) * (D / 8) + 2 * x];
-        const float w = __expf(part_lse[c] - M);
+        for (int x = 1; x < 8; x++) pc = c == x ? pre.pl[x] : pc;
+        if (c >= 8) pc = part_lse[c];
+        if (mv.nslots > MMA_OWN_SLOTS)
+            cp_async_wait_own<MMA_OWN_SLOTS>();
+        else
+            cp_async_wait_own<MMA_OWN_SLOTS - 1>();
+        const uint4 *sl = mma_slot<D>(sm, mv, c) + threadIdx.x;
+        const float w = __expf(pc - M);
         L += w;
 #pragma unroll
         for (int x = 0; x < VPT; x++) {
-            const uint32_t pw[4] = {cur[x].x, cur[x].y, cur[x].z, cur[x].w};
+            const uint4 cur = sl[x * MMA_THREADS];
+            const uint32_t pw[4] = {cur.x, cur.y, cur.z, cur.w};
 #pragma unroll
             for (int e = 0; e < 8; e++)
                 o[x][e] = fmaf(w, gpu_to_f32<DT>((unsigned short)(pw[e / 2] >> (16 * (e % 2)))),
                                o[x][e]);
         }
+        /* The slot's reads stay above its refill. */
+        asm volatile("" ::: "memory");
+        if (c + mv.nslots < np) mma_slot_fill<D>(sm, mv, c + mv.nslots);
+        cp_async_commit();
         c++;
     }
     const float inv = 1.0f / L;
-    unsigned short *orow = out + (size_t)qrow * D;
+    unsigned short *orow = out + (size_t)mv.qrow * D;
 #pragma unroll
     for (int x = 0; x < VPT; x++)
         *(uint4 *)(orow + (half + 2 * x) * 8) =
@@ -783,15 +860,19 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, const mma_own_
                        mma_pack<DT>(o[x][2] * inv, o[x][3] * inv),
                        mma_pack<DT>(o[x][4] * inv, o[x][5] * inv),
                        mma_pack<DT>(o[x][6] * inv, o[x][7] * inv));
-    if (lse && half == 0) lse[qrow] = M + __logf(L);
+    if (lse && half == 0) lse[mv.qrow] = M + __logf(L);
 }
 
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
  * head); each row attends its own block's keys [b S, hi) (hi = the row + 1
  * when causal), then merges its partials in slot order exactly as the SIMT
  * kernel does.  Q waits in shared memory (read with ldmatrix, as in
- * k_mma_kv_wide), the key chunks stream through a ring of two: 87 KB at
- * D = 128, 2 CTAs per SM. */
+ * k_mma_kv_wide), the key chunks stream through a ring of two, the first
+ * two loaded together (a tile's own keys are mostly two chunks: the upper
+ * tile of a 128-key block).  Partial 0 goes to the early slot with the
+ * first chunk, partials 1-3 (0-2 without it) into the attention's space
+ * right after it: 103 KB at D = 128 with the early slot, 87 KB without;
+ * 2 CTAs per SM either way. */
 template <int DT, int D>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
@@ -816,29 +897,45 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     /* Each row's keys, sequence relative: its own block, causal. */
     const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
     const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
+    const int kstride = (int)(sizeof sm.u.att.kv[0] / sizeof(unsigned short));
+    const mma_merge_view<D> mv = mma_merge_view_of<D>(a, tile, sq, h);
     mma_acc<D, 1> R;
     mma_acc_init<D, 1>(R);
-    mma_load_q_async<D>(sm.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0, a.Hq,
-                        h);
+    mma_load_q_async<D>(sm.u.att.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0,
+                        a.Hq, h);
     mma_merge_pre pre;
     mma_merge_prefetch(a, tile, sq, h, pre);
-    /* Chunks through a ring of two buffers: the next loads while this one
-     * is computed (long own blocks: the paper's 16384-key blocks). */
-    mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo), sm.u.kv[0].k,
-                         sm.u.kv[0].v);
+    /* Q, partial 0 and the first chunk are one cp.async group; the second
+     * chunk another. */
+    if (mv.nslots > MMA_OWN_SLOTS && mv.live && a.K > 1) mma_slot_fill<D>(sm, mv, 0);
+    mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
+                         sm.u.att.kv[0].k, sm.u.att.kv[0].v);
+    if (khi - klo > MMA_KC)
+        mma_load_kv_async<D>(k, v, sq.start + klo + MMA_KC, a.Hk, kh,
+                             min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
+                             sm.u.att.kv[1].v);
     for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
-        mma_ring_step<D>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c, sm.u.kv[0].k,
-                         sm.u.kv[0].v, (int)(sizeof sm.u.kv[0] / sizeof(unsigned short)));
+        mma_ring_step<D, true>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
+                               sm.u.att.kv[0].k, sm.u.att.kv[0].v, kstride);
         const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
-        mma_chunk<DT, D, 1, true>(R, sm.q + 16 * warp * LD, NULL, sm.u.kv[c & 1].k,
-                                  sm.u.kv[c & 1].v, a.scale, a.scale_log2, lo, hi, lane);
+        mma_chunk<DT, D, 1, true>(R, sm.u.att.q + 16 * warp * LD, NULL, sm.u.att.kv[c & 1].k,
+                                  sm.u.att.kv[c & 1].v, a.scale, a.scale_log2, lo, hi, lane);
     }
     mma_acc_finish<D, 1>(R);
-    __syncthreads(); /* the K/V chunk is dead: its space takes O */
+    /* The row's slots, from ids already in registers for K <= 8. */
+    const int tloc = tile.row0 + mv.r, b = tloc / S;
+    int ns, ip;
+    mma_merge_slots(a, a.sel + mv.qrow * a.K, b, pre, ns, ip);
+    const int np = ns - (ip >= 0);
+    __syncthreads(); /* Q and the K/V chunks are dead: their space takes the merge's */
+    for (int c = mv.nslots - MMA_OWN_SLOTS; c < mv.nslots; c++) {
+        if (mv.live && c < np) mma_slot_fill<D>(sm, mv, c);
+        cp_async_commit();
+    }
 #pragma unroll
     for (int n = 0; n < ND; n++) {
-        *(float2 *)&sm.u.o[r0][n * 8 + 2 * t] = make_float2(R.o[0][n][0], R.o[0][n][1]);
-        *(float2 *)&sm.u.o[r1][n * 8 + 2 * t] = make_float2(R.o[0][n][2], R.o[0][n][3]);
+        *(float2 *)&sm.u.mrg.o[r0][n * 8 + 2 * t] = make_float2(R.o[0][n][0], R.o[0][n][1]);
+        *(float2 *)&sm.u.mrg.o[r1][n * 8 + 2 * t] = make_float2(R.o[0][n][2], R.o[0][n][3]);
     }
     if (t == 0) {
         sm.m[r0] = R.m[0];
@@ -847,7 +944,9 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         sm.l[r1] = R.l[1];
     }
     __syncthreads();
-    mma_merge_tile<DT, D>(a, sm, tile, sq, h, pre, out, lse);
+    if (mv.live) mma_merge_tile<DT, D>(a, sm, mv, ns, ip, pre, out, lse);
+    /* An early partial 0 that the row did not use may still be in flight. */
+    cp_async_wait<0>();
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

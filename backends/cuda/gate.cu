@@ -19,23 +19,58 @@
 #define GATE_BC 64 /* candidate blocks per score tile */
 #define GATE_TPR 4 /* threads per query row when ranking */
 
-/* Each thread owns one dimension and adds the block's keys in order in f32
- * (sequential, as the CPU backend does), then rounds the mean; 16-bit
- * dtypes also get the mean in the storage dtype for the tensor-core gate. */
-template <int DT>
-__global__ void k_centroid(const typename gpu_store<DT>::type *k, float *cent,
-                           unsigned short *cent16, const gpu_block *blocks, int Hk, int D)
+/* Centroids: each thread owns V consecutive dimensions of one (block, kv
+ * head) pair, 16 bytes of a key row where K and its rows are 16-byte
+ * aligned (V = 16 / sizeof(element)), else one (V = 1), and adds the
+ * block's keys to them in order in f32 (sequential, as the CPU backend
+ * does), then rounds the mean; 16-bit dtypes also get the mean in the
+ * storage dtype for the tensor-core gate.  The pairs are dealt flat, the
+ * kv heads of a block side by side, so that the threads of a CTA read a
+ * key row's heads as one contiguous run.  (One thread per dimension and a
+ * CTA per pair made eight 2-byte loads of every 16 bytes: ~3.3 TB/s at
+ * 512K, docs/perf.md CUDA v38.)  The sums and their order are the same
+ * for every V, so the centroids do not depend on it. */
+#define CENT_THREADS 256
+template <int DT, int V>
+__global__ void __launch_bounds__(CENT_THREADS)
+k_centroid(const typename gpu_store<DT>::type *k, float *cent, unsigned short *cent16,
+           const gpu_block *blocks, int64_t nblocks, int Hk, int D)
 {
-    const int64_t g = blockIdx.x;
-    const int kh = blockIdx.y;
+    typedef typename gpu_store<DT>::type T;
+    static_assert(V == 1 || V * sizeof(T) == 16, "one element or one 16-byte vector");
+    const int nv = D / V; /* threads per pair */
+    const int64_t idx = (int64_t)blockIdx.x * CENT_THREADS + threadIdx.x;
+    if (idx >= nblocks * Hk * nv) return;
+    const int64_t pair = idx / nv;
+    const int d0 = (int)(idx % nv) * V, kh = (int)(pair % Hk);
+    const int64_t g = pair / Hk;
     const gpu_block b = blocks[g];
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float acc = 0.0f;
-        const typename gpu_store<DT>::type *p = k + ((size_t)b.start * Hk + kh) * D + d;
-        for (int u = 0; u < b.len; u++) acc += gpu_to_f32<DT>(p[(size_t)u * Hk * D]);
-        const size_t o = ((size_t)g * Hk + kh) * D + d;
-        cent[o] = gpu_round<DT>(acc / (float)b.len);
-        if (DT != 0) cent16[o] = gpu_f32_to_16<DT>(acc / (float)b.len);
+    const size_t row = (size_t)Hk * D;
+    const T *p = k + ((size_t)b.start * Hk + kh) * D + d0;
+    float acc[V];
+#pragma unroll
+    for (int e = 0; e < V; e++) acc[e] = 0.0f;
+    /* Unrolled so that several keys' loads are in flight; the adds stay in
+     * key order. */
+#pragma unroll 4
+    for (int u = 0; u < b.len; u++) {
+        T x[V];
+        if (V == 1) {
+            x[0] = p[(size_t)u * row];
+        } else {
+            /* One 16-byte load, its bytes taken apart by memcpy: HIP's
+             * vector types have constructors and cannot share a union. */
+            const uint4 w = *(const uint4 *)(p + (size_t)u * row);
+            memcpy(x, &w, sizeof x);
+        }
+#pragma unroll
+        for (int e = 0; e < V; e++) acc[e] += gpu_to_f32<DT>(x[e]);
+    }
+    const size_t o = ((size_t)g * Hk + kh) * D + d0;
+#pragma unroll
+    for (int e = 0; e < V; e++) {
+        cent[o + e] = gpu_round<DT>(acc[e] / (float)b.len);
+        if (DT != 0) cent16[o + e] = gpu_f32_to_16<DT>(acc[e] / (float)b.len);
     }
 }
 
@@ -165,40 +200,90 @@ k_gate(const typename gpu_store<DT>::type *q, gpu_args a)
 }
 
 /* Exclusive scans of the list sizes and of their 64-row tile counts, in one
- * CTA, in tiles of SCAN_THREADS x SCAN_PER lists: each thread sums SCAN_PER
- * neighbours, the sums are scanned in shared memory, and a running carry
- * joins the tiles.  (Each thread once summed one contiguous run of n /
- * SCAN_THREADS lists: a warp's loads then touched 32 lines each, 0.18 ms
- * at 128K and 0.36 ms at 512K, docs/perf.md CUDA v18.) */
+ * CTA, in tiles of SCAN_THREADS x SCAN_PER lists.  Each thread sums
+ * SCAN_PER neighbours; each group of 32 lanes scans its sums with xor
+ * shuffles and writes its total; after one barrier every group adds the
+ * totals of the groups before it (five shuffles more), and every thread
+ * the tile's total to its carry.  The totals are double-buffered by tile
+ * parity, so one barrier a tile is enough: a group that writes tile i + 2's
+ * totals has passed tile i + 1's barrier, which every group reaches only
+ * after reading tile i's.  (A log-step scan in shared memory took 22
+ * barriers a tile: 0.122 ms at 512K, docs/perf.md CUDA v38; each thread
+ * once summed one contiguous run of n / SCAN_THREADS lists, whose loads
+ * touched 32 lines a warp, CUDA v18.)  Only xor shuffles, by every thread
+ * alike: HIP-CPU runs no other kind right (scripts/hip_cpu/check.sh). */
 #define SCAN_THREADS 1024
 #define SCAN_PER 4
+#define SCAN_GROUP 32
+#define SCAN_GROUPS (SCAN_THREADS / SCAN_GROUP)
+static_assert(SCAN_GROUPS <= SCAN_GROUP, "one lane per group total");
+
+/* Inclusive scan of x over the SCAN_GROUP lanes of this thread's group;
+ * *total gets the group's sum. */
+__device__ __forceinline__ int scan_group(int x, int lane, int *total)
+{
+    int sum = x;
+#pragma unroll
+    for (int off = 1; off < SCAN_GROUP; off *= 2) {
+        const int y = MOBA_SHFL_XOR(sum, off, SCAN_GROUP);
+        if (lane & off) x += y;
+        sum += y;
+    }
+    *total = sum;
+    return x;
+}
+
+/* The sum over lanes of v where lane < n, and over all lanes (*all). */
+__device__ __forceinline__ int sum_below(int v, int lane, int n, int *all)
+{
+    int below = lane < n ? v : 0;
+#pragma unroll
+    for (int off = 1; off < SCAN_GROUP; off *= 2) {
+        below += MOBA_SHFL_XOR(below, off, SCAN_GROUP);
+        v += MOBA_SHFL_XOR(v, off, SCAN_GROUP);
+    }
+    *all = v;
+    return below;
+}
+
 __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 {
-    __shared__ int se[SCAN_THREADS], st[SCAN_THREADS];
+    __shared__ int ge[2][SCAN_GROUPS], gt[2][SCAN_GROUPS];
     const int64_t n = a.nlists;
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, lane = tid % SCAN_GROUP, grp = tid / SCAN_GROUP;
     int carry_e = 0, carry_t = 0;
-    for (int64_t base = 0; base < n; base += SCAN_THREADS * SCAN_PER) {
+    int c[SCAN_PER];
+#pragma unroll
+    for (int x = 0; x < SCAN_PER; x++) {
+        const int64_t i = (int64_t)tid * SCAN_PER + x;
+        c[x] = i < n ? a.counts[i] : 0;
+    }
+    int par = 0;
+    for (int64_t base = 0; base < n; base += SCAN_THREADS * SCAN_PER, par ^= 1) {
         const int64_t i0 = base + (int64_t)tid * SCAN_PER;
-        int c[SCAN_PER], e = 0, t = 0;
+        int e = 0, t = 0;
 #pragma unroll
         for (int x = 0; x < SCAN_PER; x++) {
-            c[x] = i0 + x < n ? a.counts[i0 + x] : 0;
             e += c[x];
             t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
         }
-        se[tid] = e;
-        st[tid] = t;
-        __syncthreads();
-        for (int off = 1; off < SCAN_THREADS; off *= 2) {
-            const int xe = tid >= off ? se[tid - off] : 0, xt = tid >= off ? st[tid - off] : 0;
-            __syncthreads();
-            se[tid] += xe;
-            st[tid] += xt;
-            __syncthreads();
+        /* The next tile's counts load while this one is scanned. */
+        const int64_t j0 = i0 + SCAN_THREADS * SCAN_PER;
+        int cn[SCAN_PER];
+#pragma unroll
+        for (int x = 0; x < SCAN_PER; x++) cn[x] = j0 + x < n ? a.counts[j0 + x] : 0;
+        int tot_e, tot_t;
+        const int ie = scan_group(e, lane, &tot_e), it = scan_group(t, lane, &tot_t);
+        if (lane == 0) {
+            ge[par][grp] = tot_e;
+            gt[par][grp] = tot_t;
         }
-        e = carry_e + se[tid] - e;
-        t = carry_t + st[tid] - t;
+        __syncthreads();
+        const int xe = lane < SCAN_GROUPS ? ge[par][lane] : 0;
+        const int xt = lane < SCAN_GROUPS ? gt[par][lane] : 0;
+        int all_e, all_t;
+        e = carry_e + sum_below(xe, lane, grp, &all_e) + ie - e;
+        t = carry_t + sum_below(xt, lane, grp, &all_t) + it - t;
 #pragma unroll
         for (int x = 0; x < SCAN_PER; x++) {
             if (i0 + x < n) {
@@ -208,10 +293,10 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
             }
             e += c[x];
             t += (c[x] + GPU_TILE_ROWS - 1) / GPU_TILE_ROWS;
+            c[x] = cn[x];
         }
-        carry_e += se[SCAN_THREADS - 1];
-        carry_t += st[SCAN_THREADS - 1];
-        __syncthreads(); /* every thread has read se / st: the next tile may write */
+        carry_e += all_e;
+        carry_t += all_t;
     }
     if (tid == 0) {
         a.list_off[n] = carry_e;
@@ -641,10 +726,18 @@ template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, cons
 template <int DT> static cudaError_t centroids_run(const gpu_args *a, const void *k)
 {
     typedef typename gpu_store<DT>::type T;
-    dim3 cg((unsigned)a->nblocks, (unsigned)a->Hk);
-    int ct = a->D < 256 ? a->D : 256;
-    k_centroid<DT><<<cg, ct, 0, a->stream>>>((const T *)k, a->cent, a->cent16, a->blocks,
-                                            a->Hk, a->D);
+    const int V = 16 / (int)sizeof(T);
+    /* The vector path needs every key row's dimensions to start on 16
+     * bytes: K itself, and D a multiple of V. */
+    const bool vec = ((uintptr_t)k & 15) == 0 && a->D % V == 0;
+    const int64_t n = a->nblocks * a->Hk * (vec ? a->D / V : a->D);
+    const unsigned cg = (unsigned)((n + CENT_THREADS - 1) / CENT_THREADS);
+    if (vec)
+        k_centroid<DT, 16 / sizeof(T)><<<cg, CENT_THREADS, 0, a->stream>>>(
+            (const T *)k, a->cent, a->cent16, a->blocks, a->nblocks, a->Hk, a->D);
+    else
+        k_centroid<DT, 1><<<cg, CENT_THREADS, 0, a->stream>>>(
+            (const T *)k, a->cent, a->cent16, a->blocks, a->nblocks, a->Hk, a->D);
     CHECK_LAUNCH();
     return cudaMemsetAsync(a->counts, 0, sizeof(int32_t) * (size_t)a->nlists, a->stream);
 }

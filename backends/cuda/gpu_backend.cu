@@ -460,6 +460,8 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     if (st) return st;
     st = env_int("MOBA_CUDA_FILL_STAGE", 0, 1, 1, &pl->a.fill_stage);
     if (st) return st;
+    st = env_int("MOBA_CUDA_OWN_EARLY", 0, 1, 1, &pl->a.own_early);
+    if (st) return st;
     return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, GPU_KV_CHUNK, &pl->a.chunk);
 }
 
