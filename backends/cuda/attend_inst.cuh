@@ -15,9 +15,11 @@ static cudaError_t moba_attend_pick(const gpu_args *a, const void *q, const void
                                    const void *v, void *out, float *lse)
 {
 #if MOBA_GPU_HAVE_MMA
-    /* uint4 K/V loads and 32-bit Q loads need 16-byte aligned tensors. */
+    /* 16-byte vectors of Q, K and V in, and of out (the merge's stores):
+     * tensors at any element offset take the SIMT path. */
     if constexpr (mma_ok<DT, D>::value)
-        if (a->use_mma && (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) & 15) == 0)
+        if (a->use_mma &&
+            (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) & 15) == 0)
             return mma_attend<DT, D>(a, q, k, v, out, lse);
 #endif
     return simt_attend<DT, D>(a, q, k, v, out, lse);

@@ -78,10 +78,10 @@ static int backend_run(const conf_case *c, conf_buf *q, conf_buf *k,
     const int attend = !(c->flags & CASE_SELECT_ONLY);
     fused = fused && attend;
     if (!fail && attend &&
-        (conf_buf_output(&r->out, g_ctx, (size_t)T * p->num_q_heads * p->head_dim * es,
-                         p->dtype) ||
-         conf_buf_output(&r->lse, g_ctx, (size_t)T * p->num_q_heads * sizeof(float),
-                         MOBA_F32)))
+        (conf_buf_output_at(&r->out, g_ctx, (size_t)T * p->num_q_heads * p->head_dim * es,
+                            p->dtype, (c->flags & CASE_OFFSET_OUT) ? es : 0) ||
+         conf_buf_output_at(&r->lse, g_ctx, (size_t)T * p->num_q_heads * sizeof(float),
+                            MOBA_F32, (c->flags & CASE_OFFSET_OUT) ? sizeof(float) : 0)))
         fail = 1;
     if (!fail && fused &&
         (st = moba_plan_forward(plan, q->buf, k->buf, v->buf, r->out.buf, r->lse.buf)))
@@ -244,6 +244,7 @@ conf_result conf_run_case(const conf_case *c)
     size_t nq = (size_t)T * p->num_q_heads * p->head_dim;
     size_t nk = (size_t)T * p->num_kv_heads * p->head_dim;
     size_t es = moba_dtype_size(p->dtype);
+    const size_t oin = (c->flags & CASE_OFFSET_IN) ? es : 0;
     conf_rng rng = {c->seed};
     float *qf = malloc(sizeof *qf * (nq + 1));
     float *kf = malloc(sizeof *kf * (nk + 1));
@@ -265,9 +266,9 @@ conf_result conf_run_case(const conf_case *c)
     host[1] = conf_to_storage(kf, nk, p->dtype);
     host[2] = conf_to_storage(vf, nk, p->dtype);
     if (!host[0] || !host[1] || !host[2] ||
-        conf_buf_input(&qb, g_ctx, host[0], nq * es) ||
-        conf_buf_input(&kb, g_ctx, host[1], nk * es) ||
-        conf_buf_input(&vb, g_ctx, host[2], nk * es)) {
+        conf_buf_input_at(&qb, g_ctx, host[0], nq * es, oin) ||
+        conf_buf_input_at(&kb, g_ctx, host[1], nk * es, oin) ||
+        conf_buf_input_at(&vb, g_ctx, host[2], nk * es, oin)) {
         bad = 1;
         goto done;
     }

@@ -44,6 +44,7 @@ void *conf_to_storage(const float *x, size_t n, moba_dtype dt);
  * is a guard region filled with a byte pattern that must survive. */
 typedef struct conf_buf {
     moba_buffer *buf;
+    moba_buffer *outer; /* the allocation buf wraps at an offset, or NULL */
     size_t need, total;
     unsigned char *host; /* total bytes, last read back */
 } conf_buf;
@@ -57,6 +58,13 @@ int conf_buf_input(conf_buf *b, moba_context *ctx, const void *data,
  * moba_dtype_size(dt) bytes). */
 int conf_buf_output(conf_buf *b, moba_context *ctx, size_t need,
                     moba_dtype dt);
+/* The same, the tensor `off` bytes past the start of a buffer of the
+ * library's (a wrap of its native address + off: backends whose native
+ * handle is an address, not OpenCL's cl_mem). */
+int conf_buf_input_at(conf_buf *b, moba_context *ctx, const void *data,
+                      size_t need, size_t off);
+int conf_buf_output_at(conf_buf *b, moba_context *ctx, size_t need,
+                       moba_dtype dt, size_t off);
 /* Reads everything back; returns the number of guard bytes changed. */
 int conf_buf_fetch(conf_buf *b);
 /* Reads back and compares the tensor part with `data` byte for byte;
@@ -94,7 +102,11 @@ enum {
     CASE_REPEAT = 1 << 1,    /* run twice, outputs bitwise equal           */
     CASE_SELECT_ONLY = 1 << 2, /* gate + selection checks, no attention    */
     CASE_STRICT_SELECT = 1 << 3, /* selection equals the reference exactly */
-    CASE_ALLOW_UNSUPPORTED = 1 << 4 /* UNSUPPORTED is a finding, not a fail */
+    CASE_ALLOW_UNSUPPORTED = 1 << 4, /* UNSUPPORTED is a finding, not a fail */
+    /* q, k and v one element past an aligned address; out one element
+     * and lse 4 bytes past one (conf_buf_input_at) */
+    CASE_OFFSET_IN = 1 << 5,
+    CASE_OFFSET_OUT = 1 << 6
 };
 
 typedef struct conf_case conf_case;
@@ -145,6 +157,7 @@ void test_shapes_noncausal(void **state);
 void test_shapes_long_selection(void **state);
 void test_shapes_long_blocks(void **state);
 void test_shapes_many_tiles(void **state);
+void test_shapes_offset(void **state);
 void test_selection_random(void **state);
 void test_selection_ties(void **state);
 void test_selection_skewed(void **state);

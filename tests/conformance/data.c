@@ -46,7 +46,9 @@ static unsigned char guard_byte(size_t i)
     return (unsigned char)(0x5a + 37 * i);
 }
 
-static int alloc_guarded(conf_buf *b, moba_context *ctx, size_t need)
+/* off > 0: the tensor starts off bytes into a buffer of the library's,
+ * through a wrap of its native address (backends whose handle is one). */
+static int alloc_guarded(conf_buf *b, moba_context *ctx, size_t need, size_t off)
 {
     memset(b, 0, sizeof *b);
     b->need = need;
@@ -55,9 +57,15 @@ static int alloc_guarded(conf_buf *b, moba_context *ctx, size_t need)
     if (!b->host) return -1;
     for (size_t i = 0; i < CONF_GUARD_BYTES; i++)
         b->host[need + i] = guard_byte(i);
-    moba_status st = moba_buffer_alloc(ctx, b->total, &b->buf);
+    const char *call = "moba_buffer_alloc";
+    moba_status st = moba_buffer_alloc(ctx, b->total + off, off ? &b->outer : &b->buf);
+    if (!st && off) {
+        call = "moba_buffer_wrap";
+        st = moba_buffer_wrap(ctx, (char *)moba_buffer_native(b->outer) + off, b->total,
+                              &b->buf);
+    }
     if (st) {
-        fprintf(stderr, "  moba_buffer_alloc(%zu): %s: %s\n", b->total,
+        fprintf(stderr, "  %s(%zu bytes at offset %zu): %s: %s\n", call, b->total, off,
                 moba_status_string(st), moba_last_error());
         return -1;
     }
@@ -75,17 +83,24 @@ static int upload(conf_buf *b)
     return 0;
 }
 
-int conf_buf_input(conf_buf *b, moba_context *ctx, const void *data,
-                   size_t need)
+int conf_buf_input_at(conf_buf *b, moba_context *ctx, const void *data,
+                      size_t need, size_t off)
 {
-    if (alloc_guarded(b, ctx, need)) return -1;
+    if (alloc_guarded(b, ctx, need, off)) return -1;
     if (need) memcpy(b->host, data, need);
     return upload(b);
 }
 
-int conf_buf_output(conf_buf *b, moba_context *ctx, size_t need, moba_dtype dt)
+int conf_buf_input(conf_buf *b, moba_context *ctx, const void *data,
+                   size_t need)
 {
-    if (alloc_guarded(b, ctx, need)) return -1;
+    return conf_buf_input_at(b, ctx, data, need, 0);
+}
+
+int conf_buf_output_at(conf_buf *b, moba_context *ctx, size_t need, moba_dtype dt,
+                       size_t off)
+{
+    if (alloc_guarded(b, ctx, need, off)) return -1;
     size_t es = moba_dtype_size(dt);
     const uint32_t nan32 = 0x7fc00000u;
     const uint16_t nan16 = dt == MOBA_BF16 ? 0x7fc0u : 0x7e00u;
@@ -93,6 +108,11 @@ int conf_buf_output(conf_buf *b, moba_context *ctx, size_t need, moba_dtype dt)
         memcpy(b->host + i, es == 4 ? (const void *)&nan32 : (const void *)&nan16,
                es);
     return upload(b);
+}
+
+int conf_buf_output(conf_buf *b, moba_context *ctx, size_t need, moba_dtype dt)
+{
+    return conf_buf_output_at(b, ctx, need, dt, 0);
 }
 
 int conf_buf_fetch(conf_buf *b)
@@ -118,6 +138,7 @@ int conf_buf_unchanged(conf_buf *b, const void *data)
 void conf_buf_free(conf_buf *b)
 {
     moba_buffer_free(b->buf);
+    moba_buffer_free(b->outer);
     free(b->host);
     memset(b, 0, sizeof *b);
 }

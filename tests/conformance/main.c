@@ -100,6 +100,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shapes_long_selection),
         cmocka_unit_test(test_shapes_long_blocks),
         cmocka_unit_test(test_shapes_many_tiles),
+        cmocka_unit_test(test_shapes_offset),
         cmocka_unit_test(test_selection_random),
         cmocka_unit_test(test_selection_ties),
         cmocka_unit_test(test_selection_skewed),
