@@ -640,19 +640,23 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
 
 /* k_mma_own's shared memory.  During the own-block attention: the tile's
  * Q rows and a ring of two K/V chunks.  Once that is done, the same space
- * takes the merge's: the own-block result in f32 (O, not yet divided by
- * l, row-major with 8 floats of padding: the C-fragment float2 stores of 8
- * rows then hit 4 bank groups, not 1) and MMA_OWN_SLOTS slots of partials.
- * m and l per row, and the early slot, lie past it: the early slot is
- * filled before the attention, and is left out of the launch's size where
- * a CTA may not opt in to it (gpu_args.own_early).
+ * takes MMA_OWN_SLOTS slots of partials; one more slot, the early one,
+ * lies past it: it is filled with Q and the first chunk, and is left out
+ * of the launch's size where a CTA may not opt in to it
+ * (gpu_args.own_early).  The own-block result stays in the registers that
+ * computed it, so that the space it took (35 KB in f32 at D = 128) holds
+ * two more slots: at top-8 a row's seven partials are all asked for at
+ * once.
  *
- * A slot holds one partial of each of the tile's rows, thread-major:
- * vector x of thread i at x MMA_THREADS + i, so that a quarter warp's
- * 16-byte reads are one contiguous 128 bytes and meet no bank twice. */
-#define MMA_OWN_SLOTS 3
+ * A slot holds one partial of each of the tile's 64 rows, row-major, and
+ * each warp copies and reads only its own 16 rows, so a warp barrier is
+ * all the merge synchronises on.  Row r's 16-byte vectors are swizzled
+ * (vector x at x ^ (r mod 8)), so that the 8 rows an ldmatrix tile reads
+ * meet 8 distinct bank groups: D / 8 is a multiple of 8 at the head dims
+ * that have this kernel (mma_ok). */
+#define MMA_OWN_SLOTS 6
 template <int D> struct mma_own_smem {
-    enum { VPT = D / 16 }; /* 16-byte vectors per thread and partial */
+    enum { VECS = GPU_TILE_ROWS * D / 8 }; /* 16-byte vectors per slot */
     union {
         struct {
             unsigned short q[GPU_TILE_ROWS * mma_cfg<D>::LD];
@@ -660,16 +664,14 @@ template <int D> struct mma_own_smem {
                 unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
             } kv[2]; /* a ring of two chunks: the next loads during this one */
         } att;
-        struct {
-            float o[GPU_TILE_ROWS][D + 8];
-            uint4 slot[MMA_OWN_SLOTS][VPT * MMA_THREADS];
-        } mrg;
+        uint4 slot[MMA_OWN_SLOTS][VECS];
     } u;
-    float m[GPU_TILE_ROWS], l[GPU_TILE_ROWS];
-    uint4 early[VPT * MMA_THREADS];
+    uint4 early[VECS];
 };
 
-/* Shared memory of k_mma_own, with or without the early slot. */
+/* Shared memory of k_mma_own, with or without the early slot: 112 KB or
+ * 96 KB at D = 128, so that two CTAs fit an sm_90 SM (228 KB, 1 KB of it
+ * reserved per CTA) either way. */
 template <int D> constexpr int mma_own_smem_size(bool early)
 {
     return early ? (int)sizeof(mma_own_smem<D>) : (int)offsetof(mma_own_smem<D>, early);
@@ -678,8 +680,7 @@ template <int D> constexpr int mma_own_smem_size(bool early)
 /* A row's first eight slot ids and first eight partials' lse, read by
  * k_mma_own before its own-block attention: they do not depend on it, and
  * read after it they were two memory latencies in series at the head of
- * every row's merge (1.02x, docs/perf.md CUDA v21).  Both threads of a
- * row hold them. */
+ * every row's merge (1.02x, docs/perf.md CUDA v21). */
 struct mma_merge_pre {
     int j[8];
     float pl[8]; /* by partial index (past slot), not by slot */
@@ -696,61 +697,6 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qr
         pre.j[x] = x < a.K ? selrow[x] : -1;
         pre.pl[x] = x < Km1 ? part_lse[x] : -INFINITY;
     }
-}
-
-/* The merge's view of one thread: two threads per row, all 64 rows at
- * once; thread half of row r holds vectors half + 2 x (x < VPT) of each
- * of the row's D / 8 16-byte vectors.  (One row per 16 threads, 8 rows at
- * a time, was slower than the scalar reads of v4: 14.7 ms against 9.1 ms
- * at 128K, its passes in series.)  Dead rows' threads take row 0's
- * addresses, so that their reads (mma_merge_prefetch) stay in bounds;
- * they copy no partial.  po: this thread's first vector of
- * the row's partial 0.  Partial c goes through slot c mod nslots, where
- * slot 0 is the early one when there is one. */
-template <int D> struct mma_merge_view {
-    int r, half, nslots;
-    bool live;
-    int64_t qrow;
-    const uint4 *po;
-};
-
-template <int D>
-__device__ __forceinline__ mma_merge_view<D> mma_merge_view_of(const gpu_args &a,
-                                                               const gpu_qtile &tile,
-                                                               const moba_seq &sq, int h)
-{
-    mma_merge_view<D> mv;
-    mv.r = threadIdx.x / 2;
-    mv.half = threadIdx.x % 2;
-    mv.live = mv.r < tile.rows;
-    mv.nslots = MMA_OWN_SLOTS + (a.own_early != 0);
-    mv.qrow = (sq.start + tile.row0 + (mv.live ? mv.r : 0)) * a.Hq + h;
-    mv.po = (const uint4 *)((const unsigned short *)a.part_o + (size_t)mv.qrow * (a.K - 1) * D) +
-            mv.half;
-    return mv;
-}
-
-template <int D>
-__device__ __forceinline__ uint4 *mma_slot(mma_own_smem<D> &sm, const mma_merge_view<D> &mv,
-                                           int c)
-{
-    if (mv.nslots > MMA_OWN_SLOTS) {
-        const int s = c % (MMA_OWN_SLOTS + 1);
-        return s == 0 ? sm.early : sm.u.mrg.slot[s - 1];
-    }
-    return sm.u.mrg.slot[c % MMA_OWN_SLOTS];
-}
-
-/* This thread's vectors of partial c into its slot (cp.async, not
- * committed). */
-template <int D>
-__device__ __forceinline__ void mma_slot_fill(mma_own_smem<D> &sm, const mma_merge_view<D> &mv,
-                                              int c)
-{
-    uint4 *s = mma_slot<D>(sm, mv, c) + threadIdx.x;
-    const uint4 *p = mv.po + (size_t)c * (D / 8);
-#pragma unroll
-    for (int x = 0; x < mma_own_smem<D>::VPT; x++) cp_async16(s + x * MMA_THREADS, p + 2 * x);
 }
 
 /* The row's slots in use (ns) and where the own block sits among them
@@ -777,93 +723,203 @@ __device__ __forceinline__ void mma_merge_slots(const gpu_args &a, const int32_t
     }
 }
 
-/* Merges the thread's row with its np partials in ascending slot order
- * and writes out / lse: the arithmetic of gpu_merge_row, value for value,
- * so the result does not change.  The partials come through the slots:
- * the caller has asked for the first nslots of them (one cp.async group
- * each, the first possibly early), and partial c + nslots is asked for as
- * soon as c is summed, into c's slot.  Every group stands for one partial
- * index, empty past np, so before partial c is read exactly nslots - 1
- * later groups may still be in flight.  (v4-v37 held the next two
- * partials in registers: about one memory latency per two partials, and
- * 64 registers a thread.)  The own-block result arrives through shared
- * memory: its C-fragment layout does not give such vectors. */
-template <int DT, int D>
-__device__ __forceinline__ void mma_merge_tile(const gpu_args &a, mma_own_smem<D> &sm,
-                                               const mma_merge_view<D> &mv, int ns, int ip,
-                                               const mma_merge_pre &pre,
-                                               unsigned short *out, float *lse)
+/* One of the thread's two rows in k_mma_own's merge: rows g and g + 8 of
+ * its warp's 16, those of the C fragments that hold the own-block result.
+ * Known before the attention: the row's partials (np) and the own
+ * block's place among them (ip: the partials before it; -1 for none).
+ * A dead row takes row 0's addresses, so that its reads stay in bounds;
+ * it copies and stores nothing. */
+struct mma_own_row {
+    int64_t qrow;
+    int np, ip;
+    bool live;
+    float pl[8]; /* the first eight partials' lse */
+};
+
+/* The row's address and liveness, and its ids and lse asked for (pre). */
+__device__ __forceinline__ void mma_own_row_start(const gpu_args &a, const gpu_qtile &tile,
+                                                  const moba_seq &sq, int h, int r,
+                                                  mma_own_row &w, mma_merge_pre &pre)
 {
-    static_assert(MMA_THREADS == 2 * GPU_TILE_ROWS, "two threads per row");
-    const int VPT = mma_own_smem<D>::VPT;
-    const int r = mv.r, half = mv.half, Km1 = a.K - 1;
-    const float l = sm.l[r];
-    const float own_lse = sm.m[r] + __logf(l);
-    const float *part_lse = a.part_lse + mv.qrow * Km1;
-    const int np = ns - (ip >= 0);
-    float M = own_lse;
-    for (int c0 = 0; c0 < np; c0 += 8) {
-        float pl[8];
+    w.live = r < tile.rows;
+    w.qrow = (sq.start + tile.row0 + (w.live ? r : 0)) * a.Hq + h;
+    mma_merge_prefetch(a, w.qrow, pre);
+}
+
+/* The row's slots from the ids: where they are first needed, so that the
+ * K/V loads are issued before the wait for them. */
+__device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, const gpu_qtile &tile,
+                                                  int r, const mma_merge_pre &pre,
+                                                  mma_own_row &w)
+{
+    int ns;
+    mma_merge_slots(a, a.sel + w.qrow * a.K, (tile.row0 + (w.live ? r : 0)) / a.S, pre, ns,
+                    w.ip);
+    w.np = ns - (w.ip >= 0);
 #pragma unroll
-        for (int x = 0; x < 8; x++)
-            pl[x] = c0 + x >= np ? -INFINITY : c0 == 0 ? pre.pl[x] : part_lse[c0 + x];
-#pragma unroll
-        for (int x = 0; x < 8; x++) M = fmaxf(M, pl[x]);
+    for (int x = 0; x < 8; x++) w.pl[x] = pre.pl[x];
+}
+
+/* Vector x of row rr (0-15) of the warp's rows in a slot, swizzled. */
+template <int D> __device__ __forceinline__ int mma_own_vec(int warp, int rr, int x)
+{
+    return (warp * 16 + rr) * (D / 8) + (x ^ (rr & 7));
+}
+
+/* Partial c goes through slot c mod nslots, where slot 0 is the early one
+ * when there is one. */
+template <int D>
+__device__ __forceinline__ uint4 *mma_own_slot(mma_own_smem<D> &sm, int nslots, int c)
+{
+    if (nslots > MMA_OWN_SLOTS) {
+        const int s = c % (MMA_OWN_SLOTS + 1);
+        return s == 0 ? sm.early : sm.u.slot[s - 1];
     }
-    float o[VPT][8];
+    return sm.u.slot[c % MMA_OWN_SLOTS];
+}
+
+/* The thread's share (vectors t, t + 4, ...) of partial c of both its
+ * rows, those that have it, into the partial's slot (cp.async, not
+ * committed).  early: partial 0 before the row's count is known, for
+ * every live row where K > 1 (in bounds: the partials have K - 1 places
+ * a row); one the row does not use is waited for and left. */
+template <int D>
+__device__ __forceinline__ void mma_own_fill(mma_own_smem<D> &sm, const gpu_args &a,
+                                             const mma_own_row (&w)[2], int nslots, int c,
+                                             int warp, int lane, bool early = false)
+{
+    uint4 *s = mma_own_slot<D>(sm, nslots, c);
 #pragma unroll
-    for (int x = 0; x < VPT; x++)
+    for (int j = 0; j < 2; j++) {
+        if (!w[j].live || (early ? a.K < 2 : c >= w[j].np)) continue;
+        const uint4 *p =
+            (const uint4 *)((const unsigned short *)a.part_o + ((size_t)w[j].qrow * (a.K - 1) + c) * D);
 #pragma unroll
-        for (int e = 0; e < 8; e++) o[x][e] = 0.0f;
-    float L = 0.0f;
-    for (int i = 0, c = 0; i < ns; i++) {
-        if (i == ip) {
-            const float w = __expf(own_lse - M), wl = w / l;
-            L += w;
-#pragma unroll
-            for (int x = 0; x < VPT; x++)
-#pragma unroll
-                for (int e = 0; e < 8; e++)
-                    o[x][e] = fmaf(wl, sm.u.mrg.o[r][(half + 2 * x) * 8 + e], o[x][e]);
-            continue;
+        for (int i = 0; i < D / 32; i++) {
+            const int x = lane % 4 + 4 * i;
+            cp_async16(s + mma_own_vec<D>(warp, lane / 4 + 8 * j, x), p + x);
         }
-        /* The first eight lse from the registers that hold them. */
-        float pc = pre.pl[0];
+    }
+}
+
+/* Waits for partial c's group: every group stands for one partial index
+ * (empty where no row of the thread has it), so nslots - 1 later ones may
+ * still be in flight. */
+__device__ __forceinline__ void mma_own_wait(int nslots)
+{
+    if (nslots > MMA_OWN_SLOTS)
+        cp_async_wait<MMA_OWN_SLOTS>();
+    else
+        cp_async_wait<MMA_OWN_SLOTS - 1>();
+}
+
+/* Merges the thread's two rows with their partials in slot order (the own
+ * block after the ip partials before it) and writes out / lse: the
+ * arithmetic of gpu_merge_row, value for value, so the result does not
+ * change.  The partials come through the slots in the C-fragment layout
+ * of the own result (ldmatrix), which the caller asked for as far as
+ * nslots; partial c + nslots is asked for as soon as the warp has summed
+ * c, into c's slot.  (v38 merged two threads per row from 16-byte
+ * vectors, with the own result in shared memory in f32.)  Out leaves
+ * through the warp's rows of slot 0 as 16-byte vectors. */
+template <int DT, int D>
+__device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D> &sm,
+                                              const mma_acc<D, 1> &R, const mma_own_row (&w)[2],
+                                              int nslots, int64_t tok0, int nrows, int h,
+                                              int warp, int lane, unsigned short *out,
+                                              float *lse)
+{
+    const int ND = D / 8, Km1 = a.K - 1;
+    float M[2], L[2], own[2];
 #pragma unroll
-        for (int x = 1; x < 8; x++) pc = c == x ? pre.pl[x] : pc;
-        if (c >= 8) pc = part_lse[c];
-        if (mv.nslots > MMA_OWN_SLOTS)
-            cp_async_wait_own<MMA_OWN_SLOTS>();
-        else
-            cp_async_wait_own<MMA_OWN_SLOTS - 1>();
-        const uint4 *sl = mma_slot<D>(sm, mv, c) + threadIdx.x;
-        const float w = __expf(pc - M);
-        L += w;
+    for (int j = 0; j < 2; j++) {
+        own[j] = R.m[j] + __logf(R.l[j]);
+        M[j] = own[j];
+        L[j] = 0.0f;
+        const float *part_lse = a.part_lse + w[j].qrow * Km1;
+        for (int c0 = 0; c0 < w[j].np; c0 += 8) {
+            float pl[8];
 #pragma unroll
-        for (int x = 0; x < VPT; x++) {
-            const uint4 cur = sl[x * MMA_THREADS];
-            const uint32_t pw[4] = {cur.x, cur.y, cur.z, cur.w};
+            for (int x = 0; x < 8; x++)
+                pl[x] = c0 + x >= w[j].np ? -INFINITY : c0 == 0 ? w[j].pl[x] : part_lse[c0 + x];
 #pragma unroll
-            for (int e = 0; e < 8; e++)
-                o[x][e] = fmaf(w, gpu_to_f32<DT>((unsigned short)(pw[e / 2] >> (16 * (e % 2)))),
-                               o[x][e]);
+            for (int x = 0; x < 8; x++) M[j] = fmaxf(M[j], pl[x]);
         }
-        /* The slot's reads stay above its refill. */
-        asm volatile("" ::: "memory");
-        if (c + mv.nslots < np) mma_slot_fill<D>(sm, mv, c + mv.nslots);
+    }
+    float o[ND][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    const int npmax = __reduce_max_sync(0xffffffffu, max(w[0].np, w[1].np));
+    /* ldmatrix tiles: rows 0-7 and 8-15 of vector x, then of x + 1. */
+    const int lrr = lane % 8 + 8 * ((lane / 8) % 2), lx = lane / 16;
+    for (int c = 0;; c++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            if (c != w[j].ip) continue;
+            const float e = __expf(own[j] - M[j]), el = e / R.l[j];
+            L[j] += e;
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                o[n][2 * j] = fmaf(el, R.o[0][n][2 * j], o[n][2 * j]);
+                o[n][2 * j + 1] = fmaf(el, R.o[0][n][2 * j + 1], o[n][2 * j + 1]);
+            }
+        }
+        if (c == npmax) break;
+        float wc[2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            /* The first eight lse from the registers that hold them. */
+            float pc = w[j].pl[0];
+#pragma unroll
+            for (int x = 1; x < 8; x++) pc = c == x ? w[j].pl[x] : pc;
+            if (c >= 8) pc = a.part_lse[w[j].qrow * Km1 + c];
+            wc[j] = __expf(pc - M[j]);
+            if (c < w[j].np) L[j] += wc[j];
+        }
+        mma_own_wait(nslots);
+        __syncwarp(); /* the other lanes' copies of partial c are in */
+        const unsigned short *s = (const unsigned short *)mma_own_slot<D>(sm, nslots, c);
+#pragma unroll
+        for (int x = 0; x < ND; x += 2) {
+            uint32_t f[4];
+            ldsm_x4(f, s + 8 * mma_own_vec<D>(warp, lrr, x + lx));
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                if (c >= w[j].np) continue;
+#pragma unroll
+                for (int u = 0; u < 2; u++) {
+                    const uint32_t b = f[2 * u + j];
+                    o[x + u][2 * j] =
+                        fmaf(wc[j], gpu_to_f32<DT>((unsigned short)b), o[x + u][2 * j]);
+                    o[x + u][2 * j + 1] =
+                        fmaf(wc[j], gpu_to_f32<DT>((unsigned short)(b >> 16)), o[x + u][2 * j + 1]);
+                }
+            }
+        }
+        __syncwarp(); /* every lane has read the slot before it is refilled */
+        if (c + nslots < npmax) mma_own_fill<D>(sm, a, w, nslots, c + nslots, warp, lane);
         cp_async_commit();
-        c++;
     }
-    const float inv = 1.0f / L;
-    unsigned short *orow = out + (size_t)mv.qrow * D;
+    cp_async_wait<0>();
+    __syncwarp(); /* slot 0's rows of this warp are free */
+    uint32_t *st = (uint32_t *)sm.u.slot[0];
 #pragma unroll
-    for (int x = 0; x < VPT; x++)
-        *(uint4 *)(orow + (half + 2 * x) * 8) =
-            make_uint4(mma_pack<DT>(o[x][0] * inv, o[x][1] * inv),
-                       mma_pack<DT>(o[x][2] * inv, o[x][3] * inv),
-                       mma_pack<DT>(o[x][4] * inv, o[x][5] * inv),
-                       mma_pack<DT>(o[x][6] * inv, o[x][7] * inv));
-    if (lse && half == 0) lse[mv.qrow] = M + __logf(L);
+    for (int j = 0; j < 2; j++) {
+        const float inv = 1.0f / L[j];
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+            st[mma_own_vec<D>(warp, lane / 4 + 8 * j, n) * 4 + lane % 4] =
+                mma_pack<DT>(o[n][2 * j] * inv, o[n][2 * j + 1] * inv);
+        if (lse && w[j].live && lane % 4 == 0) lse[w[j].qrow] = M[j] + __logf(L[j]);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int v = lane; v < 16 * ND; v += 32) {
+        const int rr = v / ND, x = v % ND;
+        if (rr < nrows)
+            *(uint4 *)(out + ((size_t)(tok0 + rr) * a.Hq + h) * D + x * 8) =
+                sm.u.slot[0][mma_own_vec<D>(warp, rr, x)];
+    }
 }
 
 /* Own block + merge, the twin of k_simt_own: one CTA per (query tile, query
@@ -873,15 +929,15 @@ __device__ __forceinline__ void mma_merge_tile(const gpu_args &a, mma_own_smem<D
  * k_mma_kv_wide), the key chunks stream through a ring of two, the first
  * two loaded together (a tile's own keys are mostly two chunks: the upper
  * tile of a 128-key block).  Partial 0 goes to the early slot with the
- * first chunk, partials 1-3 (0-2 without it) into the attention's space
- * right after it: 103 KB at D = 128 with the early slot, 87 KB without;
+ * first chunk, partials 1-6 (0-5 without it) into the attention's space
+ * right after it: 112 KB at D = 128 with the early slot, 96 KB without;
  * 2 CTAs per SM either way. */
 template <int DT, int D>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD, ND = D / 8;
+    const int LD = mma_cfg<D>::LD;
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
@@ -889,7 +945,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     const moba_seq sq = a.seqs[tile.seq];
     const int S = a.S;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int g = lane / 4, t = lane % 4;
+    const int g = lane / 4;
     const int r0 = warp * 16 + g, r1 = r0 + 8;
     const bool live0 = r0 < tile.rows, live1 = r1 < tile.rows;
     const int t0 = tile.row0 + (live0 ? r0 : 0), t1 = tile.row0 + (live1 ? r1 : 0);
@@ -901,22 +957,28 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
     const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
     const int kstride = (int)(sizeof sm.u.att.kv[0] / sizeof(unsigned short));
-    const mma_merge_view<D> mv = mma_merge_view_of<D>(a, tile, sq, h);
+    const int nslots = MMA_OWN_SLOTS + (a.own_early != 0);
     mma_acc<D, 1> R;
     mma_acc_init<D, 1>(R);
     mma_load_q_async<D>(sm.u.att.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0,
                         a.Hq, h);
-    mma_merge_pre pre;
-    mma_merge_prefetch(a, mv.qrow, pre);
-    /* Q, partial 0 and the first chunk are one cp.async group; the second
-     * chunk another. */
-    if (mv.nslots > MMA_OWN_SLOTS && mv.live && a.K > 1) mma_slot_fill<D>(sm, mv, 0);
-    mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
-                         sm.u.att.kv[0].k, sm.u.att.kv[0].v);
-    if (khi - klo > MMA_KC)
-        mma_load_kv_async<D>(k, v, sq.start + klo + MMA_KC, a.Hk, kh,
-                             min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
-                             sm.u.att.kv[1].v);
+    mma_own_row w[2];
+    {
+        mma_merge_pre pre[2];
+        mma_own_row_start(a, tile, sq, h, r0, w[0], pre[0]);
+        mma_own_row_start(a, tile, sq, h, r1, w[1], pre[1]);
+        /* Q, partial 0 and the first chunk are one cp.async group; the
+         * second chunk another. */
+        if (nslots > MMA_OWN_SLOTS) mma_own_fill<D>(sm, a, w, nslots, 0, warp, lane, true);
+        mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
+                             sm.u.att.kv[0].k, sm.u.att.kv[0].v);
+        if (khi - klo > MMA_KC)
+            mma_load_kv_async<D>(k, v, sq.start + klo + MMA_KC, a.Hk, kh,
+                                 min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
+                                 sm.u.att.kv[1].v);
+        mma_own_row_slots(a, tile, r0, pre[0], w[0]);
+        mma_own_row_slots(a, tile, r1, pre[1], w[1]);
+    }
     for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
         mma_ring_step<D, true>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
                                sm.u.att.kv[0].k, sm.u.att.kv[0].v, kstride);
@@ -925,31 +987,13 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
                                   sm.u.att.kv[c & 1].v, a.scale, a.scale_log2, lo, hi, lane);
     }
     mma_acc_finish<D, 1>(R);
-    /* The row's slots, from ids already in registers for K <= 8. */
-    const int tloc = tile.row0 + mv.r, b = tloc / S;
-    int ns, ip;
-    mma_merge_slots(a, a.sel + mv.qrow * a.K, b, pre, ns, ip);
-    const int np = ns - (ip >= 0);
-    __syncthreads(); /* Q and the K/V chunks are dead: their space takes the merge's */
-    for (int c = mv.nslots - MMA_OWN_SLOTS; c < mv.nslots; c++) {
-        if (mv.live && c < np) mma_slot_fill<D>(sm, mv, c);
+    __syncthreads(); /* Q and the K/V chunks are dead: their space takes the slots */
+    for (int c = nslots - MMA_OWN_SLOTS; c < nslots; c++) {
+        mma_own_fill<D>(sm, a, w, nslots, c, warp, lane);
         cp_async_commit();
     }
-#pragma unroll
-    for (int n = 0; n < ND; n++) {
-        *(float2 *)&sm.u.mrg.o[r0][n * 8 + 2 * t] = make_float2(R.o[0][n][0], R.o[0][n][1]);
-        *(float2 *)&sm.u.mrg.o[r1][n * 8 + 2 * t] = make_float2(R.o[0][n][2], R.o[0][n][3]);
-    }
-    if (t == 0) {
-        sm.m[r0] = R.m[0];
-        sm.l[r0] = R.l[0];
-        sm.m[r1] = R.m[1];
-        sm.l[r1] = R.l[1];
-    }
-    __syncthreads();
-    if (mv.live) mma_merge_tile<DT, D>(a, sm, mv, ns, ip, pre, out, lse);
-    /* An early partial 0 that the row did not use may still be in flight. */
-    cp_async_wait<0>();
+    mma_own_merge<DT, D>(a, sm, R, w, nslots, sq.start + tile.row0 + warp * 16,
+                         tile.rows - warp * 16, h, warp, lane, out, lse);
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */
