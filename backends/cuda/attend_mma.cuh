@@ -4,7 +4,7 @@
  * in the storage dtype, lse in f32, addressed by partial index);
  * k_mma_own is k_simt_own (causal own block, then the partials merged in
  * slot order with gpu_merge_row's arithmetic) with the attention on
- * tensor cores and the merge reading whole 16-byte vectors.  HIP, f32 and
+ * tensor cores and the merge in the attention's C-fragment layout.  HIP, f32 and
  * other head dims keep the SIMT kernels.
  *
  * Fragment layouts and the mma/ldmatrix primitives: mma_common.cuh.
