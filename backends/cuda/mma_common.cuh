@@ -113,17 +113,6 @@ template <int N> __device__ __forceinline__ void cp_async_wait(void)
 #endif
 }
 
-/* cp_async_wait<N> for copies that this thread alone reads back, with no
- * barrier after it: the memory clobber keeps the compiler from hoisting
- * those shared-memory reads above the wait (__syncthreads does that for
- * the other callers). */
-template <int N> __device__ __forceinline__ void cp_async_wait_own(void)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-#endif
-}
-
 /* Two floats rounded to nearest-even into one b32 of the dtype, lo in the
  * low half: one cvt on sm_80+ instead of gpu_f32_to_16's integer rounding
  * per value (the P fragments of every key chunk go through here).  Numbers
