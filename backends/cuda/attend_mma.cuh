@@ -736,25 +736,24 @@ struct mma_own_row {
     float pl[8]; /* the first eight partials' lse */
 };
 
-/* The row's address and liveness, and its ids and lse asked for (pre). */
-__device__ __forceinline__ void mma_own_row_start(const gpu_args &a, const gpu_qtile &tile,
-                                                  const moba_seq &sq, int h, int r,
-                                                  mma_own_row &w, mma_merge_pre &pre)
+/* The row's address and liveness (t: its token in the sequence, row 0's
+ * for a dead row), and its ids and lse asked for (pre). */
+__device__ __forceinline__ void mma_own_row_start(const gpu_args &a, const moba_seq &sq, int h,
+                                                  bool live, int t, mma_own_row &w,
+                                                  mma_merge_pre &pre)
 {
-    w.live = r < tile.rows;
-    w.qrow = (sq.start + tile.row0 + (w.live ? r : 0)) * a.Hq + h;
+    w.live = live;
+    w.qrow = (sq.start + t) * a.Hq + h;
     mma_merge_prefetch(a, w.qrow, pre);
 }
 
-/* The row's slots from the ids: where they are first needed, so that the
- * K/V loads are issued before the wait for them. */
-__device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, const gpu_qtile &tile,
-                                                  int r, const mma_merge_pre &pre,
-                                                  mma_own_row &w)
+/* The row's slots from the ids (b: its own block): where they are first
+ * needed, so that the K/V loads are issued before the wait for them. */
+__device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, int b,
+                                                  const mma_merge_pre &pre, mma_own_row &w)
 {
     int ns;
-    mma_merge_slots(a, a.sel + w.qrow * a.K, (tile.row0 + (w.live ? r : 0)) / a.S, pre, ns,
-                    w.ip);
+    mma_merge_slots(a, a.sel + w.qrow * a.K, b, pre, ns, w.ip);
     w.np = ns - (w.ip >= 0);
 #pragma unroll
     for (int x = 0; x < 8; x++) w.pl[x] = pre.pl[x];
@@ -965,8 +964,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_own_row w[2];
     {
         mma_merge_pre pre[2];
-        mma_own_row_start(a, tile, sq, h, r0, w[0], pre[0]);
-        mma_own_row_start(a, tile, sq, h, r1, w[1], pre[1]);
+        mma_own_row_start(a, sq, h, live0, t0, w[0], pre[0]);
+        mma_own_row_start(a, sq, h, live1, t1, w[1], pre[1]);
         /* Q, partial 0 and the first chunk are one cp.async group; the
          * second chunk another. */
         if (nslots > MMA_OWN_SLOTS) mma_own_fill<D>(sm, a, w, nslots, 0, warp, lane, true);
@@ -976,8 +975,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
             mma_load_kv_async<D>(k, v, sq.start + klo + MMA_KC, a.Hk, kh,
                                  min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
                                  sm.u.att.kv[1].v);
-        mma_own_row_slots(a, tile, r0, pre[0], w[0]);
-        mma_own_row_slots(a, tile, r1, pre[1], w[1]);
+        mma_own_row_slots(a, b0, pre[0], w[0]);
+        mma_own_row_slots(a, b1, pre[1], w[1]);
     }
     for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
         mma_ring_step<D, true>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
