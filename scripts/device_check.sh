@@ -30,7 +30,7 @@ echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-
 # the lists' fill per row (k_fill), in spans of 64 tiles (spans across
 # sequences), from the cursors (no list counted in shared memory) and
 # unstaged (each entry stored where it goes), every own block on
-# k_wgmma_own_ws, then none, and k_mma_own with three partial slots.
+# k_wgmma_own_ws, then none, and k_mma_own without its early slot.
 # All at once, each its own process (run one after the other they
 # took ~6 of a call's 10 minutes); logs named with _ for = (the device
 # tool returns no name with =).

@@ -97,7 +97,7 @@ typedef struct gpu_args {
     /* k_mma_own asks for a tile's first partial before its own-block
      * attention, into 16 KB more shared memory (D = 128), where a CTA may
      * have it (host, per call: MOBA_CUDA_OWN_EARLY=0 leaves it out, for
-     * A/B and to test the three-slot merge). */
+     * A/B and to test the merge with MMA_OWN_SLOTS slots). */
     int32_t own_early;
     const moba_seq *seqs;
     const gpu_block *blocks;
