@@ -726,14 +726,14 @@ template <int DT, int D> static cudaError_t gate_mma_run(const gpu_args *a, cons
 template <int DT> static cudaError_t centroids_run(const gpu_args *a, const void *k)
 {
     typedef typename gpu_store<DT>::type T;
-    const int V = 16 / (int)sizeof(T);
+    constexpr int V = 16 / (int)sizeof(T);
     /* The vector path needs every key row's dimensions to start on 16
      * bytes: K itself, and D a multiple of V. */
     const bool vec = ((uintptr_t)k & 15) == 0 && a->D % V == 0;
     const int64_t n = a->nblocks * a->Hk * (vec ? a->D / V : a->D);
     const unsigned cg = (unsigned)((n + CENT_THREADS - 1) / CENT_THREADS);
     if (vec)
-        k_centroid<DT, 16 / sizeof(T)><<<cg, CENT_THREADS, 0, a->stream>>>(
+        k_centroid<DT, V><<<cg, CENT_THREADS, 0, a->stream>>>(
             (const T *)k, a->cent, a->cent16, a->blocks, a->nblocks, a->Hk, a->D);
     else
         k_centroid<DT, 1><<<cg, CENT_THREADS, 0, a->stream>>>(
