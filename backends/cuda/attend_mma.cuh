@@ -700,20 +700,29 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qr
 }
 
 /* The row's slots in use (ns) and where the own block sits among them
- * (ip, -1 for none; the first eight ids from pre).  Eight ids are loaded
- * at once past the first eight: read one after the other behind the
- * loop's break, the two dependent loads per slot put k_mma_own's warps on
- * long-scoreboard stalls for half of its time (ncu, docs/perf.md, CUDA
- * v9). */
+ * (ip, -1 for none).  The first eight ids come from pre, counted with
+ * selects: folded into the loop below, they were compiled as its later
+ * turns are, a guarded load and a branch region per id (docs/perf.md,
+ * CUDA v39-v40).  Past them eight ids are loaded at once: read one after
+ * the other behind the loop's break, the two dependent loads per slot put
+ * k_mma_own's warps on long-scoreboard stalls for half of its time (ncu,
+ * docs/perf.md, CUDA v9). */
 __device__ __forceinline__ void mma_merge_slots(const gpu_args &a, const int32_t *selrow, int b,
                                                 const mma_merge_pre &pre, int &ns, int &ip)
 {
     ns = 0;
     ip = -1;
-    for (int s0 = 0; s0 == ns && s0 < a.K; s0 += 8) {
+    bool run = true; /* no empty slot yet (pre.j is -1 past K) */
+#pragma unroll
+    for (int x = 0; x < 8; x++) {
+        run = run && pre.j[x] >= 0;
+        ip = run && pre.j[x] == b ? x : ip;
+        ns += run;
+    }
+    for (int s0 = 8; s0 == ns && s0 < a.K; s0 += 8) {
         int j[8];
 #pragma unroll
-        for (int x = 0; x < 8; x++) j[x] = s0 == 0 ? pre.j[x] : s0 + x < a.K ? selrow[s0 + x] : -1;
+        for (int x = 0; x < 8; x++) j[x] = s0 + x < a.K ? selrow[s0 + x] : -1;
 #pragma unroll
         for (int x = 0; x < 8; x++) {
             if (ns != s0 + x || j[x] < 0) continue; /* past the first empty slot */
@@ -736,14 +745,15 @@ struct mma_own_row {
     float pl[8]; /* the first eight partials' lse */
 };
 
-/* The row's address and liveness (t: its token in the sequence, row 0's
- * for a dead row), and its ids and lse asked for (pre). */
-__device__ __forceinline__ void mma_own_row_start(const gpu_args &a, const moba_seq &sq, int h,
+/* The row's address and liveness (t: its token in the sequence, whose
+ * first is start; row 0's for a dead row), and its ids and lse asked for
+ * (pre). */
+__device__ __forceinline__ void mma_own_row_start(const gpu_args &a, int64_t start, int h,
                                                   bool live, int t, mma_own_row &w,
                                                   mma_merge_pre &pre)
 {
     w.live = live;
-    w.qrow = (sq.start + t) * a.Hq + h;
+    w.qrow = (start + t) * a.Hq + h;
     mma_merge_prefetch(a, w.qrow, pre);
 }
 
@@ -941,7 +951,11 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
     const int h = a.h0 + blockIdx.y, kh = h / a.group;
-    const moba_seq sq = a.seqs[tile.seq];
+    /* The sequence's start from the tile, its length (non-causal rows
+     * only) from a.seqs: a load behind the tile's, at the head of every
+     * CTA's chain of latencies, which causal CTAs now skip. */
+    const int64_t start = tile.start;
+    const int len = a.causal ? 0 : a.seqs[tile.seq].len;
     const int S = a.S;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4;
@@ -951,35 +965,35 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
     const int b0 = t0 / S, b1 = t1 / S;
     const int last = tile.row0 + tile.rows - 1;
     const int klo = (tile.row0 / S) * S;
-    const int khi = a.causal ? last + 1 : min((last / S + 1) * S, sq.len);
+    const int khi = a.causal ? last + 1 : min((last / S + 1) * S, len);
     /* Each row's keys, sequence relative: its own block, causal. */
-    const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, sq.len);
-    const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, sq.len);
+    const int lo0 = b0 * S, hi0 = a.causal ? t0 + 1 : min(lo0 + S, len);
+    const int lo1 = b1 * S, hi1 = a.causal ? t1 + 1 : min(lo1 + S, len);
     const int kstride = (int)(sizeof sm.u.att.kv[0] / sizeof(unsigned short));
     const int nslots = MMA_OWN_SLOTS + (a.own_early != 0);
     mma_acc<D, 1> R;
     mma_acc_init<D, 1>(R);
-    mma_load_q_async<D>(sm.u.att.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, sq.start + tile.row0,
-                        a.Hq, h);
+    mma_load_q_async<D>(sm.u.att.q, GPU_TILE_ROWS, tile.rows, q, NULL, a, start + tile.row0, a.Hq,
+                        h);
     mma_own_row w[2];
     {
         mma_merge_pre pre[2];
-        mma_own_row_start(a, sq, h, live0, t0, w[0], pre[0]);
-        mma_own_row_start(a, sq, h, live1, t1, w[1], pre[1]);
+        mma_own_row_start(a, start, h, live0, t0, w[0], pre[0]);
+        mma_own_row_start(a, start, h, live1, t1, w[1], pre[1]);
         /* Q, partial 0 and the first chunk are one cp.async group; the
          * second chunk another. */
         if (nslots > MMA_OWN_SLOTS) mma_own_fill<D>(sm, a, w, nslots, 0, warp, lane, true);
-        mma_load_kv_async<D>(k, v, sq.start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
+        mma_load_kv_async<D>(k, v, start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
                              sm.u.att.kv[0].k, sm.u.att.kv[0].v);
         if (khi - klo > MMA_KC)
-            mma_load_kv_async<D>(k, v, sq.start + klo + MMA_KC, a.Hk, kh,
+            mma_load_kv_async<D>(k, v, start + klo + MMA_KC, a.Hk, kh,
                                  min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
                                  sm.u.att.kv[1].v);
         mma_own_row_slots(a, b0, pre[0], w[0]);
         mma_own_row_slots(a, b1, pre[1], w[1]);
     }
     for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
-        mma_ring_step<D, true>(k, v, sq.start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
+        mma_ring_step<D, true>(k, v, start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
                                sm.u.att.kv[0].k, sm.u.att.kv[0].v, kstride);
         const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
         mma_chunk<DT, D, 1, true>(R, sm.u.att.q + 16 * warp * LD, NULL, sm.u.att.kv[c & 1].k,
@@ -991,7 +1005,7 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         mma_own_fill<D>(sm, a, w, nslots, c, warp, lane);
         cp_async_commit();
     }
-    mma_own_merge<DT, D>(a, sm, R, w, nslots, sq.start + tile.row0 + warp * 16,
+    mma_own_merge<DT, D>(a, sm, R, w, nslots, start + tile.row0 + warp * 16,
                          tile.rows - warp * 16, h, warp, lane, out, lse);
 }
 

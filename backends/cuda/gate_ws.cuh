@@ -81,7 +81,7 @@ __device__ __forceinline__ gpu_qtile gws_ld_tile(const gpu_qtile *p)
     t.seq = gws_ld(&p->seq);
     t.row0 = gws_ld(&p->row0);
     t.rows = gws_ld(&p->rows);
-    t.pad = 0;
+    t.start = gws_ld(&p->start);
     return t;
 }
 

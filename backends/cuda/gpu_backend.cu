@@ -313,7 +313,7 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
                     ht[nt].seq = s;
                     ht[nt].row0 = r;
                     ht[nt].rows = sq->len - r < rows[w] ? sq->len - r : rows[w];
-                    ht[nt].pad = 0;
+                    ht[nt].start = (int32_t)sq->start;
                     nt++;
                 }
             }

@@ -42,7 +42,11 @@ typedef struct gpu_qtile {
     int32_t seq;
     int32_t row0;
     int32_t rows;
-    int32_t pad;
+    /* The sequence's first token (moba_seq.start; cu_seqlens are int32,
+     * so it fits): a kernel whose CTAs each take one tile and need no
+     * more of the sequence (k_mma_own, causal) then skips the load of
+     * a.seqs[seq] that would wait on this one. */
+    int32_t start;
 } gpu_qtile;
 
 /* Everything a kernel launch needs; device pointers unless noted. */
