@@ -191,6 +191,28 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
     y.w = gpu_kv_tile_in(a, y.lst, y.tile, 1);
 }
 
+/* Largest l with off[l] <= x, as gpu_find_list, by a warp's 32 lanes at
+ * once: each round probes 32 places of the range and keeps the stretch
+ * the ballot points to, so 2^16 lists take 4 loads in series instead of
+ * 16.  A run's first list was searched for one load at a time, and the
+ * 16 dependent loads held ~5 % of k_wgmma_kv_short's stall samples at
+ * 512K (docs/perf.md, CUDA v40).  The warp must be converged and x
+ * warp-uniform (a CTA's runs are the same for all its threads). */
+__device__ __forceinline__ int wg_find_list(const int32_t *off, int n, int x)
+{
+    const int lane = threadIdx.x % 32;
+    int lo = 0, hi = n - 1; /* off[lo] <= x: off[0] = 0 */
+    while (lo < hi) {
+        const int step = (hi - lo + 32) / 32, p = lo + lane * step;
+        const bool ok = lane == 0 || (p <= hi && off[p] <= x);
+        /* off does not decrease, so the lanes that hold form a prefix. */
+        const unsigned m = __ballot_sync(0xffffffffu, ok);
+        lo += (31 - __clz(m)) * step;
+        hi = min(hi, lo + step - 1);
+    }
+    return lo;
+}
+
 /* The step after x.  Within a list it reads nothing (the lookups waited
  * on at the end of every step were ~10 % of the stall samples); at a
  * list's end it steps the list along (tiles are contiguous, so past any
@@ -209,7 +231,7 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
         *took = true;
         y.tile = nxt;
         y.run_end = min(nxt + a.chunk, total);
-        y.lst = (int)gpu_find_list(a.tile_off, a.nlists, nxt);
+        y.lst = wg_find_list(a.tile_off, (int)a.nlists, nxt);
         wg_step_list(a, y);
         return y;
     }
@@ -248,6 +270,23 @@ __device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step
         const int r = r0 + i * S::RS;
         pe[i] = x.any && r < x.w.nrows ? a.entries[x.w.e0 + r] : 0;
     }
+}
+
+/* Into L2, the entries of the step after x (y): within a run the steps'
+ * entries follow each other (a list's tiles, then the next list's, which
+ * begins where this one ends), so y's are the GPU_TILE_ROWS after x's.
+ * Called as x's entries are loaded, a step before y's are: those loads
+ * went to DRAM, a step before the gather that needs them, and the gather
+ * waited on them for 12 % of k_wgmma_kv_short's stall samples at 512K
+ * (docs/perf.md, CUDA v40).  Past a run's end the guess is another run's
+ * entries, which costs nothing but the prefetch. */
+__device__ __forceinline__ void wg_prefetch_entries(const gpu_args &a, const wg_step &x)
+{
+    const int64_t n = (int64_t)a.T * a.nheads * (a.K - 1); /* the group's entries */
+    const int i = threadIdx.x;
+    const int64_t e = (int64_t)x.w.e0 + x.w.nrows + 32 * i;
+    /* 64 entries, 256 bytes, span three 128-byte lines at most. */
+    if (x.any && i < 3 && e < n) asm volatile("prefetch.global.L2 [%0];" ::"l"(a.entries + e));
 }
 
 /* The partial indices of this thread's two rows of step x (r0 and r0 + 8
@@ -370,7 +409,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_step x;
     x.tile = tbeg;
     x.run_end = tend;
-    x.lst = (int)gpu_find_list(a.tile_off, a.nlists, tbeg);
+    x.lst = wg_find_list(a.tile_off, (int)a.nlists, tbeg);
     x.any = true;
     wg_step_list(a, x);
     bool took = false;
@@ -439,6 +478,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             wait_take = true;
         }
         wg_slot_entries<D>(a, xnn, pe);
+        wg_prefetch_entries(a, xnn);
         wg_row_entries(a, xn, r0, ps);
         x = xn;
         xn = xnn;
