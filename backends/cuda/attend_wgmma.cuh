@@ -157,21 +157,39 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * Layout: a CTA of one warpgroup takes a contiguous run of the
  * key-centric tiles (mostly of one (block, kv head) list, as
  * k_mma_kv_narrow), one 64-row tile per step.  Shared memory holds the
- * block (K and V in the tiled layout of wgmma.cuh) and two Q buffers
- * ([64][LD], row-major, read with ldmatrix into A fragments): step s + 1's
- * rows load into the other buffer during step s.  When step s + 1 is of
- * another list, its K loads once step s's S is in and its V once P V is
- * done.  100 KB at D = 128: two CTAs per SM, which never wait for each
- * other, so one's softmax and stores run under the other's wgmmas.  (Two
- * warpgroups per CTA, with two K/V slots so that the next block could
- * load during a step, met at the CTA barrier every step and reached
- * 0.79x of this; docs/perf.md, CUDA v14.) */
+ * block (K and V in the tiled layout of wgmma.cuh) and three Q buffers
+ * ([64][D], row-major, 16-byte vectors swizzled as wg_qoff says, read
+ * with ldmatrix into A fragments): step s + 2's rows load into the third
+ * during step s.  With two buffers (one step ahead, CUDA v14-v40) each
+ * step began by waiting for its gathered rows, and the SM kept ~65 % of
+ * DRAM's bandwidth busy at 512K on an H100 (docs/perf.md, CUDA v40); the
+ * padding of v14's [64][D + 8] rows is what the third buffer needed to
+ * fit two CTAs an SM.  When step s + 1 is of another list, its K loads
+ * once step s's S is in and its V once P V is done.  112 KB at D = 128:
+ * two CTAs per SM, which never wait for each other, so one's softmax and
+ * stores run under the other's wgmmas.  (Two warpgroups per CTA, with two
+ * K/V slots so that the next block could load during a step, met at the
+ * CTA barrier every step and reached 0.79x of this; docs/perf.md, CUDA
+ * v14.) */
+#define WG_SHORT_QBUFS 3
 template <int D> struct wg_short_cfg {
     enum {
-        QBUF = GPU_TILE_ROWS * mma_cfg<D>::LD,           /* one step's Q rows */
-        SMEM = (2 * wg_cfg<D>::CHUNK + 2 * QBUF) * 2     /* bytes             */
+        QBUF = GPU_TILE_ROWS * D, /* one step's Q rows */
+        SMEM = (2 * wg_cfg<D>::CHUNK + WG_SHORT_QBUFS * QBUF) * 2 /* bytes */
     };
+    static_assert(D / 8 >= 8, "wg_qoff's swizzle needs 8 vectors a row");
+    /* 2 CTAs an SM of 228 KB, 1 KB of it reserved per CTA, with nx[]. */
+    static_assert(2 * (SMEM + 128 + 1024) <= 228 * 1024, "two CTAs an SM");
 };
+
+/* Element offset of 16-byte vector c of row r in a Q buffer: rows of D
+ * elements with no padding, vector c at c ^ (r mod 8), so that the 8 rows
+ * an ldmatrix tile reads, and the 8 rows of a partial's 32-bit stores
+ * (wg_store_partials), fall in 8 different bank groups. */
+template <int D> __device__ __forceinline__ int wg_qoff(int r, int c)
+{
+    return r * D + ((c ^ (r & 7)) * 8);
+}
 
 /* A step of k_wgmma_kv_short: its tile (gpu_kv_tile: block, kv head,
  * first entry, rows), its list and where that list's tiles and entries
@@ -298,23 +316,22 @@ __device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step 
     ps[1] = x.any && r0 + 8 < x.w.nrows ? a.entries[x.w.e0 + r0 + 8] : 0;
 }
 
-/* Step x's Q rows into qs ([64][LD], rows past nrows zeroed) by cp.async,
- * from its slots' partial indices pe; the caller commits. */
+/* Step x's Q rows into qs (wg_qoff's layout, rows past nrows zeroed) by
+ * cp.async, from its slots' partial indices pe; the caller commits. */
 template <int D>
 __device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned short *q,
                                             const wg_step &x, const int *pe, const gpu_args &a)
 {
     typedef wg_qslots<D> S;
-    const int LD = mma_cfg<D>::LD;
     const int r0 = threadIdx.x / S::V8, c = threadIdx.x % S::V8;
     if (!x.any) return;
 #pragma unroll
     for (int i = 0; i < S::N; i++) {
         const int r = r0 + i * S::RS;
         if (r < x.w.nrows)
-            cp_async16(qs + r * LD + c * 8, q + (size_t)gpu_entry_row(a, pe[i]) * D + c * 8);
+            cp_async16(qs + wg_qoff<D>(r, c), q + (size_t)gpu_entry_row(a, pe[i]) * D + c * 8);
         else
-            *(uint4 *)(qs + r * LD + c * 8) = make_uint4(0, 0, 0, 0);
+            *(uint4 *)(qs + wg_qoff<D>(r, c)) = make_uint4(0, 0, 0, 0);
     }
 }
 
@@ -329,7 +346,8 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const g
 /* The warp's 16 rows' partials (O / l in the storage dtype, lse in f32)
  * at partial indices ps (rows g and g + 8 of lane (g, t)), for the rows
  * below nrows, through ow, the warp's own 16 rows of the step's Q buffer
- * (dead once its A fragments are loaded): each row goes out as 16-byte
+ * (dead once its A fragments are loaded; wg_qoff's layout, which 16 w
+ * keeps): each row goes out as 16-byte
  * stores of whole 256-byte rows, where the mma C layout gives 32-bit
  * stores spread over 8 rows (ncu: with those the LSU queue and the
  * registers waiting on it took ~28 % of the stall samples). */
@@ -338,15 +356,15 @@ __device__ __forceinline__ void wg_store_partials(const mma_acc<D, 1> &R, const 
                                                   unsigned short *ow, int nrows, const int *ps,
                                                   int lane)
 {
-    const int LD = mma_cfg<D>::LD, C8 = D / 8, RPI = 32 / C8;
+    const int C8 = D / 8, RPI = 32 / C8;
     const int g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const float inv = 1.0f / R.l[h];
-        uint32_t *row = (uint32_t *)(ow + (g + 8 * h) * LD);
 #pragma unroll
         for (int n = 0; n < D / 8; n++)
-            row[4 * n + t] = mma_pack<DT>(R.o[0][n][2 * h] * inv, R.o[0][n][2 * h + 1] * inv);
+            *(uint32_t *)(ow + wg_qoff<D>(g + 8 * h, n) + 2 * t) =
+                mma_pack<DT>(R.o[0][n][2 * h] * inv, R.o[0][n][2 * h + 1] * inv);
         if (t == 0 && g + 8 * h < nrows) a.part_lse[ps[h]] = R.m[h] + __logf(R.l[h]);
     }
     __syncwarp();
@@ -356,7 +374,7 @@ __device__ __forceinline__ void wg_store_partials(const mma_acc<D, 1> &R, const 
         const int p = __shfl_sync(0xffffffffu, ps[RPI * i / 8], (rr % 8) * 4);
         if (rr < nrows)
             *(uint4 *)((unsigned short *)a.part_o + (size_t)p * D + c * 8) =
-                *(const uint4 *)(ow + rr * LD + c * 8);
+                *(const uint4 *)(ow + wg_qoff<D>(rr, c));
     }
 }
 
@@ -367,7 +385,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
 {
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned short wg_smem[];
-    const int CH = wg_cfg<D>::CHUNK, LD = mma_cfg<D>::LD, QB = wg_short_cfg<D>::QBUF;
+    const int CH = wg_cfg<D>::CHUNK, QB = wg_short_cfg<D>::QBUF;
     const int NS = wg_qslots<D>::N;
     /* K at ks, V at ks + CH; Q buffer i at qb + i QB. */
     unsigned short *ks = wg_smem, *qb = ks + 2 * CH;
@@ -402,9 +420,9 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     }
     if (tbeg >= tend) return;
-    /* Bookkeeping runs ahead of the math: during step s the next step's
-     * rows load (their partial indices pe were read in step s - 1), and
-     * then the indices of step s + 2's rows and of step s + 1's own rows
+    /* Bookkeeping runs ahead of the math: during step s the rows of step
+     * s + 2 load (their partial indices pe were read in step s - 1), and
+     * then the indices of step s + 3's rows and of step s + 1's own rows
      * (ps) are read for the steps that need them. */
     wg_step x;
     x.tile = tbeg;
@@ -427,29 +445,57 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_short_load<D, FULL>(v, a, x, ks + CH);
     cp_async_commit();
     wg_slot_entries<D>(a, xn, pe);
+    wg_gather_q<D>(qb + QB, q, xn, pe, a);
+    cp_async_commit();
+    if (wait_take) { /* xn's run may end at xn (runs of one tile) */
+        __syncthreads();
+        nxt = nx[ntake % 3];
+        ntake++;
+        wait_take = false;
+    }
+    took = false;
+    wg_step xnn = wg_step_after(a, xn, nxt, total, &took);
+    if (took) {
+        nxt = total;
+        if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
+        wait_take = true;
+    }
+    wg_slot_entries<D>(a, xnn, pe);
+    wg_prefetch_entries(a, xnn);
     wg_row_entries(a, x, r0, ps);
-    for (int st = 0; x.any; st++) {
-        unsigned short *qs = qb + (st & 1) * QB, *qn = qb + ((st + 1) & 1) * QB;
+    bool kv_new = false; /* x's block was loaded in the step before, after xn's rows */
+    for (int qi = 0; x.any; qi = qi == WG_SHORT_QBUFS - 1 ? 0 : qi + 1) {
+        unsigned short *qs = qb + qi * QB, *q2 = qb + (qi == 0 ? WG_SHORT_QBUFS - 1 : qi - 1) * QB;
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
-        cp_async_wait<0>();
+        /* x's rows and block are in.  The newest group, xn's rows, may
+         * still be on its way, unless x's block was asked for after it. */
+        if (kv_new)
+            cp_async_wait<0>();
+        else
+            cp_async_wait<1>();
         wg_fence_smem();
-        __syncthreads(); /* this step's Q and block are in; every warp is past the last step */
+        __syncthreads(); /* every warp is past the last step */
         if (wait_take) {
             nxt = nx[ntake % 3];
             ntake++;
             wait_take = false;
         }
         uint32_t qf[D / 16][4];
-        const unsigned short *qa = qs + (16 * warp + (mi & 1) * 8 + lane % 8) * LD + (mi >> 1) * 8;
+        {
+            /* Rows 16 warp + lane % 8 (+ 8), vectors 2 kk (+ 1): the row's
+             * swizzle is lane % 8. */
+            const unsigned short *qa = qs + (16 * warp + (mi & 1) * 8 + lane % 8) * D;
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qf[kk], qa + kk * 16);
+            for (int kk = 0; kk < D / 16; kk++)
+                ldsm_x4(qf[kk], qa + (((2 * kk + (mi >> 1)) ^ (lane % 8)) * 8));
+        }
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
         float s[1][WG_KC / 8][4];
         const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
         wg_qk<DT, D>(&s[0][0][0], qf, ks);
-        wg_gather_q<D>(qn, q, xn, pe, a);
+        wg_gather_q<D>(q2, q, xnn, pe, a);
         cp_async_commit();
         wg_wait_all<D>(&s[0][0][0], o);
         if (nblk) {
@@ -469,19 +515,21 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             cp_async_commit();
         }
         mma_acc_finish<D, 1>(R);
-        wg_store_partials<DT, D>(R, a, qs + 16 * warp * LD, x.w.nrows - 16 * warp, ps, lane);
+        wg_store_partials<DT, D>(R, a, qs + 16 * warp * D, x.w.nrows - 16 * warp, ps, lane);
         took = false;
-        const wg_step xnn = wg_step_after(a, xn, nxt, total, &took);
+        const wg_step x3 = wg_step_after(a, xnn, nxt, total, &took);
         if (took) {
             nxt = total;
             if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
             wait_take = true;
         }
-        wg_slot_entries<D>(a, xnn, pe);
-        wg_prefetch_entries(a, xnn);
+        wg_slot_entries<D>(a, x3, pe);
+        wg_prefetch_entries(a, x3);
         wg_row_entries(a, xn, r0, ps);
+        kv_new = nblk;
         x = xn;
         xn = xnn;
+        xnn = x3;
     }
 #else
     (void)q; (void)k; (void)v; (void)a;
