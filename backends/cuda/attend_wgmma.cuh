@@ -160,11 +160,12 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * block (K and V in the tiled layout of wgmma.cuh) and three Q buffers
  * ([64][D], row-major, 16-byte vectors swizzled as wg_qoff says, read
  * with ldmatrix into A fragments): step s + 2's rows load into the third
- * during step s.  With two buffers (one step ahead, CUDA v14-v40) each
- * step began by waiting for its gathered rows, and the SM kept ~65 % of
- * DRAM's bandwidth busy at 512K on an H100 (docs/perf.md, CUDA v40); the
- * padding of v14's [64][D + 8] rows is what the third buffer needed to
- * fit two CTAs an SM.  When step s + 1 is of another list, its K loads
+ * during step s.  With two buffers (one step ahead, CUDA v14-v39) each
+ * step began by waiting for its gathered rows, with ~65 % of DRAM's
+ * bandwidth busy at 512K on an H100; the third gave 1.008x end to end
+ * there, though 0.98x under ncu's locked clocks (docs/perf.md, CUDA v40).
+ * The padding of v14's [64][D + 8] rows is what the third buffer needed
+ * to fit two CTAs an SM.  When step s + 1 is of another list, its K loads
  * once step s's S is in and its V once P V is done.  112 KB at D = 128:
  * two CTAs per SM, which never wait for each other, so one's softmax and
  * stores run under the other's wgmmas.  (Two warpgroups per CTA, with two
