@@ -265,6 +265,41 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
     return y;
 }
 
+/* k_wgmma_kv_short's chunk counter: the next run's first tile (nxt), the
+ * takes asked for so far (n) and whether the last one is still to be read
+ * (wait).  Thread 0 asks in one step and every thread reads after the next
+ * barrier, from slot n % 3 of the block's shared nx[3]. */
+struct wg_takes {
+    int nxt, n;
+    bool wait;
+};
+
+/* The step after x; where it starts the next run, the run after that is
+ * asked for.  tk.nxt is not read before the take replaces it: no run ends
+ * within a step. */
+__device__ __forceinline__ wg_step wg_step_take(const gpu_args &a, const wg_step &x, int total,
+                                                int *nx, wg_takes &tk)
+{
+    bool took = false;
+    const wg_step y = wg_step_after(a, x, tk.nxt, total, &took);
+    if (took) {
+        tk.nxt = total;
+        if (threadIdx.x == 0) nx[tk.n % 3] = atomicAdd(a.sched, a.chunk);
+        tk.wait = true;
+    }
+    return y;
+}
+
+/* After a barrier: the take asked for before it. */
+__device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
+{
+    if (tk.wait) {
+        tk.nxt = nx[tk.n % 3];
+        tk.n++;
+        tk.wait = false;
+    }
+}
+
 /* This thread's Q slots of a step (wg_gather_q): rows tid / V8 + i RS, the
  * 16-byte column group tid % V8. */
 template <int D> struct wg_qslots {
@@ -405,7 +440,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
      * a barrier after every thread has read it (the first two chunks are
      * read before the loop's first barrier, hence a third slot). */
     __shared__ int nx[3];
-    int tbeg, tend, nxt = total, ntake = 0;
+    int tbeg, tend;
+    wg_takes tk = {total, 0, false};
     if (a.chunk) {
         if (threadIdx.x == 0) {
             nx[0] = atomicAdd(a.sched, a.chunk);
@@ -414,8 +450,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         __syncthreads();
         tbeg = nx[0];
         tend = min(tbeg + a.chunk, total);
-        nxt = nx[1];
-        ntake = 2;
+        tk.nxt = nx[1];
+        tk.n = 2;
     } else {
         tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
         tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
@@ -431,14 +467,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     x.lst = wg_find_list(a.tile_off, (int)a.nlists, tbeg);
     x.any = true;
     wg_step_list(a, x);
-    bool took = false;
-    wg_step xn = wg_step_after(a, x, nxt, total, &took);
-    bool wait_take = false; /* a take was asked for, to be read after the next barrier */
-    if (took) {
-        nxt = total; /* not read before it is replaced: no run ends within a step */
-        if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
-        wait_take = true;
-    }
+    wg_step xn = wg_step_take(a, x, total, nx, tk);
     int pe[NS], ps[2];
     wg_slot_entries<D>(a, x, pe);
     wg_gather_q<D>(qb, q, x, pe, a);
@@ -448,19 +477,11 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_slot_entries<D>(a, xn, pe);
     wg_gather_q<D>(qb + QB, q, xn, pe, a);
     cp_async_commit();
-    if (wait_take) { /* xn's run may end at xn (runs of one tile) */
+    if (tk.wait) { /* xn's run may end at xn (runs of one tile) */
         __syncthreads();
-        nxt = nx[ntake % 3];
-        ntake++;
-        wait_take = false;
+        wg_take_read(nx, tk);
     }
-    took = false;
-    wg_step xnn = wg_step_after(a, xn, nxt, total, &took);
-    if (took) {
-        nxt = total;
-        if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
-        wait_take = true;
-    }
+    wg_step xnn = wg_step_take(a, xn, total, nx, tk);
     wg_slot_entries<D>(a, xnn, pe);
     wg_prefetch_entries(a, xnn);
     wg_row_entries(a, x, r0, ps);
@@ -476,11 +497,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             cp_async_wait<1>();
         wg_fence_smem();
         __syncthreads(); /* every warp is past the last step */
-        if (wait_take) {
-            nxt = nx[ntake % 3];
-            ntake++;
-            wait_take = false;
-        }
+        wg_take_read(nx, tk);
         uint32_t qf[D / 16][4];
         {
             /* Rows 16 warp + lane % 8 (+ 8), vectors 2 kk (+ 1): the row's
@@ -517,13 +534,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         }
         mma_acc_finish<D, 1>(R);
         wg_store_partials<DT, D>(R, a, qs + 16 * warp * D, x.w.nrows - 16 * warp, ps, lane);
-        took = false;
-        const wg_step x3 = wg_step_after(a, xnn, nxt, total, &took);
-        if (took) {
-            nxt = total;
-            if (threadIdx.x == 0) nx[ntake % 3] = atomicAdd(a.sched, a.chunk);
-            wait_take = true;
-        }
+        const wg_step x3 = wg_step_take(a, xnn, total, nx, tk);
         wg_slot_entries<D>(a, x3, pe);
         wg_prefetch_entries(a, x3);
         wg_row_entries(a, xn, r0, ps);
