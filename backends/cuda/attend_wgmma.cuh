@@ -43,44 +43,6 @@ template <int D> struct wg_cfg {
     };
 };
 
-/* Keys [0, nk) of one tensor's chunk (K or V) into dst in the tiled
- * layout, rows nk .. WG_KC - 1 zeroed; the caller commits.  Consecutive
- * threads fill consecutive 16-byte slots (the tiled offset of (row,
- * 8-column group) is linear in ((row / 8) (D / 8) + group) 8 + row % 8),
- * so the shared-memory writes are contiguous and each row's global reads
- * come in 64-byte runs.  A thread's slots are NT (the threads loading) apart, which
- * keeps its column group and steps its row by RS: its global addresses
- * are one base plus multiples of a stride, and a whole chunk (every chunk
- * but a block's last, when its length is not a multiple of WG_KC) needs
- * no row test (FULL: every chunk is whole).  K and V are separate calls
- * so that each can be issued behind a batch of wgmmas: issued together
- * right after the chunk barrier, their 16 cp.async per thread filled the
- * LSU queue and the warps stalled on it before issuing their MMAs
- * (docs/perf.md, CUDA v9 profile). */
-template <int D, bool FULL, int NT>
-__device__ __forceinline__ void wg_load_async(const unsigned short *src, int64_t tok0, int Hk,
-                                              int kh, int nk, unsigned short *dst)
-{
-    const int V8 = D / 8, RS = NT / V8, N = WG_KC * V8 / NT;
-    static_assert(NT % (8 * V8) == 0, "a thread's column group must stay fixed");
-    const int e0 = threadIdx.x, grp = e0 / 8, u0 = (grp / V8) * 8 + e0 % 8;
-    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + (grp % V8) * 8;
-    const size_t step = (size_t)RS * Hk * D;
-    unsigned short *dp = dst + e0 * 8;
-    if (FULL || nk == WG_KC) {
-#pragma unroll
-        for (int i = 0; i < N; i++) cp_async16(dp + i * NT * 8, sp + i * step);
-    } else {
-#pragma unroll
-        for (int i = 0; i < N; i++) {
-            if (u0 + i * RS < nk)
-                cp_async16(dp + i * NT * 8, sp + i * step);
-            else
-                *(uint4 *)(dp + i * NT * 8) = make_uint4(0, 0, 0, 0);
-        }
-    }
-}
-
 /* P's A fragments from S's accumulator after the softmax, 16 keys per
  * step (the mma C layout is the A layout). */
 template <int DT>
@@ -99,12 +61,16 @@ __device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float (*s)[4]
  * at vs as MN-major B: in the tiled layout (keys 16 kc .. 16 kc + 15 are
  * two rows of core matrices) or, SW128, in attend_wgmma_ws.cuh's
  * 128-byte-swizzled one (16 rows, 2048 bytes, into each 64-column block,
- * LBO stepping between the blocks). */
+ * LBO stepping between the blocks).  fresh: O = P V, the first wgmma's
+ * scale-d 0 ignoring what O's registers hold (k_wgmma_kv_short leaves
+ * them unset rather than spend 64 moves a step on zeros). */
 template <int DT, int D, bool SW128>
-__device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs)
+__device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs,
+                                      bool fresh = false)
 {
+    if (!fresh)
 #pragma unroll
-    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+        for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
     wg_fence();
     const uint64_t d0 = SW128 ? wg_desc_sw128(vs, WG_KC * 128, 1024)
                               : wg_desc(vs, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
@@ -112,9 +78,9 @@ __device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const u
     for (int kc = 0; kc < WG_KC / 16; kc++) {
         const uint64_t desc = wg_desc_step(d0, SW128 ? kc * 16 * 128 : kc * 2 * (D / 8) * 128);
         if (D == 128)
-            wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, 1);
+            wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, !fresh || kc > 0);
         else
-            wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, 1);
+            wgmma_m64n64k16<DT, 1>(o, pa[kc], desc, !fresh || kc > 0);
     }
 }
 
@@ -128,6 +94,16 @@ __device__ __forceinline__ void wg_wait_all(float *s, float *o)
     for (int i = 0; i < WG_KC / 2; i++) wg_pin(s[i]);
 #pragma unroll
     for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+}
+
+/* Waits for every wgmma of the warpgroup, then pins the N values at x
+ * (one accumulator) so that no read of them moves above the wait, and
+ * nothing else is kept live for it. */
+template <int N> __device__ __forceinline__ void wg_wait_pin(float *x)
+{
+    wg_wait<0>();
+#pragma unroll
+    for (int i = 0; i < N; i++) wg_pin(x[i]);
 }
 
 /* Issues (and commits) S = Q K^T for the warpgroup's 64 rows and the
@@ -151,45 +127,82 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * through registers for 16 rows only (two shared-memory wavefronts per
  * mma), and each tile waits for its entries and then its Q rows.  Here a
  * warpgroup's m64n128k16 reads K and V from shared memory once for 64
- * rows, and the next tile's Q rows arrive by cp.async while this one
- * computes.
+ * rows.
  *
- * Layout: a CTA of one warpgroup takes a contiguous run of the
- * key-centric tiles (mostly of one (block, kv head) list, as
- * k_mma_kv_narrow), one 64-row tile per step.  Shared memory holds the
- * block (K and V in the tiled layout of wgmma.cuh) and three Q buffers
- * ([64][D], row-major, 16-byte vectors swizzled as wg_qoff says, read
- * with ldmatrix into A fragments): step s + 2's rows load into the third
- * during step s.  With two buffers (one step ahead, CUDA v14-v39) each
- * step began by waiting for its gathered rows, with ~65 % of DRAM's
- * bandwidth busy at 512K on an H100; the third gave 1.008x end to end
- * there, though 0.98x under ncu's locked clocks (docs/perf.md, CUDA v40).
- * The padding of v14's [64][D + 8] rows is what the third buffer needed
- * to fit two CTAs an SM.  When step s + 1 is of another list, its K loads
- * once step s's S is in and its V once P V is done.  112 KB at D = 128:
- * two CTAs per SM, which never wait for each other, so one's softmax and
- * stores run under the other's wgmmas.  (Two warpgroups per CTA, with two
- * K/V slots so that the next block could load during a step, met at the
- * CTA barrier every step and reached 0.79x of this; docs/perf.md, CUDA
- * v14.) */
-#define WG_SHORT_QBUFS 3
+ * Layout: a CTA of one warpgroup takes runs of the key-centric tiles
+ * (mostly of one (block, kv head) list, as k_mma_kv_narrow), one 64-row
+ * tile per step.  Shared memory holds only the block, K and V in the
+ * tiled layout of wgmma.cuh with each row's words in wg_word's order, so
+ * that every thread loads its Q fragments, and stores its rows of O, as
+ * 16-byte vectors between its registers and global memory: 64 KB at D =
+ * 128, three CTAs an SM.  Each step is one warpgroup's chain (Q K^T,
+ * softmax, P V, the stores), bound by its latency rather than its bytes
+ * (docs/perf.md, CUDA v28), and until v41 the rows were staged in
+ * shared-memory Q buffers (two, then three: 112 KB), which left room for
+ * two CTAs an SM.  A step's Q fragments load as soon as the previous
+ * step's Q K^T has read its registers, and when the next step is of
+ * another list its K loads once this step's S is in and its V once P V
+ * is done.  (Two warpgroups per CTA, with two K/V slots so that the next
+ * block could load during a step, met at the CTA barrier every step and
+ * reached 0.79x of the one-warpgroup kernel; docs/perf.md, CUDA v14.) */
 template <int D> struct wg_short_cfg {
     enum {
-        QBUF = GPU_TILE_ROWS * D, /* one step's Q rows */
-        SMEM = (2 * wg_cfg<D>::CHUNK + WG_SHORT_QBUFS * QBUF) * 2 /* bytes */
+        CTAS = 3,                         /* per SM */
+        SMEM = 2 * wg_cfg<D>::CHUNK * 2 /* bytes: K and V */
     };
-    static_assert(D / 8 >= 8, "wg_qoff's swizzle needs 8 vectors a row");
-    /* 2 CTAs an SM of 228 KB, 1 KB of it reserved per CTA, with nx[]. */
-    static_assert(2 * (SMEM + 128 + 1024) <= 228 * 1024, "two CTAs an SM");
+    /* An SM's 228 KB, 1 KB of it reserved per CTA, with nx[]. */
+    static_assert(CTAS * (SMEM + 128 + 1024) <= 228 * 1024, "CTAS CTAs an SM");
 };
 
-/* Element offset of 16-byte vector c of row r in a Q buffer: rows of D
- * elements with no padding, vector c at c ^ (r mod 8), so that the 8 rows
- * an ldmatrix tile reads, and the 8 rows of a partial's 32-bit stores
- * (wg_store_partials), fall in 8 different bank groups. */
-template <int D> __device__ __forceinline__ int wg_qoff(int r, int c)
+/* k_wgmma_kv_short's order of a row's D / 2 words (pairs of elements).
+ * Lane (g, t)'s A fragments of Q and C fragments of O hold, of each
+ * 8-column group c, the word t: in a row's natural order that is one word
+ * in four, which is why Q went through shared memory.  Instead, group c's
+ * word t is the row's natural word wg_word(c, t), so that lane t's words of
+ * groups 4 m .. 4 m + 3 are the 16 natural bytes at 64 m + 16 t: a quad
+ * covers 64 contiguous bytes per vector.  Q K^T sums over d in whatever
+ * order K agrees on, so K is stored in that order (the sums' rounding is
+ * another than in natural order, the same in every run); O's columns
+ * come out in V's column order, so V is stored in it too (wg_load_perm). */
+__host__ __device__ constexpr int wg_word(int c, int t)
 {
-    return r * D + ((c ^ (r & 7)) * 8);
+    return 16 * (c / 4) + 4 * t + c % 4;
+}
+
+/* Keys [0, nk) of one tensor's block (K or V) into dst in the tiled
+ * layout (wg_cfg: 16 bytes of key u's group c at element (((u / 8) D / 8
+ * + c) 8 + u % 8) 8), group c's word t from the row's word wg_word(c, t),
+ * rows nk .. WG_KC - 1 zeroed so that masked weights never meet NaN
+ * garbage; the caller commits.  4-byte cp.async, since a natural 16-byte
+ * vector's words go to four groups: a warp's copy takes 4 keys x 4 words
+ * t x 2 groups, 16 banks two ways deep and four rows' 32-byte pieces
+ * (the other half of each sector comes through L1 in the next copy).  A
+ * thread's 64 copies at D = 128 are one base plus constants and multiples
+ * of four rows; a block loads once per list (~14 steps at 512K), so they
+ * are a few percent of a step's instructions. */
+template <int D, bool FULL>
+__device__ __forceinline__ void wg_load_perm(const unsigned short *src, int64_t tok0, int Hk,
+                                             int kh, int nk, unsigned short *dst)
+{
+    const int C = D / 8, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int u4 = lane % 4, t = lane / 4 % 4, c2 = lane / 16;
+    static_assert(WG_SHORT_THREADS == 128 && WG_KC == 128 && C % 4 == 0, "32 keys a warp");
+    const int u0 = 32 * warp + u4; /* key u0 + 4 kg */
+    const size_t rs4 = (size_t)4 * Hk * D;
+    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + 2 * wg_word(c2, t);
+    unsigned short *dp = dst + ((4 * warp * C + c2) * 8 + u4) * 8 + 2 * t;
+#pragma unroll
+    for (int kg = 0; kg < 8; kg++)
+#pragma unroll
+        for (int cp = 0; cp < C / 2; cp++) {
+            /* group 2 cp + c2: wg_word(2 cp + c2, t) - wg_word(c2, t) */
+            const int so = 16 * (cp / 2) + 2 * (cp % 2);
+            unsigned short *d = dp + ((kg / 2) * C + 2 * cp) * 64 + (kg % 2) * 32;
+            if (FULL)
+                cp_async4(d, sp + kg * rs4 + 2 * so);
+            else /* past nk: zeroed, and the row's address (maybe past the tensor) not read */
+                cp_async4_n(d, sp + kg * rs4 + 2 * so, u0 + 4 * kg < nk ? 4 : 0);
+        }
 }
 
 /* A step of k_wgmma_kv_short: its tile (gpu_kv_tile: block, kv head,
@@ -300,39 +313,12 @@ __device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
     }
 }
 
-/* This thread's Q slots of a step (wg_gather_q): rows tid / V8 + i RS, the
- * 16-byte column group tid % V8. */
-template <int D> struct wg_qslots {
-    enum {
-        V8 = D / 8,
-        RS = WG_SHORT_THREADS / V8,
-        N = GPU_TILE_ROWS * V8 / WG_SHORT_THREADS
-    };
-};
-
-/* The partial indices of this thread's Q slots of step x (0 for dead
- * rows), read a step before the gather that needs them: each row's
- * address depends on one, and reading them in the gather stalled it on
- * the load (a quarter of the kernel's stall samples). */
-template <int D>
-__device__ __forceinline__ void wg_slot_entries(const gpu_args &a, const wg_step &x, int *pe)
-{
-    typedef wg_qslots<D> S;
-    const int r0 = threadIdx.x / S::V8;
-#pragma unroll
-    for (int i = 0; i < S::N; i++) {
-        const int r = r0 + i * S::RS;
-        pe[i] = x.any && r < x.w.nrows ? a.entries[x.w.e0 + r] : 0;
-    }
-}
-
 /* Into L2, the entries of the step after x (y): within a run the steps'
  * entries follow each other (a list's tiles, then the next list's, which
  * begins where this one ends), so y's are the GPU_TILE_ROWS after x's.
  * Called as x's entries are loaded, a step before y's are: those loads
- * went to DRAM, a step before the gather that needs them, and the gather
- * waited on them for 12 % of k_wgmma_kv_short's stall samples at 512K
- * (docs/perf.md, CUDA v40).  Past a run's end the guess is another run's
+ * went to DRAM, and the Q gather that needs them waited on them for 12 %
+ * of k_wgmma_kv_short's stall samples at 512K (docs/perf.md, CUDA v40).  Past a run's end the guess is another run's
  * entries, which costs nothing but the prefetch. */
 __device__ __forceinline__ void wg_prefetch_entries(const gpu_args &a, const wg_step &x)
 {
@@ -344,7 +330,8 @@ __device__ __forceinline__ void wg_prefetch_entries(const gpu_args &a, const wg_
 }
 
 /* The partial indices of this thread's two rows of step x (r0 and r0 + 8
- * of its warp's 16), which its partial stores need (0 for dead rows). */
+ * of its warp's 16), which its Q loads and partial stores need (0 for
+ * dead rows). */
 __device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step &x, int r0,
                                                int *ps)
 {
@@ -352,22 +339,25 @@ __device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step 
     ps[1] = x.any && r0 + 8 < x.w.nrows ? a.entries[x.w.e0 + r0 + 8] : 0;
 }
 
-/* Step x's Q rows into qs (wg_qoff's layout, rows past nrows zeroed) by
- * cp.async, from its slots' partial indices pe; the caller commits. */
+/* Step x's Q fragments of this thread's rows (partial indices pe) in
+ * wg_word's order: lane t's 16 bytes at 64 m + 16 t of each row hold its
+ * words of groups 4 m .. 4 m + 3, that is of k-steps 2 m and 2 m + 1.
+ * Dead rows load the row of entry 0, which the stores skip. */
 template <int D>
-__device__ __forceinline__ void wg_gather_q(unsigned short *qs, const unsigned short *q,
-                                            const wg_step &x, const int *pe, const gpu_args &a)
+__device__ __forceinline__ void wg_load_qf(uint32_t (*qf)[4], const unsigned short *q,
+                                           const gpu_args &a, const int *pe, int t)
 {
-    typedef wg_qslots<D> S;
-    const int r0 = threadIdx.x / S::V8, c = threadIdx.x % S::V8;
-    if (!x.any) return;
 #pragma unroll
-    for (int i = 0; i < S::N; i++) {
-        const int r = r0 + i * S::RS;
-        if (r < x.w.nrows)
-            cp_async16(qs + wg_qoff<D>(r, c), q + (size_t)gpu_entry_row(a, pe[i]) * D + c * 8);
-        else
-            *(uint4 *)(qs + wg_qoff<D>(r, c)) = make_uint4(0, 0, 0, 0);
+    for (int h = 0; h < 2; h++) {
+        const uint4 *p = (const uint4 *)(q + (size_t)gpu_entry_row(a, pe[h]) * D) + t;
+#pragma unroll
+        for (int m = 0; m < D / 32; m++) {
+            const uint4 x = __ldg(p + 4 * m);
+            qf[2 * m][h] = x.x;
+            qf[2 * m][2 + h] = x.y;
+            qf[2 * m + 1][h] = x.z;
+            qf[2 * m + 1][2 + h] = x.w;
+        }
     }
 }
 
@@ -376,69 +366,56 @@ template <int D, bool FULL>
 __device__ __forceinline__ void wg_short_load(const unsigned short *src, const gpu_args &a,
                                               const wg_step &x, unsigned short *dst)
 {
-    wg_load_async<D, FULL, WG_SHORT_THREADS>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
+    wg_load_perm<D, FULL>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
 }
 
-/* The warp's 16 rows' partials (O / l in the storage dtype, lse in f32)
- * at partial indices ps (rows g and g + 8 of lane (g, t)), for the rows
- * below nrows, through ow, the warp's own 16 rows of the step's Q buffer
- * (dead once its A fragments are loaded; wg_qoff's layout, which 16 w
- * keeps): each row goes out as 16-byte
- * stores of whole 256-byte rows, where the mma C layout gives 32-bit
- * stores spread over 8 rows (ncu: with those the LSU queue and the
- * registers waiting on it took ~28 % of the stall samples). */
+/* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
+ * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32),
+ * those below nrows:
+ * O's columns are in V's order, wg_word's, so lane t's words of groups
+ * 4 m .. 4 m + 3 are one 16-byte store at 64 m + 16 t of the row. */
 template <int DT, int D>
-__device__ __forceinline__ void wg_store_partials(const mma_acc<D, 1> &R, const gpu_args &a,
-                                                  unsigned short *ow, int nrows, const int *ps,
-                                                  int lane)
+__device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const float *rl,
+                                              const gpu_args &a, const int *ps, int r0,
+                                              int nrows, int t)
 {
-    const int C8 = D / 8, RPI = 32 / C8;
-    const int g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        const float inv = 1.0f / R.l[h];
+        if (r0 + 8 * h >= nrows) continue;
+        const float inv = rl[h];
+        uint4 *p = (uint4 *)((unsigned short *)a.part_o + (size_t)ps[h] * D) + t;
 #pragma unroll
-        for (int n = 0; n < D / 8; n++)
-            *(uint32_t *)(ow + wg_qoff<D>(g + 8 * h, n) + 2 * t) =
-                mma_pack<DT>(R.o[0][n][2 * h] * inv, R.o[0][n][2 * h + 1] * inv);
-        if (t == 0 && g + 8 * h < nrows) a.part_lse[ps[h]] = R.m[h] + __logf(R.l[h]);
-    }
-    __syncwarp();
-#pragma unroll
-    for (int i = 0; i < 16 / RPI; i++) {
-        const int rr = RPI * i + lane / C8, c = lane % C8; /* rr / 8 is i's */
-        const int p = __shfl_sync(0xffffffffu, ps[RPI * i / 8], (rr % 8) * 4);
-        if (rr < nrows)
-            *(uint4 *)((unsigned short *)a.part_o + (size_t)p * D + c * 8) =
-                *(const uint4 *)(ow + wg_qoff<D>(rr, c));
+        for (int m = 0; m < D / 32; m++) {
+            uint4 x;
+            x.x = mma_pack<DT>(R.o[0][4 * m][2 * h] * inv, R.o[0][4 * m][2 * h + 1] * inv);
+            x.y = mma_pack<DT>(R.o[0][4 * m + 1][2 * h] * inv, R.o[0][4 * m + 1][2 * h + 1] * inv);
+            x.z = mma_pack<DT>(R.o[0][4 * m + 2][2 * h] * inv, R.o[0][4 * m + 2][2 * h + 1] * inv);
+            x.w = mma_pack<DT>(R.o[0][4 * m + 3][2 * h] * inv, R.o[0][4 * m + 3][2 * h + 1] * inv);
+            p[4 * m] = x;
+        }
+        if (t == 0) a.part_lse[ps[h]] = R.m[h] + __logf(R.l[h]);
     }
 }
 
 template <int DT, int D, bool FULL>
-__global__ void __launch_bounds__(WG_SHORT_THREADS, 2)
+__global__ void __launch_bounds__(WG_SHORT_THREADS, wg_short_cfg<D>::CTAS)
 k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
                  gpu_args a)
 {
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned short wg_smem[];
-    const int CH = wg_cfg<D>::CHUNK, QB = wg_short_cfg<D>::QBUF;
-    const int NS = wg_qslots<D>::N;
-    /* K at ks, V at ks + CH; Q buffer i at qb + i QB. */
-    unsigned short *ks = wg_smem, *qb = ks + 2 * CH;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int g = lane / 4, t = lane % 4, mi = lane / 8;
-    const int r0 = 16 * warp + g; /* this thread's rows of a step: r0, r0 + 8 */
+    const int CH = wg_cfg<D>::CHUNK;
+    unsigned short *ks = wg_smem; /* V at ks + CH */
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t = lane % 4;
+    const int r0 = 16 * warp + lane / 4; /* this thread's rows of a step: r0, r0 + 8 */
     const int total = a.tile_off[a.nlists];
     /* Runs of tiles: with a.chunk, chunks of a.chunk tiles taken from the
      * counter a.sched (zeroed before the launch), the next one a step
      * ahead of need, so that the CTAs whose chunks cost more (short lists,
      * a K/V load every tile or two) take fewer; else one run of total /
      * gridDim.x tiles per CTA, which left a third of the SM time idle
-     * (docs/perf.md, CUDA v17).  Thread 0 takes chunk k and
-     * leaves it in nx[k % 3] for every thread to read after the next
-     * barrier: takes are at most one per step, so a slot is written again
-     * a barrier after every thread has read it (the first two chunks are
-     * read before the loop's first barrier, hence a third slot). */
+     * (docs/perf.md, CUDA v17).  Thread 0 takes a chunk and leaves it in
+     * nx[] for every thread to read after the next barrier (wg_takes). */
     __shared__ int nx[3];
     int tbeg, tend;
     wg_takes tk = {total, 0, false};
@@ -457,10 +434,9 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
     }
     if (tbeg >= tend) return;
-    /* Bookkeeping runs ahead of the math: during step s the rows of step
-     * s + 2 load (their partial indices pe were read in step s - 1), and
-     * then the indices of step s + 3's rows and of step s + 1's own rows
-     * (ps) are read for the steps that need them. */
+    /* Bookkeeping runs ahead of the math: during step s the Q fragments
+     * of step s + 1 load (their partial indices pn were read at the end of
+     * step s - 1), and at its end the indices of step s + 2's rows. */
     wg_step x;
     x.tile = tbeg;
     x.run_end = tend;
@@ -468,80 +444,72 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     x.any = true;
     wg_step_list(a, x);
     wg_step xn = wg_step_take(a, x, total, nx, tk);
-    int pe[NS], ps[2];
-    wg_slot_entries<D>(a, x, pe);
-    wg_gather_q<D>(qb, q, x, pe, a);
+    int pe[2], pn[2]; /* x's and xn's rows' partial indices */
+    wg_row_entries(a, x, r0, pe);
     wg_short_load<D, FULL>(k, a, x, ks);
     wg_short_load<D, FULL>(v, a, x, ks + CH);
     cp_async_commit();
-    wg_slot_entries<D>(a, xn, pe);
-    wg_gather_q<D>(qb + QB, q, xn, pe, a);
-    cp_async_commit();
-    if (tk.wait) { /* xn's run may end at xn (runs of one tile) */
-        __syncthreads();
-        wg_take_read(nx, tk);
-    }
-    wg_step xnn = wg_step_take(a, xn, total, nx, tk);
-    wg_slot_entries<D>(a, xnn, pe);
-    wg_prefetch_entries(a, xnn);
-    wg_row_entries(a, x, r0, ps);
-    bool kv_new = false; /* x's block was loaded in the step before, after xn's rows */
-    for (int qi = 0; x.any; qi = qi == WG_SHORT_QBUFS - 1 ? 0 : qi + 1) {
-        unsigned short *qs = qb + qi * QB, *q2 = qb + (qi == 0 ? WG_SHORT_QBUFS - 1 : qi - 1) * QB;
+    uint32_t qf[D / 16][4];
+    wg_load_qf<D>(qf, q, a, pe, t);
+    wg_row_entries(a, xn, r0, pn);
+    wg_prefetch_entries(a, xn);
+    bool kv_new = true; /* x's block was asked for in the step before */
+    for (;;) {
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
-        /* x's rows and block are in.  The newest group, xn's rows, may
-         * still be on its way, unless x's block was asked for after it. */
-        if (kv_new)
+        /* A barrier only where a copy or a take is to be read: a step of
+         * the same block and no take leaves the warps free to drift. */
+        if (kv_new || tk.wait) {
             cp_async_wait<0>();
-        else
-            cp_async_wait<1>();
-        wg_fence_smem();
-        __syncthreads(); /* every warp is past the last step */
-        wg_take_read(nx, tk);
-        uint32_t qf[D / 16][4];
-        {
-            /* Rows 16 warp + lane % 8 (+ 8), vectors 2 kk (+ 1): the row's
-             * swizzle is lane % 8. */
-            const unsigned short *qa = qs + (16 * warp + (mi & 1) * 8 + lane % 8) * D;
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                ldsm_x4(qf[kk], qa + (((2 * kk + (mi >> 1)) ^ (lane % 8)) * 8));
+            wg_fence_smem();
+            __syncthreads();
+            wg_take_read(nx, tk);
         }
+        /* One block a step: O starts at zero for P V, and the softmax's
+         * rescale factors (al) are not applied. */
         mma_acc<D, 1> R;
-        mma_acc_init<D, 1>(R);
-        float *o = &R.o[0][0][0];
+        R.m[0] = R.m[1] = -INFINITY;
+        R.l[0] = R.l[1] = 0.0f;
+        float *o = &R.o[0][0][0], al[2];
         float s[1][WG_KC / 8][4];
         const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
         wg_qk<DT, D>(&s[0][0][0], qf, ks);
-        wg_gather_q<D>(q2, q, xnn, pe, a);
-        cp_async_commit();
-        wg_wait_all<D>(&s[0][0][0], o);
+        wg_wait_pin<WG_KC / 2>(&s[0][0][0]);
         if (nblk) {
             __syncthreads(); /* every warp's Q K^T has read K */
             wg_short_load<D, FULL>(k, a, xn, ks);
             cp_async_commit();
         }
-        mma_softmax<D, 1, WG_KC / 8, !FULL, true, true>(R, s, a.scale, a.scale_log2, lo, hi, t);
+        mma_softmax<D, 1, WG_KC / 8, !FULL, true, true, true>(R, s, a.scale, a.scale_log2, lo,
+                                                               hi, t, al);
         uint32_t pa[WG_KC / 16][4];
         wg_pack_p<DT>(pa, s[0]);
-        wg_pv<DT, D, false>(o, pa, (const unsigned char *)(ks + CH));
+        /* The next step's Q, in flight through P V and the stores: issued
+         * here, where S is spent, rather than right after Q K^T, where the
+         * FULL and masked instances spilled at 168 registers. */
+        if (xn.any) wg_load_qf<D>(qf, q, a, pn, t);
+        /* The rows' sums are complete: their reciprocals now, while O does
+         * not hold its registers (the division's slow path is a call,
+         * which at 168 registers spilled around it). */
+        mma_acc_finish<D, 1>(R);
+        const float inv[2] = {1.0f / R.l[0], 1.0f / R.l[1]};
+        wg_pv<DT, D, false>(o, pa, (const unsigned char *)(ks + CH), true);
         wg_commit();
-        wg_wait_all<D>(&s[0][0][0], o);
+        wg_wait_pin<D / 2>(o);
         if (nblk) {
             __syncthreads(); /* every warp's P V has read V */
             wg_short_load<D, FULL>(v, a, xn, ks + CH);
             cp_async_commit();
         }
-        mma_acc_finish<D, 1>(R);
-        wg_store_partials<DT, D>(R, a, qs + 16 * warp * D, x.w.nrows - 16 * warp, ps, lane);
-        const wg_step x3 = wg_step_take(a, xnn, total, nx, tk);
-        wg_slot_entries<D>(a, x3, pe);
-        wg_prefetch_entries(a, x3);
-        wg_row_entries(a, xn, r0, ps);
+        wg_store_rows<DT, D>(R, inv, a, pe, r0, x.w.nrows, t);
+        if (!xn.any) break;
+        const wg_step x2 = wg_step_take(a, xn, total, nx, tk);
+        pe[0] = pn[0];
+        pe[1] = pn[1];
+        wg_row_entries(a, x2, r0, pn);
+        wg_prefetch_entries(a, x2);
         kv_new = nblk;
         x = xn;
-        xn = xnn;
-        xnn = x3;
+        xn = x2;
     }
 #else
     (void)q; (void)k; (void)v; (void)a;

@@ -98,6 +98,32 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
 #endif
 }
 
+/* 4-byte form, through L1 (.ca: the only one for 4 bytes), for copies that
+ * rearrange a row's words (wg_load_perm). */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(s), "l"(gmem));
+#else
+    (void)smem; (void)gmem;
+    __trap();
+#endif
+}
+
+/* cp_async4 of n bytes (0 or 4): with 0 the word is zeroed and src is
+ * not read, so a row past a block's end needs no branch. */
+__device__ __forceinline__ void cp_async4_n(void *smem, const void *gmem, int n)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+#else
+    (void)smem; (void)gmem; (void)n;
+    __trap();
+#endif
+}
+
 __device__ __forceinline__ void cp_async_commit(void)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
