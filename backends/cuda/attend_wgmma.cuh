@@ -339,6 +339,23 @@ __device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step 
     ps[1] = x.any && r0 + 8 < x.w.nrows ? a.entries[x.w.e0 + r0 + 8] : 0;
 }
 
+/* Into L2, step x's Q rows (partial indices pe of this thread's rows):
+ * lane t of a quad takes the 128-byte line t % 2 of row r0 + 8 (t / 2).
+ * The loads of wg_load_qf are moved into the A fragments' registers where
+ * they are issued (ptxas places the moves there), so each step waited on
+ * its next step's rows from DRAM: ~38 % of k_wgmma_kv_short's stall
+ * samples at 512K on an H100 (docs/perf.md, CUDA v41). */
+template <int D>
+__device__ __forceinline__ void wg_prefetch_q(const unsigned short *q, const gpu_args &a,
+                                              const int *pe, int t)
+{
+    if (D > 64 || t % 2 == 0) {
+        const int e = t < 2 ? pe[0] : pe[1]; /* pe[t / 2] went to local memory */
+        const unsigned short *p = q + (size_t)gpu_entry_row(a, e) * D + (t % 2) * 64;
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+    }
+}
+
 /* Step x's Q fragments of this thread's rows (partial indices pe) in
  * wg_word's order: lane t's 16 bytes at 64 m + 16 t of each row hold its
  * words of groups 4 m .. 4 m + 3, that is of k-steps 2 m and 2 m + 1.
@@ -473,6 +490,9 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         float s[1][WG_KC / 8][4];
         const int lo[2] = {0, 0}, hi[2] = {x.w.blk.len, x.w.blk.len};
         wg_qk<DT, D>(&s[0][0][0], qf, ks);
+        /* Under Q K^T, whose wait would hide the one on pn if its load is
+         * still out. */
+        if (xn.any) wg_prefetch_q<D>(q, a, pn, t);
         wg_wait_pin<WG_KC / 2>(&s[0][0][0]);
         if (nblk) {
             __syncthreads(); /* every warp's Q K^T has read K */
