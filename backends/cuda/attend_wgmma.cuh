@@ -139,10 +139,12 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * softmax, P V, the stores), bound by its latency rather than its bytes
  * (docs/perf.md, CUDA v28), and until v41 the rows were staged in
  * shared-memory Q buffers (two, then three: 112 KB), which left room for
- * two CTAs an SM.  A step's Q fragments load as soon as the previous
- * step's Q K^T has read its registers, and when the next step is of
- * another list its K loads once this step's S is in and its V once P V
- * is done.  (Two warpgroups per CTA, with two K/V slots so that the next
+ * two CTAs an SM; with a third the kernel ran 1.06x faster at 128K and
+ * 512K on an H100 (v41).  A step's Q fragments load once its S is spent
+ * (right after Q K^T, the instances spilled at 168 registers), the rows
+ * prefetched into L2 under Q K^T, and when the next step is of another
+ * list its K loads once this step's S is in and its V once P V is
+ * done.  (Two warpgroups per CTA, with two K/V slots so that the next
  * block could load during a step, met at the CTA barrier every step and
  * reached 0.79x of the one-warpgroup kernel; docs/perf.md, CUDA v14.) */
 template <int D> struct wg_short_cfg {
@@ -318,8 +320,9 @@ __device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
  * begins where this one ends), so y's are the GPU_TILE_ROWS after x's.
  * Called as x's entries are loaded, a step before y's are: those loads
  * went to DRAM, and the Q gather that needs them waited on them for 12 %
- * of k_wgmma_kv_short's stall samples at 512K (docs/perf.md, CUDA v40).  Past a run's end the guess is another run's
- * entries, which costs nothing but the prefetch. */
+ * of k_wgmma_kv_short's stall samples at 512K (docs/perf.md, CUDA v40).
+ * Past a run's end the guess is another run's entries, which costs
+ * nothing but the prefetch. */
 __device__ __forceinline__ void wg_prefetch_entries(const gpu_args &a, const wg_step &x)
 {
     const int64_t n = (int64_t)a.T * a.nheads * (a.K - 1); /* the group's entries */
@@ -341,10 +344,13 @@ __device__ __forceinline__ void wg_row_entries(const gpu_args &a, const wg_step 
 
 /* Into L2, step x's Q rows (partial indices pe of this thread's rows):
  * lane t of a quad takes the 128-byte line t % 2 of row r0 + 8 (t / 2).
- * The loads of wg_load_qf are moved into the A fragments' registers where
- * they are issued (ptxas places the moves there), so each step waited on
- * its next step's rows from DRAM: ~38 % of k_wgmma_kv_short's stall
- * samples at 512K on an H100 (docs/perf.md, CUDA v41). */
+ * wg_load_qf's 16-byte loads are moved into the A fragments' registers
+ * right where they are issued (ptxas places the moves there), so each
+ * step waited on its next step's rows from DRAM: ~38 % of
+ * k_wgmma_kv_short's stall samples at 512K on an H100.  This prefetch,
+ * issued under Q K^T, made the kernel 1.02x faster; loading each word
+ * straight into its register (32 4-byte loads, no moves) did no better
+ * (docs/perf.md, CUDA v41). */
 template <int D>
 __device__ __forceinline__ void wg_prefetch_q(const unsigned short *q, const gpu_args &a,
                                               const int *pe, int t)
@@ -388,9 +394,11 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const g
 
 /* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
  * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32),
- * those below nrows:
- * O's columns are in V's order, wg_word's, so lane t's words of groups
- * 4 m .. 4 m + 3 are one 16-byte store at 64 m + 16 t of the row. */
+ * those below nrows.  O's columns are in V's order, wg_word's, so lane
+ * t's words of groups 4 m .. 4 m + 3 are one 16-byte store at 64 m + 16 t
+ * of the row: whole 64-byte runs per quad, where the natural order gave
+ * 32-bit stores spread over 8 rows (ncu: with those the LSU queue and
+ * the registers waiting on it took ~28 % of the stall samples, v14). */
 template <int DT, int D>
 __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const float *rl,
                                               const gpu_args &a, const int *ps, int r0,
