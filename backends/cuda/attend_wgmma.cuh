@@ -200,10 +200,8 @@ __device__ __forceinline__ void wg_load_perm(const unsigned short *src, int64_t 
             /* group 2 cp + c2: wg_word(2 cp + c2, t) - wg_word(c2, t) */
             const int so = 16 * (cp / 2) + 2 * (cp % 2);
             unsigned short *d = dp + ((kg / 2) * C + 2 * cp) * 64 + (kg % 2) * 32;
-            if (FULL)
-                cp_async4(d, sp + kg * rs4 + 2 * so);
-            else /* past nk: zeroed, and the row's address (maybe past the tensor) not read */
-                cp_async4_n(d, sp + kg * rs4 + 2 * so, u0 + 4 * kg < nk ? 4 : 0);
+            /* past nk: zeroed, and the row's address (maybe past the tensor) not read */
+            cp_async4(d, sp + kg * rs4 + 2 * so, FULL || u0 + 4 * kg < nk ? 4 : 0);
         }
 }
 

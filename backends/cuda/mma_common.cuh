@@ -99,21 +99,10 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
 }
 
 /* 4-byte form, through L1 (.ca: the only one for 4 bytes), for copies that
- * rearrange a row's words (wg_load_perm). */
-__device__ __forceinline__ void cp_async4(void *smem, const void *gmem)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(s), "l"(gmem));
-#else
-    (void)smem; (void)gmem;
-    __trap();
-#endif
-}
-
-/* cp_async4 of n bytes (0 or 4): with 0 the word is zeroed and src is
- * not read, so a row past a block's end needs no branch. */
-__device__ __forceinline__ void cp_async4_n(void *smem, const void *gmem, int n)
+ * rearrange a row's words (wg_load_perm).  n bytes of the source are read
+ * (4, or 0: the word is zeroed and src not read, so a row past a block's
+ * end needs no branch). */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, int n = 4)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     unsigned s = (unsigned)__cvta_generic_to_shared(smem);
