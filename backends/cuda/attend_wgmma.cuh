@@ -68,9 +68,7 @@ template <int DT, int D, bool SW128>
 __device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs,
                                       bool fresh = false)
 {
-    if (!fresh)
-#pragma unroll
-        for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+    if (!fresh) wg_pin_n<D / 2>(o);
     wg_fence();
     const uint64_t d0 = SW128 ? wg_desc_sw128(vs, WG_KC * 128, 1024)
                               : wg_desc(vs, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
@@ -90,10 +88,8 @@ template <int D>
 __device__ __forceinline__ void wg_wait_all(float *s, float *o)
 {
     wg_wait<0>();
-#pragma unroll
-    for (int i = 0; i < WG_KC / 2; i++) wg_pin(s[i]);
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+    wg_pin_n<WG_KC / 2>(s);
+    wg_pin_n<D / 2>(o);
 }
 
 /* Waits for every wgmma of the warpgroup, then pins the N values at x
@@ -102,8 +98,7 @@ __device__ __forceinline__ void wg_wait_all(float *s, float *o)
 template <int N> __device__ __forceinline__ void wg_wait_pin(float *x)
 {
     wg_wait<0>();
-#pragma unroll
-    for (int i = 0; i < N; i++) wg_pin(x[i]);
+    wg_pin_n<N>(x);
 }
 
 /* Issues (and commits) S = Q K^T for the warpgroup's 64 rows and the

@@ -679,8 +679,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait<1>();
-#pragma unroll
-                    for (int i = 0; i < WG_KC / 2; i++) wg_pin((&s[0][0][0])[i]);
+                    wg_pin_n<WG_KC / 2>(&s[0][0][0]);
                     ws_softmax<D, FULL, OWN>(R, s, a, lo, hi, r0 < w.nrows, r1 < w.nrows, t, al);
                     wg_wait_all<D>(&s[0][0][0], o);
                     mma_rescale_rows<D, 1, true>(R, 0, al[0], al[1]);
@@ -702,8 +701,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait<0>();
-#pragma unroll
-                    for (int i = 0; i < D / 2; i++) wg_pin(o[i]);
+                    wg_pin_n<D / 2>(o);
                 }
             } else {
                 ws_turn_pass(wg);

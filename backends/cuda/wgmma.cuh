@@ -139,6 +139,13 @@ __device__ __forceinline__ void wg_pin(float &x)
     asm volatile("" : "+f"(x)::"memory");
 }
 
+/* wg_pin for each of the N registers of an accumulator at x. */
+template <int N> __device__ __forceinline__ void wg_pin_n(float *x)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) wg_pin(x[i]);
+}
+
 /* mbarriers (sm_90) for the warp-specialized kernel (attend_wgmma_ws.cuh):
  * a producer warp fills ring slots, consumer warpgroups drain them, and
  * neither waits at a CTA barrier for the other.  A barrier's phase
