@@ -48,6 +48,25 @@ static cudaError_t ws_kv_launch(const gpu_args *a, const void *q, const void *k,
     return cudaGetLastError();
 }
 
+/* k_wgmma_kv_short's runs of tiles: chunks taken from a counter by
+ * whichever CTA is free, where one run per CTA (total / grid tiles each)
+ * left CTAs idle at the end: 1.20x at 32K tokens, 1.18x at 128K and 1.13x
+ * at 512K end to end (H200, docs/perf.md CUDA v17).  Each chunk's start
+ * costs a search for its first list, a wait on dependent loads (~2.7 % of
+ * the kernel's stall samples at 512K); long chunks leave the CTAs less
+ * even at the end.  On an H100 (CUDA v42), chunks of 64 against 32:
+ * 512K 1.0045x, 128K a tie, 32K 0.985x; so 64 where the launch has at
+ * least 1024 tiles a CTA (an upper bound: every row's top_k - 1 picks,
+ * in 64-row tiles; 128K and up at B = 2, H = 16, top-8), else 32.
+ * MOBA_CUDA_SCHED_CHUNK sets it for measurements, 0 for one run per CTA. */
+#define WG_SHORT_CHUNK 32
+static int wg_short_chunk(const gpu_args *a, int grid)
+{
+    if (a->chunk >= 0) return a->chunk;
+    const int64_t tiles = a->T * a->nheads * (a->K - 1) / GPU_TILE_ROWS;
+    return tiles >= (int64_t)1024 * grid ? 2 * WG_SHORT_CHUNK : WG_SHORT_CHUNK;
+}
+
 /* The key-centric kernel: where wgmma is allowed (a->use_mma ==
  * GPU_MMA_WGMMA: compute 9.0 with sm_90a code, the default there)
  * k_wgmma_kv_ws for long blocks and k_wgmma_kv_short for blocks of at
@@ -88,8 +107,10 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     if (e != cudaSuccess) return e;
     int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
+    gpu_args b = *a;
+    b.chunk = wg_short_chunk(a, grid);
     kern<<<grid, threads, smem, a->stream>>>((const T *)q, kv_heads_at((const T *)k, a),
-                                             kv_heads_at((const T *)v, a), *a);
+                                             kv_heads_at((const T *)v, a), b);
     return cudaGetLastError();
 }
 

@@ -416,14 +416,6 @@ static int use_mma(const gpu_ctx *c)
     return GPU_MMA_SYNC;
 }
 
-/* k_wgmma_kv_short's runs of tiles: chunks of GPU_KV_CHUNK tiles taken
- * from a counter by whichever CTA is free, where one run per CTA (total /
- * grid tiles each) left CTAs idle at the end: 1.20x at 32K tokens, 1.18x
- * at 128K and 1.13x at 512K end to end (H200, docs/perf.md CUDA v17).
- * 32 was the best of 8-64; MOBA_CUDA_SCHED_CHUNK sets it for
- * measurements, 0 for one run per CTA. */
-#define GPU_KV_CHUNK 32
-
 /* *out = the integer in environment variable name, or dflt where it is
  * unset or empty; a value that is not an integer in [lo, hi] is an error. */
 static moba_status env_int(const char *name, long lo, long hi, int dflt, int *out)
@@ -462,7 +454,8 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     if (st) return st;
     st = env_int("MOBA_CUDA_OWN_EARLY", 0, 1, 1, &pl->a.own_early);
     if (st) return st;
-    return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, GPU_KV_CHUNK, &pl->a.chunk);
+    /* -1: the launch chooses (wg_short_chunk). */
+    return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, -1, &pl->a.chunk);
 }
 
 static moba_status gpu_gate(void *bctx, void *bplan, const moba_problem *pb,
@@ -516,7 +509,7 @@ static moba_status gpu_attend(void *bctx, void *bplan, const moba_problem *pb,
  * 8 groups gave 1.07x at 128K and 512K tokens (blk128/top8) while each
  * CTA of the short-block attention kernel had one fixed run of tiles: the
  * next group's gating filled the SMs that the slowest runs left idle.
- * With the runs taken in chunks (GPU_KV_CHUNK) that idle time went, and
+ * With the runs taken in chunks (wg_short_chunk) that idle time went, and
  * the groups came to 0.96-1.04x depending on the shape, within the spread
  * between calls; so one group by default, and the groups for
  * measurements. */
