@@ -63,7 +63,7 @@ static cudaError_t ws_kv_launch(const gpu_args *a, const void *q, const void *k,
 static int wg_short_chunk(const gpu_args *a, int grid)
 {
     if (a->chunk >= 0) return a->chunk;
-    const int64_t tiles = a->T * a->nheads * (a->K - 1) / GPU_TILE_ROWS;
+    const int64_t tiles = gpu_group_entries(a) / GPU_TILE_ROWS;
     return tiles >= (int64_t)1024 * grid ? 2 * WG_SHORT_CHUNK : WG_SHORT_CHUNK;
 }
 

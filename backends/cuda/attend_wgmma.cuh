@@ -318,7 +318,7 @@ __device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
  * nothing but the prefetch. */
 __device__ __forceinline__ void wg_prefetch_entries(const gpu_args &a, const wg_step &x)
 {
-    const int64_t n = (int64_t)a.T * a.nheads * (a.K - 1); /* the group's entries */
+    const int64_t n = gpu_group_entries(&a);
     const int i = threadIdx.x;
     const int64_t e = (int64_t)x.w.e0 + x.w.nrows + 32 * i;
     /* 64 entries, 256 bytes, span three 128-byte lines at most. */

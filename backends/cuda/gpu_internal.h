@@ -124,6 +124,14 @@ typedef struct gpu_args {
 extern "C" {
 #endif
 
+/* The entries of a's heads (every row's top_k - 1 picks of each of its
+ * query heads): where its entries and partials end, and an upper bound on
+ * the rows of its lists' tiles. */
+__host__ __device__ static inline int64_t gpu_group_entries(const gpu_args *a)
+{
+    return a->T * a->nheads * (a->K - 1);
+}
+
 /* The view of a whole-problem args a that covers kv-head group g of G
  * (kv heads [g Hk / G, (g + 1) Hk / G), with their query heads): the
  * groups' lists, offsets and entries lie side by side in the plan's
