@@ -78,13 +78,14 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
                                  const void *v)
 {
     typedef unsigned short T;
-    void (*kern)(const T *, const T *, const T *, gpu_args);
+    void (*kern)(const T *, const T *, const T *, gpu_args) = NULL;
+    void (*kern_tma)(const T *, const T *, const T *, gpu_args, const ws_tma) = NULL;
     int threads = MMA_THREADS, smem;
     const bool wide = a->S >= MMA_WIDE_MIN;
     if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
     if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
-        kern = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
-                                       : k_wgmma_kv_short<DT, D, false>;
+        kern_tma = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
+                                           : k_wgmma_kv_short<DT, D, false>;
         threads = WG_SHORT_THREADS;
         smem = wg_short_cfg<D>::SMEM;
     } else {
@@ -99,18 +100,23 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     cudaError_t e = a->chunk ? cudaMemsetAsync(a->sched, 0, sizeof(int32_t), a->stream)
                              : cudaSuccess;
     /* Above the 48 KB default: opt in, then fill every SM. */
+    const void *fn = kern_tma ? (const void *)kern_tma : (const void *)kern;
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     int per_sm = 0;
     if (e == cudaSuccess)
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem);
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, threads, smem);
     if (e != cudaSuccess) return e;
     int grid = a->sm_count * (per_sm > 0 ? per_sm : 1);
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
     gpu_args b = *a;
     b.chunk = wg_short_chunk(a, grid);
-    kern<<<grid, threads, smem, a->stream>>>((const T *)q, kv_heads_at((const T *)k, a),
-                                             kv_heads_at((const T *)v, a), b);
+    const T *kh = kv_heads_at((const T *)k, a), *vh = kv_heads_at((const T *)v, a);
+    if (kern_tma)
+        kern_tma<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b,
+                                                     ws_tma_encode<D>(a, k, v));
+    else
+        kern<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b);
     return cudaGetLastError();
 }
 

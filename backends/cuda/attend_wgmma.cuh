@@ -25,23 +25,45 @@
 
 #if MOBA_GPU_HAVE_MMA
 
+#include <cuda.h> /* CUtensorMap (the type only: no driver call here) */
+
 #define WG_KC 128      /* keys per chunk: the N of S's wgmma */
 #define WG_SHORT_THREADS 128 /* k_wgmma_kv_short: one warpgroup */
 
-/* Descriptor strides of the tiled layout, in bytes (measured by
- * tools/wgmma_probe.cu): the leading offset steps along the reduction
- * dimension, the stride offset along M/N, for K-major and MN-major alike.
- * A core matrix is 128 bytes; a tile with C columns has C / 8 of them per
- * 8 rows. */
+/* Elements of one K or V chunk (WG_KC keys of D columns). */
 template <int D> struct wg_cfg {
-    enum {
-        K_LBO = 128,          /* K: next 8 d                    */
-        K_SBO = D / 8 * 128,  /* K: next 8 keys                 */
-        V_LBO = D / 8 * 128,  /* V: next 8 keys (the reduction) */
-        V_SBO = 128,          /* V: next 8 d                    */
-        CHUNK = WG_KC * D     /* elements of one K or V chunk   */
-    };
+    enum { CHUNK = WG_KC * D };
 };
+
+/* K's and V's tensor maps ([T, Hk, D] as boxes of 64 columns, one head
+ * and WG_KC keys, 128-byte swizzled: one box is one 64-column block of a
+ * WG_KC-key tile, wg_sw128_off's layout), built by the host
+ * (ws_tma_encode) and passed as a __grid_constant__ kernel parameter; on
+ * is 0 where they could not be built (the copies then all go through
+ * cp.async).
+ *
+ * Why TMA: with cp.async the warp-specialized kernels' producer
+ * warpgroup issued 2 D / 8 copies per thread and chunk plus their address
+ * arithmetic, on the schedulers the consumers issue from, and every
+ * consumer fenced each chunk (fence.proxy.async: cp.async writes through
+ * the generic proxy, which wgmma does not see without it).  A TMA box is
+ * one instruction of one thread and lands through the async proxy,
+ * visible to wgmma once the slot's mbarrier completes: FlashAttention-3's
+ * producer.  k_wgmma_kv_short's copies were 4-byte cp.async, 128 a thread
+ * per block, on the LSU queue its Q loads and partial stores wait on
+ * (docs/perf.md, CUDA v42). */
+struct ws_tma {
+    CUtensorMap k, v;
+    int on;
+};
+
+/* Whether a chunk of nk keys comes through TMA: a box is always WG_KC
+ * keys, and the rows of a shorter chunk past its keys must be zeros (their
+ * P is 0, but 0 x NaN garbage would not be), which cp.async writes. */
+__device__ __forceinline__ bool ws_by_tma(const ws_tma &tm, int nk)
+{
+    return tm.on && nk == WG_KC;
+}
 
 /* P's A fragments from S's accumulator after the softmax, 16 keys per
  * step (the mma C layout is the A layout). */
@@ -58,23 +80,21 @@ __device__ __forceinline__ void wg_pack_p(uint32_t (*pa)[4], const float (*s)[4]
 }
 
 /* Issues O += P V for the warpgroup's 64 rows (not committed), V's chunk
- * at vs as MN-major B: in the tiled layout (keys 16 kc .. 16 kc + 15 are
- * two rows of core matrices) or, SW128, in attend_wgmma_ws.cuh's
- * 128-byte-swizzled one (16 rows, 2048 bytes, into each 64-column block,
- * LBO stepping between the blocks).  fresh: O = P V, the first wgmma's
- * scale-d 0 ignoring what O's registers hold (k_wgmma_kv_short leaves
- * them unset rather than spend 64 moves a step on zeros). */
-template <int DT, int D, bool SW128>
+ * at vs as MN-major B in the 128-byte-swizzled layout (16 rows, 2048
+ * bytes, into each 64-column block, LBO stepping between the blocks).
+ * fresh: O = P V, the first wgmma's scale-d 0 ignoring what O's registers
+ * hold (k_wgmma_kv_short leaves them unset rather than spend 64 moves a
+ * step on zeros). */
+template <int DT, int D>
 __device__ __forceinline__ void wg_pv(float *o, const uint32_t (*pa)[4], const unsigned char *vs,
                                       bool fresh = false)
 {
     if (!fresh) wg_pin_n<D / 2>(o);
     wg_fence();
-    const uint64_t d0 = SW128 ? wg_desc_sw128(vs, WG_KC * 128, 1024)
-                              : wg_desc(vs, wg_cfg<D>::V_LBO, wg_cfg<D>::V_SBO);
+    const uint64_t d0 = wg_desc_sw128(vs, WG_KC * 128, 1024);
 #pragma unroll
     for (int kc = 0; kc < WG_KC / 16; kc++) {
-        const uint64_t desc = wg_desc_step(d0, SW128 ? kc * 16 * 128 : kc * 2 * (D / 8) * 128);
+        const uint64_t desc = wg_desc_step(d0, kc * 16 * 128);
         if (D == 128)
             wgmma_m64n128k16<DT, 1>(o, pa[kc], desc, !fresh || kc > 0);
         else
@@ -101,16 +121,19 @@ template <int N> __device__ __forceinline__ void wg_wait_pin(float *x)
     wg_pin_n<N>(x);
 }
 
-/* Issues (and commits) S = Q K^T for the warpgroup's 64 rows and the
- * chunk's WG_KC keys, K as K-major B. */
+/* Issues (and commits) S = Q K^T for the warpgroup's 64 rows (A from
+ * registers) and the chunk's WG_KC keys, K as K-major B in the
+ * 128-byte-swizzled layout: k16 step kk is 32 bytes into each row of its
+ * 64-column block. */
 template <int DT, int D>
-__device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const unsigned short *ks)
+__device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const unsigned char *ks)
 {
+    const uint64_t b0 = wg_desc_sw128(ks, 16, 1024);
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_m64n128k16<DT, 0>(s, qf[kk], wg_desc(ks + kk * 128, wg_cfg<D>::K_LBO, wg_cfg<D>::K_SBO),
-                                kk > 0);
+        wgmma_m64n128k16<DT, 0>(s, qf[kk],
+                                wg_desc_step(b0, (kk / 4) * WG_KC * 128 + (kk % 4) * 32), kk > 0);
     wg_commit();
 }
 
@@ -127,7 +150,7 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * Layout: a CTA of one warpgroup takes runs of the key-centric tiles
  * (mostly of one (block, kv head) list, as k_mma_kv_narrow), one 64-row
  * tile per step.  Shared memory holds only the block, K and V in the
- * tiled layout of wgmma.cuh with each row's words in wg_word's order, so
+ * 128-byte-swizzled layout with each row's words in wg_word's order, so
  * that every thread loads its Q fragments, and stores its rows of O, as
  * 16-byte vectors between its registers and global memory: 64 KB at D =
  * 128, three CTAs an SM.  Each step is one warpgroup's chain (Q K^T,
@@ -144,10 +167,12 @@ __device__ __forceinline__ void wg_qk(float *s, const uint32_t (*qf)[4], const u
  * reached 0.79x of the one-warpgroup kernel; docs/perf.md, CUDA v14.) */
 template <int D> struct wg_short_cfg {
     enum {
-        CTAS = 3,                         /* per SM */
-        SMEM = 2 * wg_cfg<D>::CHUNK * 2 /* bytes: K and V */
+        CTAS = 3,                       /* per SM */
+        TILE = wg_cfg<D>::CHUNK * 2,    /* bytes of K (or V) */
+        SMEM = 2 * TILE + WG_SMEM_ALIGN /* K and V, 1024-byte aligned */
     };
-    /* An SM's 228 KB, 1 KB of it reserved per CTA, with nx[]. */
+    /* An SM's 228 KB, 1 KB of it reserved per CTA, with nx[] and the
+     * mbarriers. */
     static_assert(CTAS * (SMEM + 128 + 1024) <= 228 * 1024, "CTAS CTAs an SM");
 };
 
@@ -160,44 +185,69 @@ template <int D> struct wg_short_cfg {
  * covers 64 contiguous bytes per vector.  Q K^T sums over d in whatever
  * order K agrees on, so K is stored in that order (the sums' rounding is
  * another than in natural order, the same in every run); O's columns
- * come out in V's column order, so V is stored in it too (wg_load_perm). */
+ * come out in V's column order, so V is stored in it too (wg_short_permute). */
 __host__ __device__ constexpr int wg_word(int c, int t)
 {
     return 16 * (c / 4) + 4 * t + c % 4;
 }
 
-/* Keys [0, nk) of one tensor's block (K or V) into dst in the tiled
- * layout (wg_cfg: 16 bytes of key u's group c at element (((u / 8) D / 8
- * + c) 8 + u % 8) 8), group c's word t from the row's word wg_word(c, t),
- * rows nk .. WG_KC - 1 zeroed so that masked weights never meet NaN
- * garbage; the caller commits.  4-byte cp.async, since a natural 16-byte
- * vector's words go to four groups: a warp's copy takes 4 keys x 4 words
- * t x 2 groups, 16 banks two ways deep and four rows' 32-byte pieces
- * (the other half of each sector comes through L1 in the next copy).  A
- * thread's 64 copies at D = 128 are one base plus constants and multiples
- * of four rows; a block loads once per list (~14 steps at 512K), so they
- * are a few percent of a step's instructions. */
+/* A block's K or V comes in natural order, 128-byte swizzled (through
+ * TMA where wg_short_by_tma allows, else wg_short_copy), and each thread
+ * then puts one key row, threadIdx.x, into wg_word's order in place
+ * (wg_short_permute).  Until v43 the copies permuted the words themselves,
+ * 4-byte cp.async since a natural 16-byte vector's words go to four
+ * groups: 128 a thread per block, on the LSU queue that the step's Q loads
+ * and partial stores wait on (docs/perf.md, CUDA v42); the permute is 8
+ * 16-byte shared-memory loads and stores a row, and a warp's 32 rows put
+ * each chunk on all 32 banks through the swizzle. */
+static_assert(WG_SHORT_THREADS == WG_KC, "k_wgmma_kv_short: a key row a thread");
+
+/* One tensor's block (keys from tok0) into dst by 16-byte cp.async, rows
+ * from nk on zeroed so that masked weights never meet NaN garbage (0 x
+ * NaN is NaN); the caller commits.  Thread i copies chunk i % (D / 8) of
+ * rows i / (D / 8) + j RS (as ws_load): a warp reads whole rows, and rows
+ * RS apart share their swizzle, so that one base and constants address
+ * every copy (a thread's own row, whose chunks each need their swizzled
+ * offset, spilled at 168 registers). */
 template <int D, bool FULL>
-__device__ __forceinline__ void wg_load_perm(const unsigned short *src, int64_t tok0, int Hk,
-                                             int kh, int nk, unsigned short *dst)
+__device__ __forceinline__ void wg_short_copy(const unsigned short *src, int64_t tok0, int Hk,
+                                              int kh, int nk, unsigned char *dst)
 {
-    const int C = D / 8, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int u4 = lane % 4, t = lane / 4 % 4, c2 = lane / 16;
-    static_assert(WG_SHORT_THREADS == 128 && WG_KC == 128 && C % 4 == 0, "32 keys a warp");
-    const int u0 = 32 * warp + u4; /* key u0 + 4 kg */
-    const size_t rs4 = (size_t)4 * Hk * D;
-    const unsigned short *sp = src + ((size_t)(tok0 + u0) * Hk + kh) * D + 2 * wg_word(c2, t);
-    unsigned short *dp = dst + ((4 * warp * C + c2) * 8 + u4) * 8 + 2 * t;
+    const int V8 = D / 8, RS = WG_SHORT_THREADS / V8;
+    static_assert(RS % 8 == 0 && WG_KC % RS == 0, "rows step by whole atoms");
+    const int c = threadIdx.x % V8, r0 = threadIdx.x / V8;
+    const unsigned short *sp = src + ((size_t)(tok0 + r0) * Hk + kh) * D + c * 8;
+    const size_t step = (size_t)RS * Hk * D;
+    unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
+    /* Past nk a row's address (maybe past the tensor) is not read.  Not
+     * unrolled: the masked instance's 16 row tests and addresses, live at
+     * once beside S, spilled at 168 registers. */
+#pragma unroll 1
+    for (int r = r0; r < WG_KC; r += RS, sp += step, dp += RS * 128)
+        cp_async16_n(dp, sp, FULL || r < nk ? 16 : 0);
+}
+
+/* This thread's key row of a tensor at dst from the natural order into
+ * wg_word's: of each 64-byte run m of the row (chunks 4 m .. 4 m + 3),
+ * chunk 4 m + i's word t is the natural chunk 4 m + t's word i, a 4 x 4
+ * transpose of words between four 16-byte loads and four stores. */
+template <int D>
+__device__ __forceinline__ void wg_short_permute(unsigned char *dst)
+{
+    const int u = threadIdx.x;
+    /* One run at a time: unrolled, the loads of all of them were live at
+     * once beside the next step's Q fragments, and spilled at 168
+     * registers. */
+#pragma unroll 1
+    for (int m = 0; m < D / 32; m++) {
+        uint4 x[4];
 #pragma unroll
-    for (int kg = 0; kg < 8; kg++)
-#pragma unroll
-        for (int cp = 0; cp < C / 2; cp++) {
-            /* group 2 cp + c2: wg_word(2 cp + c2, t) - wg_word(c2, t) */
-            const int so = 16 * (cp / 2) + 2 * (cp % 2);
-            unsigned short *d = dp + ((kg / 2) * C + 2 * cp) * 64 + (kg % 2) * 32;
-            /* past nk: zeroed, and the row's address (maybe past the tensor) not read */
-            cp_async4(d, sp + kg * rs4 + 2 * so, FULL || u0 + 4 * kg < nk ? 4 : 0);
-        }
+        for (int j = 0; j < 4; j++) x[j] = *(const uint4 *)(dst + wg_sw128_off(u, 4 * m + j, WG_KC));
+        *(uint4 *)(dst + wg_sw128_off(u, 4 * m, WG_KC)) = make_uint4(x[0].x, x[1].x, x[2].x, x[3].x);
+        *(uint4 *)(dst + wg_sw128_off(u, 4 * m + 1, WG_KC)) = make_uint4(x[0].y, x[1].y, x[2].y, x[3].y);
+        *(uint4 *)(dst + wg_sw128_off(u, 4 * m + 2, WG_KC)) = make_uint4(x[0].z, x[1].z, x[2].z, x[3].z);
+        *(uint4 *)(dst + wg_sw128_off(u, 4 * m + 3, WG_KC)) = make_uint4(x[0].w, x[1].w, x[2].w, x[3].w);
+    }
 }
 
 /* A step of k_wgmma_kv_short: its tile (gpu_kv_tile: block, kv head,
@@ -377,12 +427,58 @@ __device__ __forceinline__ void wg_load_qf(uint32_t (*qf)[4], const unsigned sho
     }
 }
 
-/* One tensor (K or V) of step x's block into dst; the caller commits. */
-template <int D, bool FULL>
-__device__ __forceinline__ void wg_short_load(const unsigned short *src, const gpu_args &a,
-                                              const wg_step &x, unsigned short *dst)
+/* Whether step x's block comes through TMA: in the FULL instance, where
+ * every block has WG_KC keys (ws_by_tma), and only there: in the masked
+ * one the mbarriers' phase and the test on the block's length spilled 20
+ * bytes at 168 registers, and its blocks come by 16-byte cp.async. */
+template <bool FULL>
+__device__ __forceinline__ bool wg_short_by_tma(const ws_tma &tm, const wg_step &x)
 {
-    wg_load_perm<D, FULL>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
+    (void)x;
+    return FULL && tm.on;
+}
+
+/* One tensor (K or V, map m) of step x's block into dst: D / 64 boxes
+ * from thread 0, their bytes announced on bar, or this thread's row by
+ * cp.async (the caller commits). */
+template <int D, bool FULL>
+__device__ __forceinline__ void wg_short_load(const unsigned short *src, const CUtensorMap *m,
+                                              const ws_tma &tm, const gpu_args &a,
+                                              const wg_step &x, unsigned char *dst, uint64_t *bar)
+{
+    if (wg_short_by_tma<FULL>(tm, x)) {
+        if (threadIdx.x == 0) {
+            wg_mbar_arrive_tx(bar, wg_short_cfg<D>::TILE);
+            /* The maps span every kv head; k and v start at the launch's
+             * first (kv_heads_at). */
+#pragma unroll
+            for (int b = 0; b < D / 64; b++)
+                wg_tma_load3(dst + b * WG_KC * 128, m, 64 * b, a.kh0 + x.w.kh,
+                             (int)x.w.blk.start, bar);
+        }
+    } else {
+        wg_short_copy<D, FULL>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
+    }
+}
+
+/* Step x's block, asked for by wg_short_load, is in: TMA's mbarriers
+ * (phase *ph, then flipped) or this thread's copies waited for, and this
+ * thread's rows of K and V permuted.  The caller fences and synchronises
+ * before any wgmma reads them. */
+template <int D, bool FULL>
+__device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, const wg_step &x, uint64_t *bar,
+                                                unsigned *ph, unsigned char *ks, unsigned char *vs)
+{
+    if (wg_short_by_tma<FULL>(tm, x)) {
+        wg_mbar_wait(&bar[0], *ph);
+        wg_mbar_wait(&bar[1], *ph);
+        *ph ^= 1u;
+    } else {
+        cp_async_wait<0>();
+        __syncthreads(); /* the rows came by every thread's copies */
+    }
+    wg_short_permute<D>(ks);
+    wg_short_permute<D>(vs);
 }
 
 /* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
@@ -418,12 +514,13 @@ __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const floa
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(WG_SHORT_THREADS, wg_short_cfg<D>::CTAS)
 k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigned short *v,
-                 gpu_args a)
+                 gpu_args a, const __grid_constant__ ws_tma tm)
 {
 #if MOBA_WGMMA_OK
-    extern __shared__ __align__(128) unsigned short wg_smem[];
-    const int CH = wg_cfg<D>::CHUNK;
-    unsigned short *ks = wg_smem; /* V at ks + CH */
+    extern __shared__ __align__(128) unsigned char wg_short_raw[];
+    unsigned char *ks = wg_smem_align(wg_short_raw), *vs = ks + wg_short_cfg<D>::TILE;
+    __shared__ uint64_t bar[2]; /* K's and V's boxes */
+    unsigned ph = 0;            /* their phase */
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t = lane % 4;
     const int r0 = 16 * warp + lane / 4; /* this thread's rows of a step: r0, r0 + 8 */
     const int total = a.tile_off[a.nlists];
@@ -437,12 +534,17 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     __shared__ int nx[3];
     int tbeg, tend;
     wg_takes tk = {total, 0, false};
-    if (a.chunk) {
-        if (threadIdx.x == 0) {
+    if (threadIdx.x == 0) {
+        wg_mbar_init(&bar[0], 1);
+        wg_mbar_init(&bar[1], 1);
+        wg_mbar_init_fence();
+        if (a.chunk) {
             nx[0] = atomicAdd(a.sched, a.chunk);
             nx[1] = atomicAdd(a.sched, a.chunk);
         }
-        __syncthreads();
+    }
+    __syncthreads();
+    if (a.chunk) {
         tbeg = nx[0];
         tend = min(tbeg + a.chunk, total);
         tk.nxt = nx[1];
@@ -464,8 +566,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_step xn = wg_step_take(a, x, total, nx, tk);
     int pe[2], pn[2]; /* x's and xn's rows' partial indices */
     wg_row_entries(a, x, r0, pe);
-    wg_short_load<D, FULL>(k, a, x, ks);
-    wg_short_load<D, FULL>(v, a, x, ks + CH);
+    wg_short_load<D, FULL>(k, &tm.k, tm, a, x, ks, &bar[0]);
+    wg_short_load<D, FULL>(v, &tm.v, tm, a, x, vs, &bar[1]);
     cp_async_commit();
     uint32_t qf[D / 16][4];
     wg_load_qf<D>(qf, q, a, pe, t);
@@ -476,8 +578,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
         /* A barrier only where a copy or a take is to be read: a step of
          * the same block and no take leaves the warps free to drift. */
+        if (kv_new) wg_short_arrive<D, FULL>(tm, x, bar, &ph, ks, vs);
         if (kv_new || tk.wait) {
-            cp_async_wait<0>();
             wg_fence_smem();
             __syncthreads();
             wg_take_read(nx, tk);
@@ -497,7 +599,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         wg_wait_pin<WG_KC / 2>(&s[0][0][0]);
         if (nblk) {
             __syncthreads(); /* every warp's Q K^T has read K */
-            wg_short_load<D, FULL>(k, a, xn, ks);
+            wg_short_load<D, FULL>(k, &tm.k, tm, a, xn, ks, &bar[0]);
             cp_async_commit();
         }
         mma_softmax<D, 1, WG_KC / 8, !FULL, true, true, true>(R, s, a.scale, a.scale_log2, lo,
@@ -513,12 +615,12 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
          * which at 168 registers spilled around it). */
         mma_acc_finish<D, 1>(R);
         const float inv[2] = {1.0f / R.l[0], 1.0f / R.l[1]};
-        wg_pv<DT, D, false>(o, pa, (const unsigned char *)(ks + CH), true);
+        wg_pv<DT, D>(o, pa, vs, true);
         wg_commit();
         wg_wait_pin<D / 2>(o);
         if (nblk) {
             __syncthreads(); /* every warp's P V has read V */
-            wg_short_load<D, FULL>(v, a, xn, ks + CH);
+            wg_short_load<D, FULL>(v, &tm.v, tm, a, xn, vs, &bar[1]);
             cp_async_commit();
         }
         wg_store_rows<DT, D>(R, inv, a, pe, r0, x.w.nrows, t);
@@ -533,7 +635,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         xn = x2;
     }
 #else
-    (void)q; (void)k; (void)v; (void)a;
+    (void)q; (void)k; (void)v; (void)a; (void)tm;
     __trap(); /* launched only where sm_90a code exists (gpu_backend.cu, use_mma) */
 #endif
 }

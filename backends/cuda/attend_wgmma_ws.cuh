@@ -53,8 +53,6 @@
 
 #if MOBA_GPU_HAVE_MMA
 
-#include <cuda.h> /* CUtensorMap (the type only: no driver call here) */
-
 #define WS_THREADS 384   /* two consumer warpgroups and the producer one */
 #define WS_PRODUCERS 128 /* the producer warpgroup */
 #define WS_RING 3        /* chunks in the ring */
@@ -90,25 +88,6 @@ template <int D> struct ws_cfg {
                   "setmaxnreg: the consumers would wait for registers no one frees");
 };
 
-/* K's and V's tensor maps ([T, Hk, D] as boxes of 64 columns, one head
- * and WG_KC keys, 128-byte swizzled: one box is one 64-column block of a
- * ring slot's tile, wg_sw128_off's layout), built by the host
- * (ws_tma_encode) and passed as a __grid_constant__ kernel parameter; on
- * is 0 where they could not be built (the copies then all go through
- * cp.async).
- *
- * Why TMA: with cp.async the producer warpgroup issued 2 D / 8 copies per
- * thread and chunk plus their address arithmetic, on the schedulers the
- * consumers issue from, and every consumer fenced each chunk
- * (fence.proxy.async: cp.async writes through the generic proxy, which
- * wgmma does not see without it).  A TMA box is one instruction of one
- * thread and lands through the async proxy, visible to wgmma once the
- * slot's mbarrier completes: FlashAttention-3's producer. */
-struct ws_tma {
-    CUtensorMap k, v;
-    int on;
-};
-
 /* A whole chunk (WG_KC keys) of one tensor into dst in the
  * 128-byte-swizzled layout (wg_desc_sw128) by cp.async, by the producer
  * warpgroup's WS_PRODUCERS threads (pt: the thread's index among them).  Thread pt copies 16-byte
@@ -128,14 +107,6 @@ __device__ __forceinline__ void ws_load(const unsigned short *src, int64_t tok0,
     unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
 #pragma unroll
     for (int i = 0; i < N; i++) cp_async16(dp + i * RS * 128, sp + i * step);
-}
-
-/* Whether a chunk of nk keys comes through TMA: a box is always WG_KC
- * keys, and the rows of a shorter chunk past its keys must be zeros (their
- * P is 0, but 0 x NaN garbage would not be), which cp.async writes. */
-__device__ __forceinline__ bool ws_by_tma(const ws_tma &tm, int nk)
-{
-    return tm.on && nk == WG_KC;
 }
 
 /* S = Q K^T for the warpgroup's 64 rows (qs: 64 rows in the swizzled
@@ -675,7 +646,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                      * range, spilled 96-132 bytes with it. */
                     ws_qk<DT, D>(&s[0][0][0], qs, ks);
                     wg_commit();
-                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait<1>();
@@ -697,7 +668,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     wg_pack_p<DT>(pa, s[0]);
                 } else if (OWN) {
                     /* An own warpgroup past its rows' keys: the last P V. */
-                    wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+                    wg_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
                     wg_commit();
                     ws_turn_pass(wg);
                     wg_wait<0>();
@@ -713,7 +684,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
         }
         if (pend) {
             float s[1][WG_KC / 8][4];
-            wg_pv<DT, D, true>(o, pa, ring + pslot * C::STAGE + C::VOFF);
+            wg_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
             wg_commit();
             wg_wait_all<D>(&s[0][0][0], o);
         }

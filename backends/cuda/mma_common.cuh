@@ -98,15 +98,14 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
 #endif
 }
 
-/* 4-byte form, through L1 (.ca: the only one for 4 bytes), for copies that
- * rearrange a row's words (wg_load_perm).  n bytes of the source are read
- * (4, or 0: the word is zeroed and src not read, so a row past a block's
- * end needs no branch). */
-__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, int n = 4)
+/* The same with n of the 16 bytes read from the source (16, or 0: the
+ * chunk is zeroed and src not read, so a row past a block's end needs no
+ * branch). */
+__device__ __forceinline__ void cp_async16_n(void *smem, const void *gmem, int n)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 #else
     (void)smem; (void)gmem; (void)n;
     __trap();
