@@ -217,14 +217,12 @@ __device__ __forceinline__ void wg_short_copy(const unsigned short *src, int64_t
     static_assert(RS % 8 == 0 && WG_KC % RS == 0, "rows step by whole atoms");
     const int c = threadIdx.x % V8, r0 = threadIdx.x / V8;
     const unsigned short *sp = src + ((size_t)(tok0 + r0) * Hk + kh) * D + c * 8;
-    const size_t step = (size_t)RS * Hk * D;
+    const int step = RS * Hk * D; /* < 2^31: gpu_backend.cu bounds Hk x D */
     unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
-    /* Past nk a row's address (maybe past the tensor) is not read.  Not
-     * unrolled: the masked instance's 16 row tests and addresses, live at
-     * once beside S, spilled at 168 registers. */
-#pragma unroll 1
-    for (int r = r0; r < WG_KC; r += RS, sp += step, dp += RS * 128)
-        cp_async16_n(dp, sp, FULL || r < nk ? 16 : 0);
+    /* Past nk a row's address (maybe past the tensor) is not read. */
+#pragma unroll
+    for (int j = 0; j < WG_KC / RS; j++)
+        cp_async16_n(dp + j * RS * 128, sp + j * step, FULL || r0 + j * RS < nk ? 16 : 0);
 }
 
 /* This thread's key row of a tensor at dst from the natural order into
