@@ -217,7 +217,7 @@ __device__ __forceinline__ void wg_short_copy(const unsigned short *src, int64_t
     static_assert(RS % 8 == 0 && WG_KC % RS == 0, "rows step by whole atoms");
     const int c = threadIdx.x % V8, r0 = threadIdx.x / V8;
     const unsigned short *sp = src + ((size_t)(tok0 + r0) * Hk + kh) * D + c * 8;
-    const int step = RS * Hk * D; /* < 2^31: gpu_backend.cu bounds Hk x D */
+    const size_t step = (size_t)RS * Hk * D;
     unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
     /* Past nk a row's address (maybe past the tensor) is not read. */
 #pragma unroll
