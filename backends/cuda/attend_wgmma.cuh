@@ -202,6 +202,17 @@ __host__ __device__ constexpr int wg_word(int c, int t)
  * each chunk on all 32 banks through the swizzle. */
 static_assert(WG_SHORT_THREADS == WG_KC, "k_wgmma_kv_short: a key row a thread");
 
+/* threadIdx.x, read where called: an asm volatile, which the compiler
+ * neither hoists out of a loop nor shares between calls, so that what is
+ * computed from it is computed anew at each call rather than kept in
+ * registers from one call to the next. */
+__device__ __forceinline__ unsigned wg_tid_here(void)
+{
+    unsigned t;
+    asm volatile("mov.u32 %0, %%tid.x;" : "=r"(t));
+    return t;
+}
+
 /* One tensor's block (keys from tok0) into dst by 16-byte cp.async, rows
  * from nk on zeroed so that masked weights never meet NaN garbage (0 x
  * NaN is NaN); the caller commits.  Thread i copies chunk i % (D / 8) of
@@ -215,7 +226,14 @@ __device__ __forceinline__ void wg_short_copy(const unsigned short *src, int64_t
 {
     const int V8 = D / 8, RS = WG_SHORT_THREADS / V8;
     static_assert(RS % 8 == 0 && WG_KC % RS == 0, "rows step by whole atoms");
-    const int c = threadIdx.x % V8, r0 = threadIdx.x / V8;
+    /* In the masked instance the thread's offsets (dp, its rows' base),
+     * computed once for the first block's copies and kept across the
+     * step loop, held registers that spilled run_end and a list number
+     * (20 bytes at 168 registers): read anew, they are a few integer
+     * instructions per copied block instead.  FULL fits as it is, and
+     * keeps its code. */
+    const unsigned tid = FULL ? threadIdx.x : wg_tid_here();
+    const int c = tid % V8, r0 = tid / V8;
     const unsigned short *sp = src + ((size_t)(tok0 + r0) * Hk + kh) * D + c * 8;
     const size_t step = (size_t)RS * Hk * D;
     unsigned char *dp = dst + wg_sw128_off(r0, c, WG_KC);
