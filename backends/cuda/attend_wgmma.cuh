@@ -251,9 +251,8 @@ template <int D>
 __device__ __forceinline__ void wg_short_permute(unsigned char *dst)
 {
     const int u = threadIdx.x;
-    /* One run at a time: unrolled, the loads of all of them were live at
-     * once beside the next step's Q fragments, and spilled at 168
-     * registers. */
+    /* One run at a time: 16 loaded words live beside the next step's Q
+     * fragments rather than 64. */
 #pragma unroll 1
     for (int m = 0; m < D / 32; m++) {
         uint4 x[4];
@@ -443,14 +442,12 @@ __device__ __forceinline__ void wg_load_qf(uint32_t (*qf)[4], const unsigned sho
     }
 }
 
-/* Whether step x's block comes through TMA: in the FULL instance, where
- * every block has WG_KC keys (ws_by_tma), and only there: in the masked
- * one the mbarriers' phase and the test on the block's length spilled 20
- * bytes at 168 registers, and its blocks come by 16-byte cp.async. */
-template <bool FULL>
-__device__ __forceinline__ bool wg_short_by_tma(const ws_tma &tm, const wg_step &x)
+/* Whether a block comes through TMA: in the FULL instance, where every
+ * block has WG_KC keys (ws_by_tma), and only there; the masked instance's
+ * blocks come by 16-byte cp.async (with TMA for its whole blocks it
+ * spilled 20 bytes at 168 registers, before wg_tid_here; not retried). */
+template <bool FULL> __device__ __forceinline__ bool wg_short_by_tma(const ws_tma &tm)
 {
-    (void)x;
     return FULL && tm.on;
 }
 
@@ -462,7 +459,7 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const C
                                               const ws_tma &tm, const gpu_args &a,
                                               const wg_step &x, unsigned char *dst, uint64_t *bar)
 {
-    if (wg_short_by_tma<FULL>(tm, x)) {
+    if (wg_short_by_tma<FULL>(tm)) {
         if (threadIdx.x == 0) {
             wg_mbar_arrive_tx(bar, wg_short_cfg<D>::TILE);
             /* The maps span every kv head; k and v start at the launch's
@@ -485,7 +482,7 @@ template <int D, bool FULL>
 __device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, const wg_step &x, uint64_t *bar,
                                                 unsigned *ph, unsigned char *ks, unsigned char *vs)
 {
-    if (wg_short_by_tma<FULL>(tm, x)) {
+    if (wg_short_by_tma<FULL>(tm)) {
         wg_mbar_wait(&bar[0], *ph);
         wg_mbar_wait(&bar[1], *ph);
         *ph ^= 1u;
