@@ -479,7 +479,7 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const C
  * thread's rows of K and V permuted.  The caller fences and synchronises
  * before any wgmma reads them. */
 template <int D, bool FULL>
-__device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, const wg_step &x, uint64_t *bar,
+__device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, uint64_t *bar,
                                                 unsigned *ph, unsigned char *ks, unsigned char *vs)
 {
     if (wg_short_by_tma<FULL>(tm)) {
@@ -591,7 +591,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
         /* A barrier only where a copy or a take is to be read: a step of
          * the same block and no take leaves the warps free to drift. */
-        if (kv_new) wg_short_arrive<D, FULL>(tm, x, bar, &ph, ks, vs);
+        if (kv_new) wg_short_arrive<D, FULL>(tm, bar, &ph, ks, vs);
         if (kv_new || tk.wait) {
             wg_fence_smem();
             __syncthreads();
