@@ -362,7 +362,7 @@ __device__ __forceinline__ void ws_load_short(const unsigned short *k, const uns
         if (r < nk)
             cp_async16(dp, sp);
         else
-            wg_cp_async16_zero(dp, k);
+            cp_async16_n(dp, k, 0);
     }
 }
 

@@ -100,7 +100,10 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem)
 
 /* The same with n of the 16 bytes read from the source (16, or 0: the
  * chunk is zeroed and src not read, so a row past a block's end needs no
- * branch). */
+ * branch; src then only has to be some address).  The zeros are a
+ * cp.async, so they count among the thread's copies that
+ * cp.async.mbarrier.arrive and cp.async.wait_group wait for; a plain
+ * store would not. */
 __device__ __forceinline__ void cp_async16_n(void *smem, const void *gmem, int n)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800

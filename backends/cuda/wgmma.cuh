@@ -213,21 +213,6 @@ __device__ __forceinline__ void wg_mbar_arrive_cp_async(uint64_t *b)
 #endif
 }
 
-/* 16 zero bytes into shared memory as a cp.async (source size 0: nothing
- * is read, src only has to be some address), so that the zeros count
- * among the thread's copies that cp.async.mbarrier.arrive waits for; a
- * plain store would not. */
-__device__ __forceinline__ void wg_cp_async16_zero(void *smem, const void *gmem)
-{
-#if MOBA_WGMMA_OK
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, 0;\n" ::"r"(wg_smem_addr(smem)),
-                 "l"(gmem)
-                 : "memory");
-#else
-    (void)smem; (void)gmem;
-#endif
-}
-
 /* The tensor memory accelerator (TMA, sm_90): one thread asks for a box
  * of a tensor map and the copy engine writes it into shared memory,
  * 128-byte swizzled as the map says, then completes `bytes` of the
