@@ -568,8 +568,8 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     }
     if (tbeg >= tend) return;
     /* Bookkeeping runs ahead of the math: during step s the Q fragments
-     * of step s + 1 load (their partial indices pn were read at the end of
-     * step s - 1), and at its end the indices of step s + 2's rows. */
+     * of step s + 1 load, their partial indices pn read at the step's top,
+     * and at its end step s + 2 is found and its entries prefetched. */
     wg_step x;
     x.tile = tbeg;
     x.run_end = tend;
@@ -577,18 +577,24 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     x.any = true;
     wg_step_list(a, x);
     wg_step xn = wg_step_take(a, x, total, nx, tk);
-    int pe[2], pn[2]; /* x's and xn's rows' partial indices */
+    int pe[2]; /* x's rows' partial indices (pn: xn's) */
     wg_row_entries(a, x, r0, pe);
     wg_short_load<D, FULL>(k, &tm.k, tm, a, x, ks, &bar[0]);
     wg_short_load<D, FULL>(v, &tm.v, tm, a, x, vs, &bar[1]);
     cp_async_commit();
     uint32_t qf[D / 16][4];
     wg_load_qf<D>(qf, q, a, pe, t);
-    wg_row_entries(a, xn, r0, pn);
     wg_prefetch_entries(a, xn);
     bool kv_new = true; /* x's block was asked for in the step before */
     for (;;) {
         const bool nblk = xn.any && xn.lst != x.lst; /* the next step needs another block */
+        /* xn's entries (in L2: wg_prefetch_entries asked for them a step
+         * ago), first waited for under Q K^T.  Read at the end of the step
+         * before, ptxas moved them into their loop-carried registers at
+         * this top, which waited for the loads: 9 % of the kernel's stall
+         * samples at 512K on an H100 (docs/perf.md, CUDA v44). */
+        int pn[2];
+        wg_row_entries(a, xn, r0, pn);
         /* A barrier only where a copy or a take is to be read: a step of
          * the same block and no take leaves the warps free to drift. */
         if (kv_new) wg_short_arrive<D, FULL>(tm, bar, &ph, ks, vs);
@@ -641,7 +647,6 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         const wg_step x2 = wg_step_take(a, xn, total, nx, tk);
         pe[0] = pn[0];
         pe[1] = pn[1];
-        wg_row_entries(a, x2, r0, pn);
         wg_prefetch_entries(a, x2);
         kv_new = nblk;
         x = xn;
