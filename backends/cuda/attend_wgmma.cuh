@@ -376,9 +376,9 @@ __device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
 /* Into L2, the entries of the step after x (y): within a run the steps'
  * entries follow each other (a list's tiles, then the next list's, which
  * begins where this one ends), so y's are the GPU_TILE_ROWS after x's.
- * Called as x is found, a step before the step that reads x's entries
- * (at its top) and two before y's are read: without it those loads
- * went to DRAM, and the Q gather that needs them waited on them for 12 %
+ * Called as x is found, at the end of the step before the one whose top
+ * reads x's entries, so y's are asked for a step before they are read:
+ * without it those loads went to DRAM, and the Q gather that needs them waited on them for 12 %
  * of k_wgmma_kv_short's stall samples at 512K (docs/perf.md, CUDA v40).
  * Past a run's end the guess is another run's entries, which costs
  * nothing but the prefetch. */
