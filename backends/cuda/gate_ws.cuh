@@ -9,17 +9,25 @@
  * else to issue: 46 % of the cycles issued at 512K (CUDA v31-v34).  The
  * ranking needs neither fragments nor accumulators.  Here one warpgroup
  * (the scorer) holds the 128 rows' fragments, loads the centroid tiles
- * and stages each tile's scores; eight ranking warps, at half the
- * registers, only filter and insert.  setmaxnreg moves the registers:
- * 2 CTAs of 384 threads per SM, six warps per scheduler, of which four
- * rank without ever waiting at a CTA barrier or on a wgmma.
+ * and stages each tile's scores; four ranking warps only filter and
+ * insert, each lane one row.
  *
  * The scores go through two staging slots ([128][GTC_SLD] floats each,
- * gtc_stage's layout) on mbarriers: the scorer fills slot k % 2 once the
+ * gws_stage's layout) on mbarriers: the scorer fills slot k % 2 once the
  * rankers have released it (empty: one arrival per ranking warp) and
  * announces it (full: one per scorer thread), so it scores tile k + 1
- * while tile k is ranked.  Rankers keep v29's layout: lane l of ranking
- * warp w ranks row 16 w + l / 2, columns 32 (l & 1) .. + 31 of each tile.
+ * while tile k is ranked.
+ *
+ * A row a lane (CUDA v45): the candidate loop turns as often as the
+ * busiest of a warp's 32 lanes has candidates, so a warp that ranks 32
+ * rows of 64 columns turns fewer times per row than one that ranks 16 rows
+ * on two lanes of 32 (k_gate_mma's layout, v29: 2.65 turns per warp and
+ * tile at 2048 candidates against 3.4 for twice the rows,
+ * scripts/gate_turns.py), its floor is its own list's W-th best, exact
+ * rather than certified from two lists, and the pair's merge and floor
+ * shuffles go.  Half the ranking warps issue ~1.5x fewer instructions a
+ * row; two CTAs of 256 threads an SM at 128 registers each, with no
+ * register hand-over between the roles.
  */
 #ifndef MOBA_GPU_GATE_WS_CUH
 #define MOBA_GPU_GATE_WS_CUH
@@ -30,70 +38,21 @@
 
 #include <cuda.h> /* CUtensorMap (the type only: no driver call here) */
 
-#define GWS_RANKERS 256 /* threads that rank: warps 0-7, 2 lanes per row */
-#define GWS_SCORERS 128 /* the scoring warpgroup: warps 8-11             */
+#define GWS_RANKERS GTC_ROWS /* threads that rank: warps 0-3, a row each */
+#define GWS_SCORERS 128      /* the scoring warpgroup: warps 4-7         */
 #define GWS_THREADS (GWS_RANKERS + GWS_SCORERS)
-/* Registers per thread after setmaxnreg.  2 CTAs per SM launch at 65536
- * / (2 x 384) rounded down to 8, 80; the scorer holds 2 x D / 4 words of
- * fragments (64 at D = 128) and 16 accumulators (gws_score_rows), the
- * rankers their lists.  The scorer's increase is served from what the
- * rankers release, so the two may not pass the launch's total.  Both
- * budgets are tight: what the rankers hold across their loop is read
- * again from shared memory (gws_ld, gws_tid) rather than kept, which is
- * what took them from 4-36 bytes of spills to none; with lists of 8 (the
- * passes of top-10 and up) they still spill, so those stay on
- * k_gate_mma (gate.cu). */
-#define GWS_LAUNCH_REGS (65536 / (2 * GWS_THREADS) / 8 * 8)
-#define GWS_RANK_REGS 64
-#define GWS_SCORE_REGS 112
-static_assert(GWS_RANKERS * GWS_RANK_REGS + GWS_SCORERS * GWS_SCORE_REGS <=
-                  GWS_LAUNCH_REGS * GWS_THREADS,
-              "setmaxnreg: the scorer would wait for registers no one frees");
+/* 2 CTAs an SM (the staging slots and centroid tiles: ~106 KB each at D =
+ * 128) give every thread 128 registers: the scorer holds 2 x D / 4 words
+ * of fragments (64 at D = 128) and 16 accumulators (gws_score_rows), a
+ * ranker its list and a tile's 64 scores in flight. */
 
 /* At a 1024-byte aligned base (wg_smem_align), as gtc_smem. */
 template <int D> struct gws_smem {
     unsigned short cs[2][GTC_BC * D];
     __align__(16) float sc[2][GTC_ROWS * GTC_SLD]; /* staging slots */
-    gtc_key_t bound[GTC_ROWS];
-    int n[GTC_ROWS];
-    int b[GTC_ROWS], want[GTC_ROWS];
     uint64_t full[2], empty[2];
     uint64_t cfull[2]; /* a centroid buffer's TMA boxes have landed */
-    gpu_qtile tile; /* the CTA's, for the rankers (gws_ld) */
-    moba_seq sq;
-    int npass, ntile;
 };
-
-/* The rankers read the CTA's facts from shared memory where they use
- * them, through volatile loads that nvcc may not hoist: held in registers
- * from the kernel's start or across the ranking loop, they made ptxas
- * spill at the rankers' 64 registers. */
-__device__ __forceinline__ int gws_ld(const int *p) { return *(const volatile int *)p; }
-__device__ __forceinline__ int64_t gws_ld(const int64_t *p) { return *(const volatile int64_t *)p; }
-__device__ __forceinline__ gtc_key_t gws_ld(const gtc_key_t *p)
-{
-    return *(const volatile gtc_key_t *)p;
-}
-
-__device__ __forceinline__ gpu_qtile gws_ld_tile(const gpu_qtile *p)
-{
-    gpu_qtile t;
-    t.seq = gws_ld(&p->seq);
-    t.row0 = gws_ld(&p->row0);
-    t.rows = gws_ld(&p->rows);
-    t.start = gws_ld(&p->start);
-    return t;
-}
-
-__device__ __forceinline__ moba_seq gws_ld_seq(const moba_seq *p)
-{
-    moba_seq q;
-    q.start = gws_ld(&p->start);
-    q.len = gws_ld(&p->len);
-    q.nb = gws_ld(&p->nb);
-    q.block_offset = gws_ld(&p->block_offset);
-    return q;
-}
 
 /* The centroids' tensor map (gate.cu: gpu_tma_encode_rows over [nblocks,
  * Hk, D] of the 16-bit copy, boxes of 64 columns x 1 head x GTC_BC
@@ -121,6 +80,27 @@ __device__ __forceinline__ void gws_tma_tile(unsigned short *cs, const gws_tma &
         wg_tma_load3((unsigned char *)cs + b * GTC_BC * 128, &tm.c, 64 * b, kh, row0, bar);
 }
 
+/* Staging layout: row r's 64 scores at r * GTC_SLD words, its 16-byte
+ * unit u (columns 4 u .. 4 u + 3) at unit u ^ gws_flip(r) / 4, that is
+ * column c at word c ^ gws_flip(r).  A ranking lane reads its row's units
+ * as 16-byte loads, a quarter warp 8 rows: rows GTC_SLD = 72 words apart
+ * alone put rows 4 apart on the same banks, and the flip of every other
+ * four rows moves them to the others.  The scorer's pair stores (rows g
+ * and g + 8 of a warp's 16, columns 8 n + 2 t) stay free of conflicts:
+ * the flip moves a pair within its row's 8-word group. */
+__device__ __forceinline__ int gws_flip(int r) { return (r & 4); }
+
+/* Stores one 8-column slice n of the accumulators (the mma C layout: d =
+ * (row g, cols 8 n + 2 t, + 1), (row g + 8, same cols)) to the warp's 16
+ * staging rows at sw (their first row a multiple of 16). */
+__device__ __forceinline__ void gws_stage(float *sw, const float *d, int n, int lane)
+{
+    const int g = lane / 4, t = lane % 4;
+    float *p = sw + g * GTC_SLD + ((8 * n + 2 * t) ^ gws_flip(g));
+    *(float2 *)p = make_float2(d[0], d[1]);
+    *(float2 *)(p + 8 * GTC_SLD) = make_float2(d[2], d[3]);
+}
+
 /* The scores of one 64-row half for the scorer's warp: gtc_score_tile's
  * wgmma as two chains of 32 columns, so that 16 accumulators are live
  * instead of 32, which is what lets the fragments of 128 rows fit the
@@ -142,19 +122,18 @@ __device__ __forceinline__ void gws_score_rows(const uint32_t (*qf)[4], const un
         wg_commit();
         wg_wait<0>();
 #pragma unroll
-        for (int n = 0; n < 4; n++) gtc_stage(sw, d + 4 * n, 4 * nh + n, lane);
+        for (int n = 0; n < 4; n++) gws_stage(sw, d + 4 * n, 4 * nh + n, lane);
     }
 }
 
-/* The scorer: each tile's centroids (cp.async, a tile ahead, double
+/* The scorer: each tile's centroids (TMA, or cp.async a tile ahead, double
  * buffered as in k_gate_mma, with a barrier of its own 128 threads), the
- * scores of both 64-row halves on
- * wgmma, staged into slot k % 2. */
+ * scores of both 64-row halves on wgmma, staged into slot k % 2. */
 template <int DT, int D, bool TMA>
 __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_args &a,
                                           gws_smem<D> &sm, const gws_tma &tm, int64_t tok0,
-                                          int rows, int h, int kh, int64_t boff, int npass,
-                                          int ntile, int jend_tile)
+                                          int rows, int h, int kh, int64_t boff, int ntile,
+                                          int jend_tile)
 {
     const int st = threadIdx.x - GWS_RANKERS, lane = st % 32, wid = st / 32;
     const int g = lane / 4, t = lane % 4;
@@ -166,140 +145,193 @@ __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_arg
                       r1 < rows ? q + ((size_t)(tok0 + r1) * a.Hq + h) * D : NULL, t);
     }
     const int64_t cbase = boff * a.Hk + kh;
-    const unsigned short *const csrc0 = gtc_src<D, GWS_SCORERS>(a.cent16, cbase, a.Hk, st);
+    const unsigned short *csrc = gtc_src<D, GWS_SCORERS>(a.cent16, cbase, a.Hk, st);
     const size_t cstep = gtc_cstep<D, GWS_SCORERS>(a.Hk);
     const size_t ctile = (size_t)GTC_BC * a.Hk * D;
-    unsigned k = 0, cph = 0; /* tiles handed over; the centroid buffers' phases */
-    for (int pass = 0; pass < npass; pass++) {
-        const unsigned short *csrc = csrc0;
-        /* A pass's first tile goes to buffer 0, which the previous pass's
-         * last tile may still be scored from. */
-        if (pass > 0) asm volatile("bar.sync 1, %0;\n" ::"n"(GWS_SCORERS) : "memory");
+    unsigned cph = 0; /* the centroid buffers' phases */
+    if (TMA) {
+        if (st == 0) gws_tma_tile<D>(sm.cs[0], tm, kh, (int)boff, &sm.cfull[0]);
+    } else {
+        gtc_load<D, GWS_SCORERS>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile), st);
+        cp_async_commit();
+    }
+    for (int it = 0; it < ntile; it++) {
+        /* Past the barrier tile it is in and every scorer warp's wgmma
+         * of tile it - 1 is done, so its buffer takes tile it + 1. */
+        const int cb = it & 1;
         if (TMA) {
-            if (st == 0) gws_tma_tile<D>(sm.cs[0], tm, kh, (int)boff, &sm.cfull[0]);
+            wg_mbar_wait(&sm.cfull[cb], (cph >> cb) & 1);
+            cph ^= 1u << cb;
         } else {
-            gtc_load<D, GWS_SCORERS>(sm.cs[0], csrc, cstep, min(GTC_BC, jend_tile), st);
-            cp_async_commit();
+            cp_async_wait<0>();
+            wg_fence_smem();
         }
-        for (int it = 0; it < ntile; it++, k++) {
-            /* Past the barrier tile it is in and every scorer warp's wgmma
-             * of tile it - 1 is done, so its buffer takes tile it + 1. */
-            const int cb = it & 1;
+        asm volatile("bar.sync 1, %0;\n" ::"n"(GWS_SCORERS) : "memory");
+        if (it + 1 < ntile) {
             if (TMA) {
-                wg_mbar_wait(&sm.cfull[cb], (cph >> cb) & 1);
-                cph ^= 1u << cb;
+                if (st == 0)
+                    gws_tma_tile<D>(sm.cs[cb ^ 1], tm, kh, (int)boff + (it + 1) * GTC_BC,
+                                    &sm.cfull[cb ^ 1]);
             } else {
-                cp_async_wait<0>();
-                wg_fence_smem();
+                csrc += ctile;
+                gtc_load<D, GWS_SCORERS>(sm.cs[cb ^ 1], csrc, cstep,
+                                         min(GTC_BC, jend_tile - it * GTC_BC - GTC_BC), st);
             }
-            asm volatile("bar.sync 1, %0;\n" ::"n"(GWS_SCORERS) : "memory");
-            if (it + 1 < ntile) {
-                if (TMA) {
-                    if (st == 0)
-                        gws_tma_tile<D>(sm.cs[cb ^ 1], tm, kh, (int)boff + (it + 1) * GTC_BC,
-                                        &sm.cfull[cb ^ 1]);
-                } else {
-                    csrc += ctile;
-                    gtc_load<D, GWS_SCORERS>(sm.cs[cb ^ 1], csrc, cstep,
-                                             min(GTC_BC, jend_tile - it * GTC_BC - GTC_BC), st);
-                }
-            }
-            if (!TMA) cp_async_commit();
-            const int s = k & 1;
-            wg_mbar_wait(&sm.empty[s], ((k >> 1) & 1) ^ 1);
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++)
-                gws_score_rows<DT, D>(qf[hf], sm.cs[cb],
-                                      &sm.sc[s][(64 * hf + 16 * wid) * GTC_SLD], lane);
-            wg_mbar_arrive(&sm.full[s]);
         }
+        if (!TMA) cp_async_commit();
+        const int s = it & 1;
+        wg_mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++)
+            gws_score_rows<DT, D>(qf[hf], sm.cs[cb],
+                                  &sm.sc[s][(64 * hf + 16 * wid) * GTC_SLD], lane);
+        wg_mbar_arrive(&sm.full[s]);
     }
     if (!TMA) cp_async_wait<0>();
 }
 
-/* The rankers read their thread index again where they need it: held
- * across the ranking loop, the values derived from it were spilled at
- * their 64 registers (a volatile read is neither hoisted nor shared). */
-__device__ __forceinline__ int gws_tid(void)
+/* The bits of a lane's 64 staged scores (its row at x, flip gws_flip)
+ * that are not below the floor f (NaN never is: it goes to the exact
+ * test), columns 0-31 in m[0] and 32-63 in m[1], less the columns that
+ * are no candidates: j >= jend and the row's own block myb (jb: the
+ * tile's first block).  Unit u is at u ^ (flip / 4): even units one way,
+ * odd units the other. */
+__device__ __forceinline__ void gws_filter(unsigned *m, const float *x, int flip, float f, int jb,
+                                           int jend, int myb)
 {
-    int t;
-    asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(t));
-    return t;
+    const float *xe = x + flip, *xo = x - flip;
+    m[0] = m[1] = 0u;
+#pragma unroll
+    for (int u = 0; u < 16; u++) {
+        const float4 v = *(const float4 *)((u & 1 ? xo : xe) + 4 * u);
+        const int sh = 4 * (u % 8);
+        gtc_set_if_not_below(m[u / 8], v.x, f, 1u << sh);
+        gtc_set_if_not_below(m[u / 8], v.y, f, 2u << sh);
+        gtc_set_if_not_below(m[u / 8], v.z, f, 4u << sh);
+        gtc_set_if_not_below(m[u / 8], v.w, f, 8u << sh);
+    }
+    const int lim = jend - jb, own = myb - jb;
+    if (lim < 64) {
+        m[0] &= lim >= 32 ? ~0u : lim > 0 ? (1u << lim) - 1u : 0u;
+        m[1] &= lim > 32 ? (1u << (lim - 32)) - 1u : 0u;
+    }
+    if ((unsigned)own < 64u) m[own / 32] &= ~(1u << (own % 32));
 }
 
-/* One pass over the staged tiles for the lane's half row: the list, from
- * empty.  BOUNDED: past the first pass, keys must stay below the previous
- * pass's last (prev); the first pass has no bound to hold. */
-template <int D, int W, bool BOUNDED>
-__device__ __forceinline__ void gws_pass(gws_smem<D> &sm, unsigned *Lh, int *Lj, int ntile,
-                                         unsigned &k, int end, int own, bool first, gtc_key_t prev)
+/* The first tile's floor, where the list is empty and gives none: the
+ * W-th best of the lane's candidates m in the tile, which W of them reach
+ * (a sorted network of W floats a candidate).  Without it the loop turns
+ * once per candidate (up to 64 times); with it W times.  NaN candidates
+ * stay in m; the W best are numbers. */
+template <int W>
+__device__ __forceinline__ float gws_first_floor(const float *x, int flip, const unsigned *m)
 {
-    const int tid = gws_tid(), lane = tid % 32, hl = lane & 1;
-    const int soff = (16 * (tid / 32) + lane / 2) * GTC_SLD + hl * (32 + GTC_SHI);
+    const float *xe = x + flip, *xo = x - flip;
+    float b[W];
 #pragma unroll
-    for (int i = 0; i < W; i++) Lh[i] = Lj[i] = 0;
-    float rf = -INFINITY;
-    for (int it = 0; it < ntile; it++, k++) {
-        const int s = k & 1;
-        rf = fmaxf(rf, gtc_row_floor<W>(Lh));
-        wg_mbar_wait(&sm.full[s], (k >> 1) & 1);
-        gtc_rank_tile<W, BOUNDED, true>(Lh, Lj, rf, &sm.sc[s][soff], it * GTC_BC + 32 * hl,
-                                        end, own, 1, first && it == 0, prev);
-        /* Every lane's reads of the slot before the warp releases it. */
-        __syncwarp();
-        if (lane == 0) wg_mbar_arrive(&sm.empty[s]);
+    for (int i = 0; i < W; i++) b[i] = -INFINITY;
+#pragma unroll
+    for (int u = 0; u < 16; u++) {
+        const float4 v4 = *(const float4 *)((u & 1 ? xo : xe) + 4 * u);
+        const float v[4] = {v4.x, v4.y, v4.z, v4.w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            /* fmaxf with -inf turns NaN into -inf: a NaN taken as
+             * missing by fminf would copy b[k - 1] into b[k]. */
+            const float s =
+                m[u / 8] >> (4 * (u % 8) + i) & 1u ? fmaxf(v[i], -INFINITY) : -INFINITY;
+#pragma unroll
+            for (int k = W - 1; k > 0; k--) b[k] = fmaxf(b[k], fminf(b[k - 1], s));
+            b[0] = fmaxf(b[0], s);
+        }
+    }
+    return b[W - 1];
+}
+
+/* The exact test and the insertion of a lane's candidates m (bits of its
+ * row's staged scores at x, columns jb + bit, m[1]'s from 32), in column
+ * order, which gtc_insert's high-word comparison needs.  The next
+ * candidate's score is loaded before this one is ranked (as gtc_rank).
+ * The loop walks one word and then the other rather than a 64-bit mask,
+ * whose lowest bit took ~10 instructions a turn against ~4. */
+template <int W>
+__device__ __forceinline__ void gws_rank_cands(unsigned *Lh, int *Lj, const float *x, int flip,
+                                               const unsigned *m2, int jb)
+{
+    unsigned m = m2[0] ? m2[0] : m2[1], rest = m2[0] ? m2[1] : 0u;
+    int base = m2[0] ? 0 : 32;
+    if (!m) return;
+    int c = base + __ffs(m) - 1;
+    float s = x[c ^ flip];
+    for (;;) {
+        m &= m - 1;
+        if (!m) {
+            m = rest;
+            rest = 0u;
+            base = 32;
+        }
+        const int cn = base + max(__ffs(m) - 1, 0);
+        const float sn = x[cn ^ flip];
+        const unsigned xh = gtc_hi(s);
+        if (xh >= Lh[W - 1]) gtc_insert<W>(Lh, Lj, xh, jb + c);
+        if (!m) return;
+        c = cn;
+        s = sn;
     }
 }
 
-/* The rankers: lane l of warp w ranks row 16 w + l / 2, columns 32 (l &
- * 1) .. + 31 of each staged tile, as k_gate_mma's lanes do, then warps 0-3
- * finish the 128 rows.  A dead row gets no candidates from its end (0)
- * rather than from its want, which is then not live in the loop.  As
- * gate.cu launches it (W < GPU_TOPK) a selection is one pass: the loop
- * keeps k_gate_mma's passes, bound and all, but only the first runs, and
- * this form is the one ptxas compiled without spills (docs/perf.md v35). */
+/* The rankers: lane l of warp w ranks row 32 w + l over every staged
+ * tile, then writes and finishes its selection row.  A dead row gets no
+ * candidates (end 0). */
 template <int D, int W>
-__device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm)
+__device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm, const moba_seq &sq,
+                                         const gpu_qtile &tile, int h, int ntile, bool need_rank)
 {
-    const int h = a.h0 + blockIdx.y;
-    const int npass = gws_ld(&sm.npass), ntile = gws_ld(&sm.ntile);
-    unsigned k = 0;
-    for (int pass = 0; pass < npass; pass++) {
+    const int r = threadIdx.x, lane = r % 32;
+    const gate_row w = gate_row_info(a, sq, tile, r);
+    int32_t *selrow = gate_sel_row(a, sq.start + tile.row0, r, h);
+    int n = 0;
+    if (need_rank) {
+        const int want = w.live ? w.want : 0;
+        const int end = want ? w.jend : 0;
+        const int flip = gws_flip(r);
         unsigned Lh[W];
         int Lj[W];
-        {
-            const int tid = gws_tid(), r = 16 * (tid / 32) + tid % 32 / 2;
-            const int myb = gws_ld(&sm.b[r]);
-            /* Causal: a row's candidates end at its own block. */
-            const int end = gws_ld(&sm.want[r]) ? (a.causal ? myb : gws_ld(&sm.sq.nb)) : 0;
-            const int own = a.causal ? end : myb;
-            if (pass == 0)
-                gws_pass<D, W, false>(sm, Lh, Lj, ntile, k, end, own, true, 0);
-            else
-                gws_pass<D, W, true>(sm, Lh, Lj, ntile, k, end, own, false, gws_ld(&sm.bound[r]));
+#pragma unroll
+        for (int i = 0; i < W; i++) Lh[i] = Lj[i] = 0;
+        /* The floor only rises: one that W entries reached stays one. */
+        float rf = -INFINITY;
+        for (int it = 0; it < ntile; it++) {
+            const int s = it & 1;
+            rf = fmaxf(rf, gtc_hi_floor(Lh[W - 1]));
+            wg_mbar_wait(&sm.full[s], (it >> 1) & 1);
+            const float *x = &sm.sc[s][r * GTC_SLD];
+            unsigned m[2];
+            gws_filter(m, x, flip, rf, it * GTC_BC, end, w.b);
+            if (it == 0) {
+                rf = fmaxf(rf, gws_first_floor<W>(x, flip, m));
+                gws_filter(m, x, flip, rf, it * GTC_BC, end, w.b);
+            }
+            gws_rank_cands<W>(Lh, Lj, x, flip, m, it * GTC_BC);
+            /* Every lane's reads of the slot before the warp releases it. */
+            __syncwarp();
+            if (lane == 0) wg_mbar_arrive(&sm.empty[s]);
         }
-        const int tid = gws_tid(), r = 16 * (tid / 32) + tid % 32 / 2;
-        gtc_pass_end<W>(Lh, Lj, sm.n, sm.bound, a, gws_ld(&sm.sq.start) + gws_ld(&sm.tile.row0), r,
-                        h, tid & 1, gws_ld(&sm.want[r]));
-        __syncwarp();
+        /* The best want of the list, in key order (empty slots are 0). */
+#pragma unroll
+        for (int i = 0; i < W; i++)
+            if (n < want && Lh[i] != 0u) selrow[n++] = Lj[i];
     }
-    /* Warps 0-3 finish the 128 rows that warps 0-7 ranked. */
-    asm volatile("bar.sync 2, %0;\n" ::"n"(GWS_RANKERS) : "memory");
-    const int tid = gws_tid();
-    if (tid < GTC_ROWS) {
-        const gpu_qtile tile = gws_ld_tile(&sm.tile);
-        const moba_seq sq = gws_ld_seq(&sm.sq);
-        gate_finish_row(a, sq, h / a.group, gate_row_info(a, sq, tile, tid), npass > 0, sm.n[tid],
-                        gate_sel_row(a, sq.start + tile.row0, tid, h), 0xffffffffu);
-    }
+    /* Whole warps (dead rows too): gate_finish_row counts warp by warp. */
+    gate_finish_row(a, sq, h / a.group, w, need_rank, n, selrow, 0xffffffffu);
 }
 
 template <int DT, int D, int W, bool TMA>
 __global__ void __launch_bounds__(GWS_THREADS, 2)
 k_gate_ws(const unsigned short *q, gpu_args a, const __grid_constant__ gws_tma tm)
 {
-    /* One pass: the rankers' lists of 8 (the passes of top-10 and up)
-     * spill at their 64 registers (gws_rank). */
+    /* One pass: a selection longer than a list of W < GPU_TOPK takes
+     * k_gate_mma's passes (gate_mma_launch). */
     static_assert(W < GPU_TOPK, "k_gate_ws takes selections of one pass (gate_mma_launch)");
 #if MOBA_WGMMA_OK
     extern __shared__ __align__(128) unsigned char gtc_raw[];
@@ -307,23 +339,13 @@ k_gate_ws(const unsigned short *q, gpu_args a, const __grid_constant__ gws_tma t
     const gpu_qtile tile = a.gtiles[blockIdx.x];
     const int h = a.h0 + blockIdx.y, kh = h / a.group;
     const moba_seq sq = a.seqs[tile.seq];
-    const int K = a.K;
     const int tid = threadIdx.x;
     /* Warp-uniform for nvcc, so that the role branch is too. */
     const int warp = __shfl_sync(0xffffffffu, tid / 32, 0);
-    const int64_t tok0 = sq.start + tile.row0;
     const gate_tile gt = gate_tile_info(a, sq, tile);
-    const int jend_tile = gt.jend;
-    const bool need_rank = gt.need_rank;
-    const int npass = need_rank ? (K - 1 + W - 1) / W : 0;
-    const int ntile = (jend_tile + GTC_BC - 1) / GTC_BC;
+    const int ntile = gt.need_rank ? (gt.jend + GTC_BC - 1) / GTC_BC : 0;
 
-    if (tid < GTC_ROWS) gtc_row_init(a, sq, tile, tid, sm.bound, sm.n, sm.b, sm.want);
     if (tid == 0) {
-        sm.tile = tile;
-        sm.sq = sq;
-        sm.npass = npass;
-        sm.ntile = ntile;
         for (int s = 0; s < 2; s++) {
             wg_mbar_init(&sm.full[s], GWS_SCORERS);
             wg_mbar_init(&sm.empty[s], GWS_RANKERS / 32);
@@ -333,13 +355,11 @@ k_gate_ws(const unsigned short *q, gpu_args a, const __grid_constant__ gws_tma t
     }
     __syncthreads();
     if (warp >= GWS_RANKERS / 32) {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(GWS_SCORE_REGS));
-        gws_score<DT, D, TMA>(q, a, sm, tm, tok0, tile.rows, h, kh, sq.block_offset, npass,
-                              ntile, jend_tile);
+        gws_score<DT, D, TMA>(q, a, sm, tm, sq.start + tile.row0, tile.rows, h, kh,
+                              sq.block_offset, ntile, gt.jend);
         return;
     }
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(GWS_RANK_REGS));
-    gws_rank<D, W>(a, sm);
+    gws_rank<D, W>(a, sm, sq, tile, h, ntile, gt.need_rank);
 #else
     (void)q;
     (void)a;
