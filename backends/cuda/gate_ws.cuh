@@ -215,7 +215,9 @@ __device__ __forceinline__ void gws_filter(unsigned *m, const float *x, int flip
         m[0] &= lim >= 32 ? ~0u : lim > 0 ? (1u << lim) - 1u : 0u;
         m[1] &= lim > 32 ? (1u << (lim - 32)) - 1u : 0u;
     }
-    if ((unsigned)own < 64u) m[own / 32] &= ~(1u << (own % 32));
+    /* Not m[own / 32]: indexed at run time, m went to local memory. */
+    if ((unsigned)own < 32u) m[0] &= ~(1u << own);
+    else if ((unsigned)own < 64u) m[1] &= ~(1u << (own - 32));
 }
 
 /* The first tile's floor, where the list is empty and gives none: the
