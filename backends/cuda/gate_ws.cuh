@@ -43,7 +43,7 @@
 #define GWS_THREADS (GWS_RANKERS + GWS_SCORERS)
 /* 2 CTAs an SM (the staging slots and centroid tiles: ~106 KB each at D =
  * 128) give every thread 128 registers: the scorer holds 2 x D / 4 words
- * of fragments (64 at D = 128) and 16 accumulators (gws_score_rows), a
+ * of fragments (64 at D = 128) and 32 accumulators (gws_score_tile), a
  * ranker its list and a tile's 64 scores in flight. */
 
 /* At a 1024-byte aligned base (wg_smem_align), as gtc_smem. */
@@ -101,29 +101,59 @@ __device__ __forceinline__ void gws_stage(float *sw, const float *d, int n, int 
     *(float2 *)(p + 8 * GTC_SLD) = make_float2(d[2], d[3]);
 }
 
-/* The scores of one 64-row half for the scorer's warp: gtc_score_tile's
- * wgmma as two chains of 32 columns, so that 16 accumulators are live
- * instead of 32, which is what lets the fragments of 128 rows fit the
- * scorer's registers without spilling. */
+/* Issues (and commits) one chain of the scorer's wgmmas: the 32 columns
+ * nh of a tile's scores for the 64 rows of fragments qf, 16 accumulators
+ * (m64n32k16 over D / 16 steps). */
 template <int DT, int D>
-__device__ __forceinline__ void gws_score_rows(const uint32_t (*qf)[4], const unsigned short *cs,
-                                               float *sw, int lane)
+__device__ __forceinline__ void gws_chain(float *d, const uint32_t (*qf)[4], uint64_t b0, int nh)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_m64n32k16<DT, 0>(
+            d, qf[kk], wg_desc_step(b0, nh * 32 * 128 + (kk / 4) * GTC_BC * 128 + (kk % 4) * 32),
+            kk > 0);
+    wg_commit();
+}
+
+/* Stages chain (hf, nh)'s 16 accumulators: the warp's 16 rows of the
+ * 64-row half hf, columns 32 nh .. + 31. */
+__device__ __forceinline__ void gws_stage_chain(float *sc, const float *d, int hf, int nh, int wid,
+                                                int lane)
+{
+#pragma unroll
+    for (int n = 0; n < 4; n++)
+        gws_stage(sc + (64 * hf + 16 * wid) * GTC_SLD, d + 4 * n, 4 * nh + n, lane);
+}
+
+/* A tile's scores: four chains of 16 accumulators (two 64-row halves,
+ * two 32-column halves), two in flight, each staged while the next runs.
+ * One chain at a time, each waited for before its stores, put four
+ * wgmma latencies end to end on the scorer's path to the rankers; 32
+ * accumulators live fit the scorer's 128 registers beside its fragments. */
+template <int DT, int D>
+__device__ __forceinline__ void gws_score_tile(const uint32_t (*qf)[D / 16][4],
+                                               const unsigned short *cs, float *sc, int wid,
+                                               int lane)
 {
     const uint64_t b0 = wg_desc_sw128(cs, 16, 1024);
-#pragma unroll
-    for (int nh = 0; nh < 2; nh++) {
-        float d[16];
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++)
-            wgmma_m64n32k16<DT, 0>(
-                d, qf[kk],
-                wg_desc_step(b0, nh * 32 * 128 + (kk / 4) * GTC_BC * 128 + (kk % 4) * 32), kk > 0);
-        wg_commit();
-        wg_wait<0>();
-#pragma unroll
-        for (int n = 0; n < 4; n++) gws_stage(sw, d + 4 * n, 4 * nh + n, lane);
-    }
+    float d0[16], d1[16];
+    gws_chain<DT, D>(d0, qf[0], b0, 0);
+    gws_chain<DT, D>(d1, qf[0], b0, 1);
+    wg_wait<1>();
+    wg_pin_n<16>(d0);
+    gws_stage_chain(sc, d0, 0, 0, wid, lane);
+    gws_chain<DT, D>(d0, qf[1], b0, 0);
+    wg_wait<1>();
+    wg_pin_n<16>(d1);
+    gws_stage_chain(sc, d1, 0, 1, wid, lane);
+    gws_chain<DT, D>(d1, qf[1], b0, 1);
+    wg_wait<1>();
+    wg_pin_n<16>(d0);
+    gws_stage_chain(sc, d0, 1, 0, wid, lane);
+    wg_wait<0>();
+    wg_pin_n<16>(d1);
+    gws_stage_chain(sc, d1, 1, 1, wid, lane);
 }
 
 /* The scorer: each tile's centroids (TMA, or cp.async a tile ahead, double
@@ -181,10 +211,7 @@ __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_arg
         if (!TMA) cp_async_commit();
         const int s = it & 1;
         wg_mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-            gws_score_rows<DT, D>(qf[hf], sm.cs[cb],
-                                  &sm.sc[s][(64 * hf + 16 * wid) * GTC_SLD], lane);
+        gws_score_tile<DT, D>(qf, sm.cs[cb], sm.sc[s], wid, lane);
         wg_mbar_arrive(&sm.full[s]);
     }
     if (!TMA) cp_async_wait<0>();
