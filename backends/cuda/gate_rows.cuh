@@ -108,6 +108,42 @@ __device__ __forceinline__ void gate_count(int32_t *lists, int j, int Hkl, unsig
 #endif
 }
 
+/* A row's n entries v[0 .. n) (its own block among them) in ascending
+ * order into its selection row, -1 padding up to K <= N, then the list
+ * counts: a bitonic network in registers (N a power of two).  Every lane
+ * in mask calls it together, dead rows (w.live false, n 0) too: they
+ * count nothing. */
+template <int N>
+__device__ __forceinline__ void gate_sort_row(const gpu_args &a, int32_t *lists,
+                                              const gate_row &w, int *v, int n,
+                                              int32_t *selrow, unsigned mask)
+{
+    const int K = a.K;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        if (i >= n) v[i] = 0x7fffffff;
+#pragma unroll
+    for (int k2 = 2; k2 <= N; k2 <<= 1)
+#pragma unroll
+        for (int j2 = k2 >> 1; j2 > 0; j2 >>= 1)
+#pragma unroll
+            for (int i = 0; i < N; i++) {
+                const int l = i ^ j2;
+                if (l > i) {
+                    const int x = v[i], y = v[l];
+                    if ((x > y) == ((i & k2) == 0)) {
+                        v[i] = y;
+                        v[l] = x;
+                    }
+                }
+            }
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        if (w.live && i < K) selrow[i] = i < n ? v[i] : -1;
+        if (i < K) gate_count(lists, i < n && v[i] != w.b ? v[i] : -1, a.Hkl, mask);
+    }
+}
+
 /* Own block in, ascending order, -1 padding, then the list counts.  When
  * every candidate is taken (need_rank false) the row was never scored.
  * Every lane in mask calls it together, dead rows (w.live false) too: they
@@ -130,30 +166,10 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
         selrow[n++] = w.b;
     }
     if (K <= GATE_SORT_MAX) {
-        /* Bitonic network in registers (the row is at most 16 long). */
         int v[GATE_SORT_MAX];
 #pragma unroll
         for (int i = 0; i < GATE_SORT_MAX; i++) v[i] = i < n ? selrow[i] : 0x7fffffff;
-#pragma unroll
-        for (int k2 = 2; k2 <= GATE_SORT_MAX; k2 <<= 1)
-#pragma unroll
-            for (int j2 = k2 >> 1; j2 > 0; j2 >>= 1)
-#pragma unroll
-                for (int i = 0; i < GATE_SORT_MAX; i++) {
-                    const int l = i ^ j2;
-                    if (l > i) {
-                        const int x = v[i], y = v[l];
-                        if ((x > y) == ((i & k2) == 0)) {
-                            v[i] = y;
-                            v[l] = x;
-                        }
-                    }
-                }
-#pragma unroll
-        for (int i = 0; i < GATE_SORT_MAX; i++) {
-            if (w.live && i < K) selrow[i] = i < n ? v[i] : -1;
-            if (i < K) gate_count(lists, i < n && v[i] != w.b ? v[i] : -1, a.Hkl, mask);
-        }
+        gate_sort_row<GATE_SORT_MAX>(a, lists, w, v, n, selrow, mask);
         return;
     }
     if (w.live) {
@@ -169,6 +185,24 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
     }
     for (int i = 0; i < K; i++) /* every lane K times: gate_count is collective */
         gate_count(lists, i < n && selrow[i] != w.b ? selrow[i] : -1, a.Hkl, mask);
+}
+
+/* gate_finish_row for a ranked row whose picks are in registers: the
+ * first n of p[0 .. W) (W < N, so that the own block fits beside them),
+ * sorted and written once.  Through the selection row (written, then read
+ * back to sort) each row waited on a global round trip at its CTA's end:
+ * ~6 % of k_gate_ws's stall samples at 512K (docs/perf.md, CUDA v45). */
+template <int W, int N>
+__device__ __forceinline__ void gate_finish_picked(const gpu_args &a, const moba_seq &sq, int kh,
+                                                   const gate_row &w, const int *p, int n,
+                                                   int32_t *selrow, unsigned mask)
+{
+    static_assert(W < N, "the picks and the own block fit the network");
+    int32_t *lists = a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
+    int v[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) v[i] = i < W && i < n ? p[i] : i == n ? w.b : 0x7fffffff;
+    gate_sort_row<N>(a, lists, w, v, w.live ? n + 1 : 0, selrow, mask);
 }
 
 #endif /* MOBA_GPU_GATE_ROWS_CUH */

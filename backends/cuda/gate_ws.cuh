@@ -319,8 +319,8 @@ __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm, con
     const int r = threadIdx.x, lane = r % 32;
     const gate_row w = gate_row_info(a, sq, tile, r);
     int32_t *selrow = gate_sel_row(a, sq.start + tile.row0, r, h);
-    int n = 0;
     if (need_rank) {
+        int n = 0;
         const int want = w.live ? w.want : 0;
         const int end = want ? w.jend : 0;
         const int flip = gws_flip(r);
@@ -346,13 +346,16 @@ __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm, con
             __syncwarp();
             if (lane == 0) wg_mbar_arrive(&sm.empty[s]);
         }
-        /* The best want of the list, in key order (empty slots are 0). */
+        /* The best want of the list, in key order (empty slots are 0):
+         * the list's first n, as entries only leave it from the end. */
 #pragma unroll
         for (int i = 0; i < W; i++)
-            if (n < want && Lh[i] != 0u) selrow[n++] = Lj[i];
+            if (n < want && Lh[i] != 0u) n++;
+        /* Whole warps (dead rows too): the counts go warp by warp. */
+        gate_finish_picked<W, GPU_TOPK>(a, sq, h / a.group, w, Lj, n, selrow, 0xffffffffu);
+        return;
     }
-    /* Whole warps (dead rows too): gate_finish_row counts warp by warp. */
-    gate_finish_row(a, sq, h / a.group, w, need_rank, n, selrow, 0xffffffffu);
+    gate_finish_row(a, sq, h / a.group, w, false, 0, selrow, 0xffffffffu);
 }
 
 template <int DT, int D, int W, bool TMA>
