@@ -695,8 +695,10 @@ template <int DT, int D, int W> static cudaError_t gate_ws_launch(const gpu_args
 /* Both tensor-core gates' shared memory is above the 48 KB static limit:
  * opt in.  k_gate_ws where the wgmma kernels run (sm_90a code on a compute
  * 9.0 device) and a pass is the whole selection (W < GPU_TOPK: up to
- * top-8); k_gate_mma elsewhere, and for longer selections, whose second
- * pass's bound the rankers' 64 registers do not hold without spilling. */
+ * top-8); k_gate_mma elsewhere, and for longer selections, which take
+ * passes of 8 below the previous pass's bound: k_gate_ws's rankers keep
+ * no pass state (its 64-register rankers of CUDA v35 spilled with lists
+ * of 8; since v45 they have 128, but passes were not brought back). */
 template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
     if constexpr (W < GPU_TOPK)

@@ -290,16 +290,11 @@ __device__ __forceinline__ void gtc_set_if_not_below(unsigned &m, float x, float
  * not below the floor f (NaN never is: it goes to the exact test), less
  * the columns that are no candidates: j >= jend and the row's own block
  * myb. */
-template <bool SPLIT>
 __device__ __forceinline__ unsigned gtc_filter(const float *x, float f, int jb, int jend, int myb)
 {
     unsigned m = 0;
 #pragma unroll
     for (int q = 0; q < 8; q++) {
-        /* SPLIT: the second half's loads after a warp barrier, for
-         * k_gate_ws's rankers, whose 64 registers ptxas otherwise spilled
-         * to have all eight in flight. */
-        if (SPLIT && q == 4) __syncwarp();
         const float4 v = *(const float4 *)(x + 4 * q);
         gtc_set_if_not_below(m, v.x, f, 1u << (4 * q));
         gtc_set_if_not_below(m, v.y, f, 2u << (4 * q));
@@ -343,10 +338,11 @@ __device__ __forceinline__ float gtc_first_floor(const float *x, unsigned m)
 }
 
 /* The exact test and the insertion of a lane's candidates m (bits of its
- * staged scores x, columns jb + bit).  The next candidate's score is
+ * staged scores x, columns jb + bit), below the previous pass's last key
+ * prev (~0 in the first pass: no bound).  The next candidate's score is
  * loaded before this one is ranked: loaded in its own turn, each turn
  * began with the load's latency (CUDA v32). */
-template <int W, bool BOUNDED>
+template <int W>
 __device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, unsigned m, int jb,
                                          gtc_key_t prev)
 {
@@ -358,7 +354,7 @@ __device__ __forceinline__ void gtc_rank(unsigned *Lh, int *Lj, const float *x, 
         const int cn = max(__ffs(m) - 1, 0);
         const float sn = x[cn];
         const unsigned xh = gtc_hi(s);
-        if (xh >= Lh[W - 1] && (!BOUNDED || gtc_key(xh, jb + c) < prev))
+        if (xh >= Lh[W - 1] && gtc_key(xh, jb + c) < prev)
             gtc_insert<W>(Lh, Lj, xh, jb + c);
         if (!m) return;
         c = cn;
@@ -383,22 +379,22 @@ __device__ __forceinline__ void gtc_row_init(const gpu_args &a, const moba_seq &
  * at sx): the float filter against the row floor rf, in the first tile
  * of the first pass (first, warp-uniform: its floor shuffles) a floor
  * from the tile itself, then the exact test and the insertion of what
- * passed (BOUNDED: below the previous pass's last key, prev).  The
+ * passed (below the previous pass's last key, prev).  The
  * warp loops as often as its busiest lane has candidates, not once per
  * candidate slot: that is why a row is ranked by two lanes of 32 columns
  * each rather than by the four lanes of 16 columns that hold it in the
  * mma layout (CUDA v29). */
-template <int W, bool BOUNDED, bool SPLIT>
+template <int W>
 __device__ __forceinline__ void gtc_rank_tile(unsigned *Lh, int *Lj, float &rf, const float *sx,
                                               int jb, int jend, int myb, int want, bool first,
                                               gtc_key_t prev)
 {
-    unsigned m = want ? gtc_filter<SPLIT>(sx, rf, jb, jend, myb) : 0u;
+    unsigned m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
     if (first) {
         rf = fmaxf(rf, gtc_first_floor<W>(sx, m));
-        m = want ? gtc_filter<SPLIT>(sx, rf, jb, jend, myb) : 0u;
+        m = want ? gtc_filter(sx, rf, jb, jend, myb) : 0u;
     }
-    gtc_rank<W, BOUNDED>(Lh, Lj, sx, m, jb, prev);
+    gtc_rank<W>(Lh, Lj, sx, m, jb, prev);
 }
 
 /* End of a pass: the pair merges its lists (shuffles between lanes 2 i
@@ -510,7 +506,7 @@ k_gate_mma(const unsigned short *q, gpu_args a)
             __syncwarp();
             gtc_score_tile<DT, D>(qf, sm.cs[it & 1], sw, lane);
             __syncwarp();
-            gtc_rank_tile<W, true, false>(Lh, Lj, rf, sx, j0 + 32 * hl, jend, myb, want,
+            gtc_rank_tile<W>(Lh, Lj, rf, sx, j0 + 32 * hl, jend, myb, want,
                                           pass == 0 && it == 0, prev);
         }
         cp_async_wait<0>();
