@@ -165,6 +165,10 @@ __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_arg
                                           int rows, int h, int kh, int64_t boff, int ntile,
                                           int jend_tile)
 {
+    /* No tile to score (every row takes all of its candidates): nothing
+     * may be asked for, as a TMA copy still in flight when its CTA exits
+     * could land in the next CTA's shared memory. */
+    if (ntile == 0) return;
     const int st = threadIdx.x - GWS_RANKERS, lane = st % 32, wid = st / 32;
     const int g = lane / 4, t = lane % 4;
     uint32_t qf[2][D / 16][4];
