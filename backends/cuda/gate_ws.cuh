@@ -27,7 +27,12 @@
  * rather than certified from two lists, and the pair's merge and floor
  * shuffles go.  Half the ranking warps issue ~1.5x fewer instructions a
  * row; two CTAs of 256 threads an SM at 128 registers each, with no
- * register hand-over between the roles.
+ * register hand-over between the roles.  That alone only tied the eight
+ * warps on lane pairs (the rankers wait on their loop's shared-memory
+ * loads, not on issue slots); what the layout bought is room: two of the
+ * scorer's wgmma chains in flight (gws_score_tile) and a row's picks
+ * sorted from the list's registers (gate_finish_picked), 1.06x on the
+ * gate at 512K and 1.11x at 128K on an H100 (docs/perf.md, CUDA v45).
  */
 #ifndef MOBA_GPU_GATE_WS_CUH
 #define MOBA_GPU_GATE_WS_CUH
