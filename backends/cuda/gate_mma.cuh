@@ -307,6 +307,17 @@ __device__ __forceinline__ unsigned gtc_filter(const float *x, float f, int jb, 
     return m;
 }
 
+/* Keeps b[0 .. H) the H best of the numbers offered so far, descending
+ * (-inf where fewer), offered v if on.  fmaxf with -inf turns NaN into
+ * -inf: a NaN taken as missing by fminf would copy b[k - 1] into b[k]. */
+template <int H> __device__ __forceinline__ void gtc_keep_best(float *b, float v, bool on)
+{
+    const float s = on ? fmaxf(v, -INFINITY) : -INFINITY;
+#pragma unroll
+    for (int k = H - 1; k > 0; k--) b[k] = fmaxf(b[k], fminf(b[k - 1], s));
+    b[0] = fmaxf(b[0], s);
+}
+
 /* The first tile of the first pass, where the lists are empty and give
  * no floor: each lane's H-th best candidate (H = (W + 1) / 2), the worse
  * of the pair's, is a floor that W candidates of the tile reach (two lanes
@@ -325,14 +336,7 @@ __device__ __forceinline__ float gtc_first_floor(const float *x, unsigned m)
         const float4 v4 = *(const float4 *)(x + 4 * q);
         const float v[4] = {v4.x, v4.y, v4.z, v4.w};
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            /* fmaxf with -inf turns NaN into -inf: a NaN taken as
-             * missing by fminf would copy b[k - 1] into b[k]. */
-            const float s = m >> (4 * q + i) & 1u ? fmaxf(v[i], -INFINITY) : -INFINITY;
-#pragma unroll
-            for (int k = H - 1; k > 0; k--) b[k] = fmaxf(b[k], fminf(b[k - 1], s));
-            b[0] = fmaxf(b[0], s);
-        }
+        for (int i = 0; i < 4; i++) gtc_keep_best<H>(b, v[i], m >> (4 * q + i) & 1u);
     }
     return fminf(b[H - 1], MOBA_SHFL_XOR(b[H - 1], 1, 2));
 }

@@ -273,15 +273,7 @@ __device__ __forceinline__ float gws_first_floor(const float *x, int flip, const
         const float4 v4 = *(const float4 *)((u & 1 ? xo : xe) + 4 * u);
         const float v[4] = {v4.x, v4.y, v4.z, v4.w};
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            /* fmaxf with -inf turns NaN into -inf: a NaN taken as
-             * missing by fminf would copy b[k - 1] into b[k]. */
-            const float s =
-                m[u / 8] >> (4 * (u % 8) + i) & 1u ? fmaxf(v[i], -INFINITY) : -INFINITY;
-#pragma unroll
-            for (int k = W - 1; k > 0; k--) b[k] = fmaxf(b[k], fminf(b[k - 1], s));
-            b[0] = fmaxf(b[0], s);
-        }
+        for (int i = 0; i < 4; i++) gtc_keep_best<W>(b, v[i], m[u / 8] >> (4 * (u % 8) + i) & 1u);
     }
     return b[W - 1];
 }
