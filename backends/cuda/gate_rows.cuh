@@ -108,6 +108,13 @@ __device__ __forceinline__ void gate_count(int32_t *lists, int j, int Hkl, unsig
 #endif
 }
 
+/* Kv head kh's list counts for the blocks of sequence sq (list j at
+ * [j * Hkl]). */
+__device__ __forceinline__ int32_t *gate_lists(const gpu_args &a, const moba_seq &sq, int kh)
+{
+    return a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
+}
+
 /* A row's n entries v[0 .. n) (its own block among them) in ascending
  * order into its selection row, -1 padding up to K <= N, then the list
  * counts: a bitonic network in registers (N a power of two).  Every lane
@@ -154,7 +161,7 @@ __device__ __forceinline__ void gate_finish_row(const gpu_args &a, const moba_se
                                                 int nchosen, int32_t *selrow, unsigned mask)
 {
     const int K = a.K;
-    int32_t *lists = a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
+    int32_t *lists = gate_lists(a, sq, kh);
     int n = 0;
     if (w.live) {
         if (need_rank) {
@@ -198,7 +205,7 @@ __device__ __forceinline__ void gate_finish_picked(const gpu_args &a, const moba
                                                    int32_t *selrow, unsigned mask)
 {
     static_assert(W < N, "the picks and the own block fit the network");
-    int32_t *lists = a.counts + sq.block_offset * a.Hkl + (kh - a.kh0);
+    int32_t *lists = gate_lists(a, sq, kh);
     int v[N];
 #pragma unroll
     for (int i = 0; i < N; i++) v[i] = i < W && i < n ? p[i] : i == n ? w.b : 0x7fffffff;
