@@ -278,12 +278,70 @@ __device__ __forceinline__ float gws_first_floor(const float *x, int flip, const
     return b[W - 1];
 }
 
+/* Inserts two candidates at once into a lane's descending list (high
+ * words Lh, blocks Lj): (ha, ja) the better of the pair, (hb, jb) the
+ * other, both of blocks above every entry's (so >= on high words is the
+ * key order, as in gtc_insert).  Every comparison is against the list as
+ * it was, so the two insertions are one network, not two in a row: slot
+ * i keeps its entry where a does not reach it, takes a where a reaches it
+ * but not slot i - 1, and otherwise takes what the one-later shift gives
+ * (entry i - 1, b, or entry i - 2).  hb = 0 (no second candidate) lands
+ * only on empty slots, which stay empty (0). */
+template <int W>
+__device__ __forceinline__ void gws_insert2(unsigned *Lh, int *Lj, unsigned ha, int ja, unsigned hb,
+                                            int jb)
+{
+    unsigned oh[W];
+    int oj[W];
+    bool ga[W], gb[W];
+#pragma unroll
+    for (int i = 0; i < W; i++) {
+        oh[i] = Lh[i];
+        oj[i] = Lj[i];
+        ga[i] = ha >= oh[i];
+        gb[i] = hb >= oh[i];
+    }
+    Lh[0] = ga[0] ? ha : oh[0];
+    Lj[0] = ga[0] ? ja : oj[0];
+#pragma unroll
+    for (int i = 1; i < W; i++) {
+        /* what the one-later shift puts in slot i once a is above it */
+        const bool b1 = gb[i - 1], b2 = i >= 2 && gb[i - 2 < 0 ? 0 : i - 2];
+        const unsigned sh = b1 ? (b2 ? oh[i < 2 ? 0 : i - 2] : hb) : oh[i - 1];
+        const int sj = b1 ? (b2 ? oj[i < 2 ? 0 : i - 2] : jb) : oj[i - 1];
+        Lh[i] = ga[i] ? (ga[i - 1] ? sh : ha) : oh[i];
+        Lj[i] = ga[i] ? (ga[i - 1] ? sj : ja) : oj[i];
+    }
+}
+
+/* The next candidate column of a lane's mask (m: the word being walked,
+ * columns base + bit; rest: the other word, still to come), taken out of
+ * it; base when none is left (a column whose score may be read, and is
+ * not used). */
+__device__ __forceinline__ int gws_pop(unsigned &m, unsigned &rest, int &base)
+{
+    const int c = base + max(__ffs(m) - 1, 0);
+    m &= m - 1;
+    if (!m) {
+        m = rest;
+        rest = 0u;
+        base = 32;
+    }
+    return c;
+}
+
 /* The exact test and the insertion of a lane's candidates m (bits of its
- * row's staged scores at x, columns jb + bit, m[1]'s from 32), in column
- * order, which gtc_insert's high-word comparison needs.  The next
- * candidate's score is loaded before this one is ranked (as gtc_rank).
- * The loop walks one word and then the other rather than a 64-bit mask,
- * whose lowest bit took ~10 instructions a turn against ~4. */
+ * row's staged scores at x, columns jb + bit, m[1]'s from 32), two at a
+ * time in column order (gws_insert2; the later column wins ties, as
+ * gtc_insert's high-word comparison needs).  The next pair's scores are
+ * loaded before this one is ranked.  Why pairs: the loop turns as often
+ * as the busiest of a warp's 32 lanes has candidates, and a turn is one
+ * long chain of dependent instructions (the profile's stalls there are
+ * mostly fixed-latency waits); two candidates a turn take ~0.56x the turns
+ * (scripts/gate_turns.py's model, 2048 candidates a row) for about twice
+ * a turn's instructions, in the same depth.  The walk goes one word and
+ * then the other rather than a 64-bit mask, whose lowest bit took ~10
+ * instructions against ~4. */
 template <int W>
 __device__ __forceinline__ void gws_rank_cands(unsigned *Lh, int *Lj, const float *x, int flip,
                                                const unsigned *m2, int jb)
@@ -291,22 +349,26 @@ __device__ __forceinline__ void gws_rank_cands(unsigned *Lh, int *Lj, const floa
     unsigned m = m2[0] ? m2[0] : m2[1], rest = m2[0] ? m2[1] : 0u;
     int base = m2[0] ? 0 : 32;
     if (!m) return;
-    int c = base + __ffs(m) - 1;
-    float s = x[c ^ flip];
+    int c1 = gws_pop(m, rest, base);
+    bool v2 = m != 0u;
+    int c2 = gws_pop(m, rest, base);
+    float s1 = x[c1 ^ flip], s2 = x[c2 ^ flip];
     for (;;) {
-        m &= m - 1;
-        if (!m) {
-            m = rest;
-            rest = 0u;
-            base = 32;
-        }
-        const int cn = base + max(__ffs(m) - 1, 0);
-        const float sn = x[cn ^ flip];
-        const unsigned xh = gtc_hi(s);
-        if (xh >= Lh[W - 1]) gtc_insert<W>(Lh, Lj, xh, jb + c);
-        if (!m) return;
-        c = cn;
-        s = sn;
+        const bool more = m != 0u;
+        const int n1 = gws_pop(m, rest, base);
+        const bool nv2 = m != 0u;
+        const int n2 = gws_pop(m, rest, base);
+        const float t1 = x[n1 ^ flip], t2 = x[n2 ^ flip];
+        const unsigned h1 = gtc_hi(s1), h2 = v2 ? gtc_hi(s2) : 0u;
+        const bool sw = h2 >= h1; /* the later column wins ties */
+        gws_insert2<W>(Lh, Lj, sw ? h2 : h1, jb + (sw ? c2 : c1), sw ? h1 : h2,
+                       jb + (sw ? c1 : c2));
+        if (!more) return;
+        c1 = n1;
+        c2 = n2;
+        s1 = t1;
+        s2 = t2;
+        v2 = nv2;
     }
 }
 
