@@ -34,6 +34,11 @@ turns per row half and tile, and the candidates per lane and tile.
 
   python3 scripts/gate_turns.py --cands 512,2048,4096 --floor cert,exact --defer 1,2
   python3 scripts/gate_turns.py --cands 512,2048 --floor cert --lanes 4,2
+  python3 scripts/gate_turns.py --cands 1024,2048,4096 --floor exact --lanes 1 --per-turn 1,2
+
+  --lanes 1      k_gate_ws (CUDA v45): a row a lane, its own W-th best as
+                 the floor; the column "defer" is then --per-turn, the
+                 candidates a turn takes (2: CUDA v46's gws_insert2)
 """
 import argparse
 
@@ -140,6 +145,34 @@ def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None, balance=False):
     return turns / tiles, cands / tiles / 32
 
 
+def simulate_rows(rng, ncand, W, halves, per_turn=1, by_tile=None):
+    """CUDA v45's layout (k_gate_ws): a row a lane, 32 rows a warp, the
+    floor the lane's own W-th best (the first tile's: its W-th best
+    candidate, gws_first_floor); per_turn 2 is v46's loop, two candidates a
+    turn (gws_insert2).  Returns turns per warp and tile."""
+    ntiles = (ncand + 63) // 64
+    turns = cands = 0
+    if by_tile is not None:
+        by_tile[:] = [0.0] * ntiles
+    reps = max(1, halves // 4)  # a warp is four row halves
+    for _ in range(reps):
+        s = rng.standard_normal((32, ntiles * 64)).astype(np.float32)
+        s[:, ncand:] = -np.inf
+        L = np.full((32, W), -np.inf, np.float32)
+        for it in range(ntiles):
+            tile = s[:, it * 64:(it + 1) * 64]
+            f = -np.sort(-tile, axis=1)[:, W - 1] if it == 0 else L[:, W - 1]
+            n = (np.isfinite(tile) & (tile >= f[:, None])).sum(axis=1)
+            most = int(np.ceil(n / per_turn).max())
+            turns += most
+            cands += int(n.sum())
+            if by_tile is not None:
+                by_tile[it] += most / reps
+            L = -np.sort(-np.concatenate([L, tile], axis=1), axis=1)[:, :W]
+    tiles = reps * ntiles
+    return turns / tiles, cands / tiles / 32
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cands', default='512,2048,4096',
@@ -151,7 +184,10 @@ def main():
     ap.add_argument('--halves', type=int, default=8, help='row halves simulated per point')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--by-tile', action='store_true', help='turns of each tile of a pass')
-    ap.add_argument('--lanes', default='4', help='lanes per row: 4 (mma C layout), 2 (CUDA v29)')
+    ap.add_argument('--lanes', default='4',
+                    help='lanes per row: 4 (mma C layout), 2 (CUDA v29), 1 (k_gate_ws, v45)')
+    ap.add_argument('--per-turn', default='1',
+                    help='(--lanes 1) candidates a turn: 1 (v45), 2 (v46, gws_insert2)')
     ap.add_argument('--balance', action='store_true',
                     help="(--lanes 2) a row's lanes share out their candidates (CUDA v34, not landed)")
     a = ap.parse_args()
@@ -160,12 +196,17 @@ def main():
     for lanes in [int(x) for x in a.lanes.split(',')]:
         for n in [int(x) for x in a.cands.split(',')]:
             for fl in a.floor.split(','):
-                for k in [int(x) for x in a.defer.split(',')] if lanes == 4 else [1]:
+                if lanes == 1 and fl != 'exact':
+                    continue  # a lane's own W-th best is the exact floor
+                for k in ([int(x) for x in a.defer.split(',')] if lanes == 4 else
+                          [int(x) for x in a.per_turn.split(',')] if lanes == 1 else [1]):
                     bt = [] if a.by_tile and k == 1 else None
                     if lanes == 4:  # a loop per row half: two per warp and tile
                         t, c = simulate(rng, n, a.W, fl, k, a.eager if k > 1 else 0, a.halves, bt)
-                    else:  # one loop per warp and tile
+                    elif lanes == 2:  # one loop per warp and tile
                         t, c = simulate_pairs(rng, n, a.W, fl, a.halves, bt, a.balance)
+                    else:  # one loop per warp and tile; k: candidates a turn
+                        t, c = simulate_rows(rng, n, a.W, a.halves * 4, k, bt)
                     print('%5d  %5d  %-5s  %5d  %20.2f  %15.3f' % (lanes, n, fl, k, t, c))
                     if bt:
                         print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))

@@ -33,6 +33,7 @@
  * scorer's wgmma chains in flight (gws_score_tile) and a row's picks
  * sorted from the list's registers (gate_finish_picked), 1.06x on the
  * gate at 512K and 1.11x at 128K on an H100 (docs/perf.md, CUDA v45).
+ * The candidate loop takes two candidates a turn (gws_rank_cands, v46).
  */
 #ifndef MOBA_GPU_GATE_WS_CUH
 #define MOBA_GPU_GATE_WS_CUH
@@ -333,15 +334,20 @@ __device__ __forceinline__ int gws_pop(unsigned &m, unsigned &rest, int &base)
 /* The exact test and the insertion of a lane's candidates m (bits of its
  * row's staged scores at x, columns jb + bit, m[1]'s from 32), two at a
  * time in column order (gws_insert2; the later column wins ties, as
- * gtc_insert's high-word comparison needs).  The next pair's scores are
- * loaded before this one is ranked.  Why pairs: the loop turns as often
- * as the busiest of a warp's 32 lanes has candidates, and a turn is one
- * long chain of dependent instructions (the profile's stalls there are
- * mostly fixed-latency waits); two candidates a turn take ~0.56x the turns
- * (scripts/gate_turns.py's model, 2048 candidates a row) for about twice
- * a turn's instructions, in the same depth.  The walk goes one word and
- * then the other rather than a 64-bit mask, whose lowest bit took ~10
- * instructions against ~4. */
+ * gtc_insert's high-word comparison needs); a candidate below the list's
+ * last entry changes nothing, so no branch tests for it.  The next pair's
+ * scores are loaded before this one is ranked.  Why pairs: the loop turns
+ * as often as the busiest of a warp's 32 lanes has candidates, and one
+ * candidate a turn was a chain of dependent instructions (the mask's
+ * lowest bit, the load, the key, the test, the network: 58 % of the
+ * loop's samples waited on fixed latencies and shared-memory loads, 15 %
+ * issued).  Two a turn take 0.56x the turns at 2048
+ * candidates a row (`scripts/gate_turns.py --lanes 1 --per-turn 1,2`)
+ * for ~2x a turn's instructions at about the same depth: the loop's
+ * samples 0.83x, the gate 1.046x at 512K and 1.10x at 128K on an H100
+ * (docs/perf.md, CUDA v46).  The walk goes one word and then the other
+ * rather than a 64-bit mask, whose lowest bit took ~10 instructions
+ * against ~4. */
 template <int W>
 __device__ __forceinline__ void gws_rank_cands(unsigned *Lh, int *Lj, const float *x, int flip,
                                                const unsigned *m2, int jb)
