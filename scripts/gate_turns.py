@@ -45,15 +45,27 @@ import argparse
 import numpy as np
 
 
-def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
+def tiles_of(ncand, by_tile):
+    """A row's 64-column tiles; by_tile (a list, or None) zeroed per tile."""
     ntiles = (ncand + 63) // 64
-    lane_of = (np.arange(64) % 8) // 2
-    turns = cands = 0
     if by_tile is not None:
         by_tile[:] = [0.0] * ntiles
+    return ntiles
+
+
+def scores(rng, rows, ntiles, ncand):
+    """i.i.d. normal scores of rows over ntiles tiles, -inf past ncand."""
+    s = rng.standard_normal((rows, ntiles * 64)).astype(np.float32)
+    s[:, ncand:] = -np.inf  # past the row's candidates
+    return s
+
+
+def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
+    ntiles = tiles_of(ncand, by_tile)
+    lane_of = (np.arange(64) % 8) // 2
+    turns = cands = 0
     for _ in range(halves):
-        s = rng.standard_normal((8, ntiles * 64)).astype(np.float32)
-        s[:, ncand:] = -np.inf  # past the row's candidates
+        s = scores(rng, 8, ntiles, ncand)
         lists = np.full((8, 4, W), -np.inf, np.float32)
         pending = [[[] for _ in range(4)] for _ in range(8)]
         f = np.full(8, -np.inf)
@@ -98,16 +110,13 @@ def simulate(rng, ncand, W, floor, defer, eager, halves, by_tile=None):
 def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None, balance=False):
     """CUDA v29's layout: 16 rows x 2 lanes of 32 columns, one loop per
     warp and tile; returns turns per warp and tile (both row halves)."""
-    ntiles = (ncand + 63) // 64
+    ntiles = tiles_of(ncand, by_tile)
     H = (W + 1) // 2
     cols = [np.arange(0, 32), np.arange(32, 64)]
     turns = cands = 0
-    if by_tile is not None:
-        by_tile[:] = [0.0] * ntiles
     reps = max(1, halves // 2)  # a warp is two row halves
     for _ in range(reps):
-        s = rng.standard_normal((16, ntiles * 64)).astype(np.float32)
-        s[:, ncand:] = -np.inf
+        s = scores(rng, 16, ntiles, ncand)
         lists = np.full((16, 2, W), -np.inf, np.float32)
         f = np.full(16, -np.inf)
         for it in range(ntiles):
@@ -150,14 +159,11 @@ def simulate_rows(rng, ncand, W, halves, per_turn=1, by_tile=None):
     floor the lane's own W-th best (the first tile's: its W-th best
     candidate, gws_first_floor); per_turn 2 is v46's loop, two candidates a
     turn (gws_insert2).  Returns turns per warp and tile."""
-    ntiles = (ncand + 63) // 64
+    ntiles = tiles_of(ncand, by_tile)
     turns = cands = 0
-    if by_tile is not None:
-        by_tile[:] = [0.0] * ntiles
     reps = max(1, halves // 4)  # a warp is four row halves
     for _ in range(reps):
-        s = rng.standard_normal((32, ntiles * 64)).astype(np.float32)
-        s[:, ncand:] = -np.inf
+        s = scores(rng, 32, ntiles, ncand)
         L = np.full((32, W), -np.inf, np.float32)
         for it in range(ntiles):
             tile = s[:, it * 64:(it + 1) * 64]
