@@ -341,11 +341,11 @@ __device__ __forceinline__ int gws_pop(unsigned &m, unsigned &rest, int &base)
  * candidate a turn was a chain of dependent instructions (the mask's
  * lowest bit, the load, the key, the test, the network: 58 % of the
  * loop's samples waited on fixed latencies and shared-memory loads, 15 %
- * issued).  Two a turn take 0.56x the turns at 2048
- * candidates a row (`scripts/gate_turns.py --lanes 1 --per-turn 1,2`)
- * for ~2x a turn's instructions at about the same depth: the loop's
- * samples 0.83x, the gate 1.046x at 512K and 1.10x at 128K on an H100
- * (docs/perf.md, CUDA v46).  The walk goes one word and then the other
+ * issued).  Two a turn take 0.56x the turns at 2048 candidates a row
+ * (`scripts/gate_turns.py --lanes 1 --per-turn 1,2`) for ~2x a turn's
+ * instructions at about the same depth: the loop's samples 0.83x, the
+ * gate 1.046x at 512K and 1.10x at 128K on an H100 (docs/perf.md, CUDA
+ * v46).  The walk goes one word and then the other
  * rather than a 64-bit mask, whose lowest bit took ~10 instructions
  * against ~4. */
 template <int W>
