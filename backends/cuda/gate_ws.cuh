@@ -306,10 +306,12 @@ __device__ __forceinline__ void gws_insert2(unsigned *Lh, int *Lj, unsigned ha, 
     Lj[0] = ga[0] ? ja : oj[0];
 #pragma unroll
     for (int i = 1; i < W; i++) {
-        /* what the one-later shift puts in slot i once a is above it */
-        const bool b1 = gb[i - 1], b2 = i >= 2 && gb[i - 2 < 0 ? 0 : i - 2];
-        const unsigned sh = b1 ? (b2 ? oh[i < 2 ? 0 : i - 2] : hb) : oh[i - 1];
-        const int sj = b1 ? (b2 ? oj[i < 2 ? 0 : i - 2] : jb) : oj[i - 1];
+        /* what the one-later shift puts in slot i once a is above it
+         * (k: slot i - 2, which slot 1 does not have) */
+        const int k = i >= 2 ? i - 2 : 0;
+        const bool b1 = gb[i - 1], b2 = i >= 2 && gb[k];
+        const unsigned sh = b1 ? (b2 ? oh[k] : hb) : oh[i - 1];
+        const int sj = b1 ? (b2 ? oj[k] : jb) : oj[i - 1];
         Lh[i] = ga[i] ? (ga[i - 1] ? sh : ha) : oh[i];
         Lj[i] = ga[i] ? (ga[i - 1] ? sj : ja) : oj[i];
     }
