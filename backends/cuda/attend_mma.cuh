@@ -459,7 +459,7 @@ __device__ __forceinline__ void mma_store_row(const mma_acc<D, MT> &R, int r, un
 
 /* Partials of the warp's rows row0 + 8 r + g (r < 2 MT; those below nrows)
  * of a key-centric tile whose first entry is e0: O / l in the storage
- * dtype, lse in f32, at the entry's partial index. */
+ * dtype at the entry's partial index, lse in f32 at the entry's index. */
 template <int DT, int D, int MT>
 __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, const gpu_args &a,
                                                    int e0, int row0, int nrows, int lane)
@@ -471,7 +471,7 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
         if (row >= nrows) continue;
         const int p = a.entries[e0 + row];
         mma_store_row<DT, D, MT>(R, r, (unsigned short *)a.part_o + (size_t)p * D,
-                                 &a.part_lse[p], t);
+                                 &a.part_lse[e0 + row], t);
     }
 }
 
@@ -573,18 +573,24 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
         }
         mma_acc_finish<D, 1>(R);
         /* Written out rather than mma_store_partials, which re-reads the
-         * entries: with it the FULL instance spilled at 168 registers. */
+         * entries: with it the FULL instance spilled at 168 registers.
+         * The partial indices are read again all the same (__ldcg, which
+         * is not merged with the loads above): the lse's entry index e0
+         * is live through the tile now, and with p0 and p1 beside it both
+         * instances spilled at 168 registers. */
         const float inv0 = 1.0f / R.l[0], inv1 = 1.0f / R.l[1];
-        uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p0 * D);
-        uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)p1 * D);
+        const int q0 = live0 ? __ldcg(&a.entries[e0 + r0]) : 0;
+        const int q1 = live1 ? __ldcg(&a.entries[e0 + r1]) : 0;
+        uint32_t *po0 = (uint32_t *)((unsigned short *)a.part_o + (size_t)q0 * D);
+        uint32_t *po1 = (uint32_t *)((unsigned short *)a.part_o + (size_t)q1 * D);
 #pragma unroll
         for (int n = 0; n < D / 8; n++) {
             if (live0) po0[n * 4 + t] = mma_pack<DT>(R.o[0][n][0] * inv0, R.o[0][n][1] * inv0);
             if (live1) po1[n * 4 + t] = mma_pack<DT>(R.o[0][n][2] * inv1, R.o[0][n][3] * inv1);
         }
         if (t == 0) {
-            if (live0) a.part_lse[p0] = R.m[0] + __logf(R.l[0]);
-            if (live1) a.part_lse[p1] = R.m[1] + __logf(R.l[1]);
+            if (live0) a.part_lse[e0 + r0] = R.m[0] + __logf(R.l[0]);
+            if (live1) a.part_lse[e0 + r1] = R.m[1] + __logf(R.l[1]);
         }
     }
 }
@@ -677,13 +683,15 @@ template <int D> constexpr int mma_own_smem_size(bool early)
     return early ? (int)sizeof(mma_own_smem<D>) : (int)offsetof(mma_own_smem<D>, early);
 }
 
-/* A row's first eight slot ids and first eight partials' lse, read by
- * k_mma_own before its own-block attention: they do not depend on it, and
- * read after it they were two memory latencies in series at the head of
- * every row's merge (1.02x, docs/perf.md CUDA v21). */
+/* A row's first eight slot ids and first eight partials' entry indices
+ * (where their lse is), read by k_mma_own before its own-block attention:
+ * they do not depend on it, and read after it they were two memory
+ * latencies in series at the head of every row's merge (1.02x, docs/
+ * perf.md CUDA v21).  The lse themselves are asked for once the ids are
+ * in (mma_own_row_slots), after the K/V loads. */
 struct mma_merge_pre {
     int j[8];
-    float pl[8]; /* by partial index (past slot), not by slot */
+    int e[8]; /* by partial index (past slot), not by slot */
 };
 
 __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qrow,
@@ -691,11 +699,11 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qr
 {
     const int Km1 = a.K - 1;
     const int32_t *selrow = a.sel + qrow * a.K;
-    const float *part_lse = a.part_lse + qrow * Km1;
+    const int32_t *ent = a.part_ent + qrow * Km1;
 #pragma unroll
     for (int x = 0; x < 8; x++) {
         pre.j[x] = x < a.K ? selrow[x] : -1;
-        pre.pl[x] = x < Km1 ? part_lse[x] : -INFINITY;
+        pre.e[x] = x < Km1 ? ent[x] : 0;
     }
 }
 
@@ -742,7 +750,7 @@ struct mma_own_row {
     int64_t qrow;
     int np, ip;
     bool live;
-    float pl[8]; /* the first eight partials' lse */
+    float pl[8]; /* the first eight partials' lse (-inf past K - 1) */
 };
 
 /* The row's address and liveness (t: its token in the sequence, whose
@@ -757,8 +765,9 @@ __device__ __forceinline__ void mma_own_row_start(const gpu_args &a, int64_t sta
     mma_merge_prefetch(a, w.qrow, pre);
 }
 
-/* The row's slots from the ids (b: its own block): where they are first
- * needed, so that the K/V loads are issued before the wait for them. */
+/* The row's slots from the ids (b: its own block), and its first lse
+ * asked for: where they are first needed, so that the K/V loads are
+ * issued before the wait for them. */
 __device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, int b,
                                                   const mma_merge_pre &pre, mma_own_row &w)
 {
@@ -766,7 +775,7 @@ __device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, int b,
     mma_merge_slots(a, a.sel + w.qrow * a.K, b, pre, ns, w.ip);
     w.np = ns - (w.ip >= 0);
 #pragma unroll
-    for (int x = 0; x < 8; x++) w.pl[x] = pre.pl[x];
+    for (int x = 0; x < 8; x++) w.pl[x] = x < a.K - 1 ? a.part_lse[pre.e[x]] : -INFINITY;
 }
 
 /* Vector x of row rr (0-15) of the warp's rows in a slot, swizzled. */
@@ -845,12 +854,14 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
         own[j] = R.m[j] + __logf(R.l[j]);
         M[j] = own[j];
         L[j] = 0.0f;
-        const float *part_lse = a.part_lse + w[j].qrow * Km1;
+        const int32_t *ent = a.part_ent + w[j].qrow * Km1;
         for (int c0 = 0; c0 < w[j].np; c0 += 8) {
             float pl[8];
 #pragma unroll
             for (int x = 0; x < 8; x++)
-                pl[x] = c0 + x >= w[j].np ? -INFINITY : c0 == 0 ? w[j].pl[x] : part_lse[c0 + x];
+                pl[x] = c0 + x >= w[j].np ? -INFINITY
+                        : c0 == 0          ? w[j].pl[x]
+                                           : a.part_lse[ent[c0 + x]];
 #pragma unroll
             for (int x = 0; x < 8; x++) M[j] = fmaxf(M[j], pl[x]);
         }
@@ -881,7 +892,7 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
             float pc = w[j].pl[0];
 #pragma unroll
             for (int x = 1; x < 8; x++) pc = c == x ? w[j].pl[x] : pc;
-            if (c >= 8) pc = a.part_lse[w[j].qrow * Km1 + c];
+            if (c >= 8) pc = a.part_lse[a.part_ent[w[j].qrow * Km1 + c]];
             wc[j] = __expf(pc - M[j]);
             if (c < w[j].np) L[j] += wc[j];
         }

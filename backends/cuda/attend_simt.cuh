@@ -184,7 +184,7 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
             const float inv = 1.0f / l;
 #pragma unroll
             for (int i = 0; i < NI; i++) gpu_store_f32<DT>(po, i * SIMT_TPR + sub, acc[i] * inv);
-            if (sub == 0) a.part_lse[pidx] = m + __logf(l);
+            if (sub == 0) a.part_lse[w.e0 + r] = m + __logf(l);
         }
     }
 }
@@ -209,7 +209,7 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
         int j = selrow[i];
         if (j < 0) break;
         if (j == b) continue;
-        M = fmaxf(M, a.part_lse[qrow * Km1 + c]);
+        M = fmaxf(M, a.part_lse[a.part_ent[qrow * Km1 + c]]);
         c++;
     }
     float o[NI];
@@ -228,7 +228,7 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
             continue;
         }
         const int64_t pidx = qrow * Km1 + c++;
-        const float w = __expf(a.part_lse[pidx] - M);
+        const float w = __expf(a.part_lse[a.part_ent[pidx]] - M);
         const T *po = (const T *)a.part_o + (size_t)pidx * D;
         L += w;
 #pragma unroll

@@ -496,16 +496,16 @@ __device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, uint64_t *bar,
 }
 
 /* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
- * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32),
- * those below nrows.  O's columns are in V's order, wg_word's, so lane
+ * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32 at
+ * their entry indices, from the step's first, e0), those below nrows.  O's columns are in V's order, wg_word's, so lane
  * t's words of groups 4 m .. 4 m + 3 are one 16-byte store at 64 m + 16 t
  * of the row: whole 64-byte runs per quad, where the natural order gave
  * 32-bit stores spread over 8 rows (ncu: with those the LSU queue and
  * the registers waiting on it took ~28 % of the stall samples, v14). */
 template <int DT, int D>
 __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const float *rl,
-                                              const gpu_args &a, const int *ps, int r0,
-                                              int nrows, int t)
+                                              const gpu_args &a, const int *ps, int e0,
+                                              int r0, int nrows, int t)
 {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -521,7 +521,7 @@ __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const floa
             x.w = mma_pack<DT>(R.o[0][4 * m + 3][2 * h] * inv, R.o[0][4 * m + 3][2 * h + 1] * inv);
             p[4 * m] = x;
         }
-        if (t == 0) a.part_lse[ps[h]] = R.m[h] + __logf(R.l[h]);
+        if (t == 0) a.part_lse[e0 + r0 + 8 * h] = R.m[h] + __logf(R.l[h]);
     }
 }
 
@@ -643,7 +643,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
             wg_short_load<D, FULL>(v, &tm.v, tm, a, xn, vs, &bar[1]);
             cp_async_commit();
         }
-        wg_store_rows<DT, D>(R, inv, a, pe, r0, x.w.nrows, t);
+        wg_store_rows<DT, D>(R, inv, a, pe, x.w.e0, r0, x.w.nrows, t);
         if (!xn.any) break;
         const wg_step x2 = wg_step_take(a, xn, total, nx, tk);
         pe[0] = pn[0];

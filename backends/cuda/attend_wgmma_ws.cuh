@@ -466,7 +466,7 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
 {
     const int K = a.K, Km1 = K - 1, ND = D / 8;
     const int32_t *selrow = a.sel + qrow * K;
-    const float *plse = a.part_lse + qrow * Km1;
+    const int32_t *ent = a.part_ent + qrow * Km1; /* where the lse are */
     const uint32_t *po = (const uint32_t *)((const unsigned short *)a.part_o + qrow * Km1 * D) + t;
     const float l = R.l[r], own_lse = R.m[r] + __logf(l);
     float o[ND][2];
@@ -476,7 +476,8 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
     if (K <= WS_MERGE_PRE) {
         /* Slot i's partial is i or i - 1 (whether the own block came
          * before it): the row's Km1 partials are always there to read,
-         * used or not, so every load goes out before the first use. */
+         * used or not (part_ent is 0 past its last), so every load goes
+         * out before the first use. */
         int js[WS_MERGE_PRE];
         float pl[WS_MERGE_PRE - 1];
         uint32_t pv[WS_MERGE_PRE - 1][ND];
@@ -484,7 +485,7 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
         for (int i = 0; i < WS_MERGE_PRE; i++) js[i] = i < K ? selrow[i] : -1;
 #pragma unroll
         for (int c = 0; c < WS_MERGE_PRE - 1; c++) {
-            pl[c] = c < Km1 ? plse[c] : -INFINITY;
+            pl[c] = c < Km1 ? a.part_lse[ent[c]] : -INFINITY;
 #pragma unroll
             for (int n = 0; n < ND; n++) pv[c][n] = c < Km1 ? po[(size_t)c * D / 2 + n * 4] : 0u;
         }
@@ -518,7 +519,7 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
         for (int i = 0, c = 0; i < K; i++) {
             const int j = selrow[i];
             if (j < 0) break;
-            if (j != b) M = fmaxf(M, plse[c++]);
+            if (j != b) M = fmaxf(M, a.part_lse[ent[c++]]);
         }
         for (int i = 0, c = 0; i < K; i++) {
             const int j = selrow[i];
@@ -530,7 +531,7 @@ __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, cons
             uint32_t x[ND];
 #pragma unroll
             for (int n = 0; n < ND; n++) x[n] = po[(size_t)c * D / 2 + n * 4];
-            ws_merge_part<DT, D>(o, L, __expf(plse[c] - M), x);
+            ws_merge_part<DT, D>(o, L, __expf(a.part_lse[ent[c]] - M), x);
             c++;
         }
     }

@@ -370,8 +370,18 @@ __device__ __forceinline__ void fill_slots(const gpu_args &a, const fill_rowinfo
     }
 }
 
+/* A live row's partial places past its last partial (c of K - 1 used):
+ * entry 0, so that the merges may read a row's K - 1 entry indices, and
+ * the lse they point at, before they know how many it uses.  Not for a
+ * dead row, whose qrow may be the next sequence's row. */
+__device__ __forceinline__ void fill_ent_tail(const gpu_args &a, int64_t qrow, int c)
+{
+    for (; c < a.K - 1; c++) a.part_ent[qrow * (a.K - 1) + c] = 0;
+}
+
 /* The entries of row w (dead rows too: they have no slots, and every
- * lane of the warp must call, for fill_place's matching).  A slot's list
+ * lane of the warp must call, for fill_place's matching), and each
+ * partial's entry index (part_ent).  A slot's list
  * counts blocks from the lo that w was made with (w.g0).  The
  * row's slots go eight at a time: their block ids are read together,
  * then their places are taken together (one slot after the other, each
@@ -399,9 +409,14 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const fill_rowinfo &
                                              : j[x] >= 0 ? atomicAdd(&lists[j[x]], 1) : 0;
 #pragma unroll
             for (int x = 0; x < 8; x++)
-                if (j[x] >= 0) a.entries[pos[x]] = (int32_t)(w.qrow * (a.K - 1) + c++);
+                if (j[x] >= 0) {
+                    const int64_t pi = w.qrow * (a.K - 1) + c++;
+                    a.entries[pos[x]] = (int32_t)pi;
+                    a.part_ent[pi] = pos[x];
+                }
         }
     }
+    if (MODE != FILL_COUNT && !w.dead) fill_ent_tail(a, w.qrow, c);
 }
 
 /* Entries of the lists: one thread per query row.  The order inside a list
@@ -493,19 +508,27 @@ __device__ __forceinline__ void fill_rank_row(const gpu_args &a, int64_t t0, int
 
 /* Pass 3 of the register path: row x's entries to dst at at[list] plus
  * their ranks (the entries at their lists' bases; staged, val at the
- * lists' offsets); c counts the row's past blocks in slot order. */
+ * lists' offsets), and their entry indices, base[list] plus the ranks
+ * (the lists' bases), to part_ent; c counts the row's past blocks in
+ * slot order. */
 __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int nt, int kh,
                                              int x, int items, int64_t lo, const unsigned *p,
-                                             const int32_t *at, int32_t *dst)
+                                             const int32_t *at, int32_t *dst,
+                                             const int32_t *base)
 {
     if (x >= items) return;
-    const int64_t e0 = fill_item(a, t0, nt, kh, x, lo).qrow * (a.K - 1);
+    const fill_rowinfo w = fill_item(a, t0, nt, kh, x, lo);
+    const int64_t e0 = w.qrow * (a.K - 1);
     int c = 0;
 #pragma unroll
     for (int s = 0; s < 8; s++)
-        if (p[s] != ~0u)
-            dst[at[p[s] & ((1u << FILL_PICK_BITS) - 1u)] + (p[s] >> FILL_PICK_BITS)] =
-                (int32_t)(e0 + c++);
+        if (p[s] != ~0u) {
+            const int l = (int)(p[s] & ((1u << FILL_PICK_BITS) - 1u));
+            const int r = (int)(p[s] >> FILL_PICK_BITS);
+            dst[at[l] + r] = (int32_t)(e0 + c);
+            a.part_ent[e0 + c++] = base[l] + r;
+        }
+    if (!w.dead) fill_ent_tail(a, w.qrow, c);
 }
 
 #if MOBA_GPU_FILL_STAGE
@@ -639,10 +662,10 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
             const int x = (int)threadIdx.x + i * FILL_THREADS;
 #if MOBA_GPU_FILL_STAGE
             if (staged)
-                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], cnt, val);
+                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], cnt, val, at);
             else
 #endif
-                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], at, a.entries);
+                fill_put_row(a, t0, nt, kh, x, items, lo, p[i], at, a.entries, at);
         }
     } else {
         fill_span_rows<FILL_PLACE>(a, t0, nt, kh, cnt, lo);

@@ -69,7 +69,8 @@ typedef struct gpu_args {
     /* The heads a launch covers (gpu_head_group): query heads [h0, h0 +
      * nheads) = kv heads [kh0, kh0 + Hkl).  Its lists are (block, kv head
      * kh0 + i) for i < Hkl, numbered block * Hkl + i, and counts, list_off,
-     * tile_off, cursor and entries point at the group's own part. */
+     * tile_off, cursor, entries and part_lse point at the group's own
+     * part (part_ent's entry indices count from it). */
     int32_t h0, nheads, kh0, Hkl;
     /* k_wgmma_kv_short's runs: chunks of `chunk` tiles taken from the
      * counter *sched (one per head group), or, with chunk 0, one run per
@@ -115,8 +116,17 @@ typedef struct gpu_args {
     int32_t *tile_off;/* [nlists + 1]: key-centric tiles per list    */
     int32_t *cursor;  /* [nlists]                                    */
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
-    void *part_o;     /* [T * Hq * (K - 1), D], storage dtype        */
-    float *part_lse;  /* [T * Hq * (K - 1)]                          */
+    void *part_o;     /* [T * Hq * (K - 1), D], storage dtype, by partial index */
+    /* A partial's lse goes at its entry's index, not its partial index:
+     * a key-centric tile's rows are one run of entries, so its lse stores
+     * are one run too, where by partial index each was 4 bytes of its own
+     * 32-byte sector, written back half-filled and read by DRAM to merge
+     * (ncu, H200, 512K B1: 1.9 GB read and 1.9 GB written, 14 % of
+     * k_wgmma_kv_short's time; docs/perf.md CUDA v47).  The merges find
+     * it through part_ent. */
+    float *part_lse;  /* [T * Hq * (K - 1)], by entry index          */
+    int32_t *part_ent;/* [T * Hq * (K - 1)]: entry index per partial,
+                       * 0 past a row's last partial                 */
     cudaStream_t stream;
 } gpu_args;
 
@@ -152,6 +162,7 @@ static inline gpu_args gpu_head_group(const gpu_args *a, int G, int g)
     r.list_off = a->list_off + lists0 + g;
     r.tile_off = a->tile_off + lists0 + g;
     r.entries = a->entries + a->T * r.h0 * (a->K - 1);
+    r.part_lse = a->part_lse + a->T * r.h0 * (a->K - 1); /* by entry too */
     r.sched = a->sched + g;
     return r;
 }
