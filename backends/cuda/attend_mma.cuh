@@ -695,11 +695,11 @@ struct mma_merge_pre {
 };
 
 __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qrow,
-                                                   mma_merge_pre &pre)
+                                                   int64_t erow, mma_merge_pre &pre)
 {
     const int Km1 = a.K - 1;
     const int32_t *selrow = a.sel + qrow * a.K;
-    const int32_t *ent = a.part_ent + qrow * Km1;
+    const int32_t *ent = a.part_ent + erow;
 #pragma unroll
     for (int x = 0; x < 8; x++) {
         pre.j[x] = x < a.K ? selrow[x] : -1;
@@ -762,7 +762,7 @@ __device__ __forceinline__ void mma_own_row_start(const gpu_args &a, int64_t sta
 {
     w.live = live;
     w.qrow = (start + t) * a.Hq + h;
-    mma_merge_prefetch(a, w.qrow, pre);
+    mma_merge_prefetch(a, w.qrow, gpu_ent_row(&a, start + t, h), pre);
 }
 
 /* The row's slots from the ids (b: its own block), and its first lse
@@ -847,14 +847,15 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
                                               int warp, int lane, unsigned short *out,
                                               float *lse)
 {
-    const int ND = D / 8, Km1 = a.K - 1;
+    const int ND = D / 8;
     float M[2], L[2], own[2];
 #pragma unroll
     for (int j = 0; j < 2; j++) {
         own[j] = R.m[j] + __logf(R.l[j]);
         M[j] = own[j];
         L[j] = 0.0f;
-        const int32_t *ent = a.part_ent + w[j].qrow * Km1;
+        /* Past the first eight only (K > 9): a division is no matter. */
+        const int32_t *ent = a.part_ent + gpu_ent_row(&a, w[j].qrow / a.Hq, h);
         for (int c0 = 0; c0 < w[j].np; c0 += 8) {
             float pl[8];
 #pragma unroll
@@ -892,7 +893,7 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
             float pc = w[j].pl[0];
 #pragma unroll
             for (int x = 1; x < 8; x++) pc = c == x ? w[j].pl[x] : pc;
-            if (c >= 8) pc = a.part_lse[a.part_ent[w[j].qrow * Km1 + c]];
+            if (c >= 8) pc = a.part_lse[a.part_ent[gpu_ent_row(&a, w[j].qrow / a.Hq, h) + c]];
             wc[j] = __expf(pc - M[j]);
             if (c < w[j].np) L[j] += wc[j];
         }

@@ -191,10 +191,11 @@ k_simt_kv(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::t
 
 /* Merges the row's own-block result (acc/l, m) with its partials in
  * ascending slot order, writes out and lse.  Called by the 4 threads of a
- * live row (sub 0..3), each holding the D/4 values d = 4x + sub. */
+ * live row (sub 0..3), each holding the D/4 values d = 4x + sub; erow:
+ * the row's entry indices in part_ent (gpu_ent_row). */
 template <int DT, int D>
-__device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, int b,
-                                              const float *acc, float m, float l,
+__device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, int64_t erow,
+                                              int b, const float *acc, float m, float l,
                                               int sub, typename gpu_store<DT>::type *out,
                                               float *lse)
 {
@@ -209,7 +210,7 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
         int j = selrow[i];
         if (j < 0) break;
         if (j == b) continue;
-        M = fmaxf(M, a.part_lse[a.part_ent[qrow * Km1 + c]]);
+        M = fmaxf(M, a.part_lse[a.part_ent[erow + c]]);
         c++;
     }
     float o[NI];
@@ -227,8 +228,8 @@ __device__ __forceinline__ void gpu_merge_row(const gpu_args &a, int64_t qrow, i
             for (int x = 0; x < NI; x++) o[x] = fmaf(wl, acc[x], o[x]);
             continue;
         }
-        const int64_t pidx = qrow * Km1 + c++;
-        const float w = __expf(a.part_lse[a.part_ent[pidx]] - M);
+        const int64_t pidx = qrow * Km1 + c;
+        const float w = __expf(a.part_lse[a.part_ent[erow + c++]] - M);
         const T *po = (const T *)a.part_o + (size_t)pidx * D;
         L += w;
 #pragma unroll
@@ -274,7 +275,9 @@ k_simt_own(const typename gpu_store<DT>::type *q, const typename gpu_store<DT>::
         __syncthreads();
         simt_chunk<D>(ks, vs, lo - u0, hi - u0, qr, acc, m, l, sub);
     }
-    if (live) gpu_merge_row<DT, D>(a, qrow, b, acc, m, l, sub, out, lse);
+    if (live)
+        gpu_merge_row<DT, D>(a, qrow, gpu_ent_row(&a, sq.start + tloc, h), b, acc, m, l, sub,
+                             out, lse);
 }
 
 /* k or v from the first kv head of a's group on: the key-centric kernels

@@ -457,16 +457,17 @@ __device__ __forceinline__ void ws_merge_part(float (*o)[2], float &L, float w, 
  * own (k_mma_own's merge), which read the own result back from out as
  * 16-bit values: two more passes over T Hq D values and a launch, 1.016x
  * the forward at 256K tokens with 16384-key blocks (docs/perf.md, CUDA
- * v26).  b: the row's own block.  Each lane of the row's quad holds
- * columns 8 n + 2 t, + 1 of O, and reads and writes those. */
+ * v26).  b: the row's own block; erow: its entry indices in part_ent
+ * (gpu_ent_row).  Each lane of the row's quad holds columns 8 n + 2 t,
+ * + 1 of O, and reads and writes those. */
 template <int DT, int D>
 __device__ __forceinline__ void ws_merge_row(const mma_acc<D, 1> &R, int r, const gpu_args &a,
-                                             size_t qrow, int b, unsigned short *out, float *lse,
-                                             int t)
+                                             size_t qrow, int64_t erow, int b, unsigned short *out,
+                                             float *lse, int t)
 {
     const int K = a.K, Km1 = K - 1, ND = D / 8;
     const int32_t *selrow = a.sel + qrow * K;
-    const int32_t *ent = a.part_ent + qrow * Km1; /* where the lse are */
+    const int32_t *ent = a.part_ent + erow; /* where the lse are */
     const uint32_t *po = (const uint32_t *)((const unsigned short *)a.part_o + qrow * Km1 * D) + t;
     const float l = R.l[r], own_lse = R.m[r] + __logf(l);
     float o[ND][2];
@@ -698,7 +699,8 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                     const int row = r ? r1 : r0;
                     if (row >= w.nrows) continue;
                     const size_t qrow = (size_t)(w.tok0 + row) * a.Hq + w.h;
-                    ws_merge_row<DT, D>(R, r, a, qrow, (w.row0 + row) / a.S, out, lse, t);
+                    ws_merge_row<DT, D>(R, r, a, qrow, gpu_ent_row(&a, w.tok0 + row, w.h),
+                                        (w.row0 + row) / a.S, out, lse, t);
                 }
             } else {
                 mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);

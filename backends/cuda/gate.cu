@@ -337,7 +337,7 @@ enum {
  * selection (qrow), the list index of its sequence's block 0 counted from
  * lo (g0), its own block (b), and whether it is past the tile's rows. */
 struct fill_rowinfo {
-    int64_t qrow;
+    int64_t qrow, erow; /* erow: its part_ent run (gpu_ent_row) */
     int g0, b;
     bool dead;
 };
@@ -349,6 +349,7 @@ __device__ __forceinline__ fill_rowinfo fill_row_info(const gpu_args &a, const g
     const int tloc = t.row0 + r;
     fill_rowinfo w;
     w.qrow = (sq.start + tloc) * a.Hq + h;
+    w.erow = gpu_ent_row(&a, sq.start + tloc, h);
     w.g0 = (int)(sq.block_offset - lo);
     w.b = tloc / a.S;
     w.dead = r >= t.rows;
@@ -374,9 +375,9 @@ __device__ __forceinline__ void fill_slots(const gpu_args &a, const fill_rowinfo
  * entry 0, so that the merges may read a row's K - 1 entry indices, and
  * the lse they point at, before they know how many it uses.  Not for a
  * dead row, whose qrow may be the next sequence's row. */
-__device__ __forceinline__ void fill_ent_tail(const gpu_args &a, int64_t qrow, int c)
+__device__ __forceinline__ void fill_ent_tail(const gpu_args &a, int64_t erow, int c)
 {
-    for (; c < a.K - 1; c++) a.part_ent[qrow * (a.K - 1) + c] = 0;
+    for (; c < a.K - 1; c++) a.part_ent[erow + c] = 0;
 }
 
 /* The entries of row w (dead rows too: they have no slots, and every
@@ -410,13 +411,12 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const fill_rowinfo &
 #pragma unroll
             for (int x = 0; x < 8; x++)
                 if (j[x] >= 0) {
-                    const int64_t pi = w.qrow * (a.K - 1) + c++;
-                    a.entries[pos[x]] = (int32_t)pi;
-                    a.part_ent[pi] = pos[x];
+                    a.entries[pos[x]] = (int32_t)(w.qrow * (a.K - 1) + c);
+                    a.part_ent[w.erow + c++] = pos[x];
                 }
         }
     }
-    if (MODE != FILL_COUNT && !w.dead) fill_ent_tail(a, w.qrow, c);
+    if (MODE != FILL_COUNT && !w.dead) fill_ent_tail(a, w.erow, c);
 }
 
 /* Entries of the lists: one thread per query row.  The order inside a list
@@ -526,9 +526,9 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
             const int l = (int)(p[s] & ((1u << FILL_PICK_BITS) - 1u));
             const int r = (int)(p[s] >> FILL_PICK_BITS);
             dst[at[l] + r] = (int32_t)(e0 + c);
-            a.part_ent[e0 + c++] = base[l] + r;
+            a.part_ent[w.erow + c++] = base[l] + r;
         }
-    if (!w.dead) fill_ent_tail(a, w.qrow, c);
+    if (!w.dead) fill_ent_tail(a, w.erow, c);
 }
 
 #if MOBA_GPU_FILL_STAGE

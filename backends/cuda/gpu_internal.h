@@ -125,8 +125,8 @@ typedef struct gpu_args {
      * k_wgmma_kv_short's time; docs/perf.md CUDA v47).  The merges find
      * it through part_ent. */
     float *part_lse;  /* [T * Hq * (K - 1)], by entry index          */
-    int32_t *part_ent;/* [T * Hq * (K - 1)]: entry index per partial,
-                       * 0 past a row's last partial                 */
+    int32_t *part_ent;/* [Hq, T, K - 1] (gpu_ent_row): entry index per
+                       * partial, 0 past a row's last partial       */
     cudaStream_t stream;
 } gpu_args;
 
@@ -140,6 +140,17 @@ extern "C" {
 __host__ __device__ static inline int64_t gpu_group_entries(const gpu_args *a)
 {
     return a->T * a->nheads * (a->K - 1);
+}
+
+/* Where part_ent holds the K - 1 entry indices of query head h of token
+ * tok: head-major, so that the rows of one head in token order, as a
+ * k_fill_span CTA writes them and a k_mma_own tile reads them, are one
+ * run.  Token-major, a fill CTA's rows were Hq (K - 1) indices apart,
+ * each its own 32-byte sector written half-filled (k_fill_span 0.78 ->
+ * 3.05 ms at 512K B1, docs/perf.md CUDA v47). */
+__host__ __device__ static inline int64_t gpu_ent_row(const gpu_args *a, int64_t tok, int h)
+{
+    return ((int64_t)h * a->T + tok) * (a->K - 1);
 }
 
 /* The view of a whole-problem args a that covers kv-head group g of G
