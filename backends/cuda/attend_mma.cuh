@@ -699,12 +699,13 @@ __device__ __forceinline__ void mma_merge_prefetch(const gpu_args &a, int64_t qr
 {
     const int Km1 = a.K - 1;
     const int32_t *selrow = a.sel + qrow * a.K;
-    const int32_t *ent = a.part_ent + erow;
 #pragma unroll
-    for (int x = 0; x < 8; x++) {
-        pre.j[x] = x < a.K ? selrow[x] : -1;
-        pre.e[x] = x < Km1 ? ent[x] : 0;
-    }
+    for (int x = 0; x < 8; x++) pre.j[x] = x < a.K ? selrow[x] : -1;
+    /* As 16-byte vectors (gpu_ent_pitch); past Km1 unused. */
+    const int4 *ent = (const int4 *)(a.part_ent + erow);
+    const int4 z = make_int4(0, 0, 0, 0), e0 = Km1 > 0 ? ent[0] : z, e1 = Km1 > 4 ? ent[1] : z;
+    pre.e[0] = e0.x, pre.e[1] = e0.y, pre.e[2] = e0.z, pre.e[3] = e0.w;
+    pre.e[4] = e1.x, pre.e[5] = e1.y, pre.e[6] = e1.z, pre.e[7] = e1.w;
 }
 
 /* The row's slots in use (ns) and where the own block sits among them

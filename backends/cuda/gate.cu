@@ -516,19 +516,27 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
                                              const int32_t *at, int32_t *dst,
                                              const int32_t *base)
 {
-    if (x >= items) return;
+    if (x >= items || a.K < 2) return;
     const fill_rowinfo w = fill_item(a, t0, nt, kh, x, lo);
+    if (w.dead) return; /* no picks */
     const int64_t e0 = w.qrow * (a.K - 1);
-    int c = 0;
+    int c = 0, ent[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 #pragma unroll
     for (int s = 0; s < 8; s++)
         if (p[s] != ~0u) {
             const int l = (int)(p[s] & ((1u << FILL_PICK_BITS) - 1u));
             const int r = (int)(p[s] >> FILL_PICK_BITS);
             dst[at[l] + r] = (int32_t)(e0 + c);
-            a.part_ent[w.erow + c++] = base[l] + r;
+            /* ent[c], by selects: indexed at run time it would go to
+             * local memory. */
+#pragma unroll
+            for (int u = 0; u < 8; u++) ent[u] = u == c ? base[l] + r : ent[u];
+            c++;
         }
-    if (!w.dead) fill_ent_tail(a, w.erow, c);
+    /* The row as one or two 16-byte vectors (gpu_ent_pitch: K <= 8 here). */
+    int4 *pe = (int4 *)(a.part_ent + w.erow);
+    pe[0] = make_int4(ent[0], ent[1], ent[2], ent[3]);
+    if (a.K > 5) pe[1] = make_int4(ent[4], ent[5], ent[6], ent[7]);
 }
 
 #if MOBA_GPU_FILL_STAGE

@@ -361,7 +361,8 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
             (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
             (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||
             (e = plan_alloc(pl, (void **)&a->part_lse, sizeof(float) * T * Hq * Km1)) ||
-            (e = plan_alloc(pl, (void **)&a->part_ent, sizeof(int32_t) * T * Hq * Km1)))
+            (e = plan_alloc(pl, (void **)&a->part_ent,
+                            sizeof(int32_t) * T * Hq * (size_t)gpu_ent_pitch(a->K))))
             goto done;
         what = "cudaEventCreateWithFlags";
         const int nev = 1 + (a->Hk < GPU_MAX_GROUPS ? a->Hk : GPU_MAX_GROUPS);

@@ -125,8 +125,8 @@ typedef struct gpu_args {
      * k_wgmma_kv_short's time; docs/perf.md CUDA v47).  The merges find
      * it through part_ent. */
     float *part_lse;  /* [T * Hq * (K - 1)], by entry index          */
-    int32_t *part_ent;/* [Hq, T, K - 1] (gpu_ent_row): entry index per
-                       * partial, 0 past a row's last partial       */
+    int32_t *part_ent;/* [Hq, T, gpu_ent_pitch] (gpu_ent_row): entry
+                       * index per partial, 0 past a row's last one  */
     cudaStream_t stream;
 } gpu_args;
 
@@ -142,6 +142,14 @@ __host__ __device__ static inline int64_t gpu_group_entries(const gpu_args *a)
     return a->T * a->nheads * (a->K - 1);
 }
 
+/* part_ent's row pitch for K - 1 partials: 4 or a multiple of 8, so
+ * that a row is whole 16-byte vectors and, from 5 partials on, whole
+ * 32-byte sectors (k_fill_span stores a row as one or two vectors). */
+__host__ __device__ static inline int64_t gpu_ent_pitch(int K)
+{
+    return K < 2 ? 0 : K <= 5 ? 4 : (int64_t)(K - 1 + 7) / 8 * 8;
+}
+
 /* Where part_ent holds the K - 1 entry indices of query head h of token
  * tok: head-major, so that the rows of one head in token order, as a
  * k_fill_span CTA writes them and a k_mma_own tile reads them, are one
@@ -150,7 +158,7 @@ __host__ __device__ static inline int64_t gpu_group_entries(const gpu_args *a)
  * 3.05 ms at 512K B1, docs/perf.md CUDA v47). */
 __host__ __device__ static inline int64_t gpu_ent_row(const gpu_args *a, int64_t tok, int h)
 {
-    return ((int64_t)h * a->T + tok) * (a->K - 1);
+    return ((int64_t)h * a->T + tok) * gpu_ent_pitch(a->K);
 }
 
 /* The view of a whole-problem args a that covers kv-head group g of G
