@@ -497,11 +497,12 @@ __device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, uint64_t *bar,
 
 /* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
  * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32 at
- * their entry indices, from the step's first, e0), those below nrows.  O's columns are in V's order, wg_word's, so lane
- * t's words of groups 4 m .. 4 m + 3 are one 16-byte store at 64 m + 16 t
- * of the row: whole 64-byte runs per quad, where the natural order gave
- * 32-bit stores spread over 8 rows (ncu: with those the LSU queue and
- * the registers waiting on it took ~28 % of the stall samples, v14). */
+ * their entry indices, e0 the step's first), those below nrows.  O's
+ * columns are in V's order, wg_word's, so lane t's words of groups 4 m ..
+ * 4 m + 3 are one 16-byte store at 64 m + 16 t of the row: whole 64-byte
+ * runs per quad, where the natural order gave 32-bit stores spread over
+ * 8 rows (ncu: with those the LSU queue and the registers waiting on it
+ * took ~28 % of the stall samples, v14). */
 template <int DT, int D>
 __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const float *rl,
                                               const gpu_args &a, const int *ps, int e0,
