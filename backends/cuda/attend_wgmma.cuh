@@ -495,6 +495,26 @@ __device__ __forceinline__ void wg_short_arrive(const ws_tma &tm, uint64_t *bar,
     wg_short_permute<D>(vs);
 }
 
+/* A partial's O goes to L2 evict-first: it is read back only by the
+ * merge, after the whole of the key-centric work, and kept at the normal
+ * priority it pushed out the Q rows of the (sequence, head) whose tiles
+ * are in flight (tile_order), which the next steps gather again.  (Q's
+ * loads and prefetches evict-last as well measured slower; docs/perf.md,
+ * CUDA v49.) */
+__device__ __forceinline__ uint64_t wg_policy_first(void)
+{
+    uint64_t p;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+
+__device__ __forceinline__ void wg_st_first(uint4 *p, uint4 x)
+{
+    asm volatile("st.global.L1::no_allocate.L2::cache_hint.v4.b32 [%0], {%1, %2, %3, %4}, %5;"
+                 ::"l"(p), "r"(x.x), "r"(x.y), "r"(x.z), "r"(x.w), "l"(wg_policy_first())
+                 : "memory");
+}
+
 /* This thread's rows r0 and r0 + 8 of a step's partials (O / l in the
  * storage dtype at partial indices ps, rl the rows' 1 / l; lse in f32 at
  * their entry indices, e0 the step's first), those below nrows.  O's
@@ -520,7 +540,7 @@ __device__ __forceinline__ void wg_store_rows(const mma_acc<D, 1> &R, const floa
             x.y = mma_pack<DT>(R.o[0][4 * m + 1][2 * h] * inv, R.o[0][4 * m + 1][2 * h + 1] * inv);
             x.z = mma_pack<DT>(R.o[0][4 * m + 2][2 * h] * inv, R.o[0][4 * m + 2][2 * h + 1] * inv);
             x.w = mma_pack<DT>(R.o[0][4 * m + 3][2 * h] * inv, R.o[0][4 * m + 3][2 * h + 1] * inv);
-            p[4 * m] = x;
+            wg_st_first(p + 4 * m, x);
         }
         if (t == 0) a.part_lse[e0 + r0 + 8 * h] = R.m[h] + __logf(R.l[h]);
     }

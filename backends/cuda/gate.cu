@@ -256,7 +256,7 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 #pragma unroll
     for (int x = 0; x < SCAN_PER; x++) {
         const int64_t i = (int64_t)tid * SCAN_PER + x;
-        c[x] = i < n ? a.counts[i] : 0;
+        c[x] = i < n ? a.counts[gpu_list_at(&a, (int)i)] : 0;
     }
     int par = 0;
     for (int64_t base = 0; base < n; base += SCAN_THREADS * SCAN_PER, par ^= 1) {
@@ -271,7 +271,7 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
         const int64_t j0 = i0 + SCAN_THREADS * SCAN_PER;
         int cn[SCAN_PER];
 #pragma unroll
-        for (int x = 0; x < SCAN_PER; x++) cn[x] = j0 + x < n ? a.counts[j0 + x] : 0;
+        for (int x = 0; x < SCAN_PER; x++) cn[x] = j0 + x < n ? a.counts[gpu_list_at(&a, (int)(j0 + x))] : 0;
         int tot_e, tot_t;
         const int ie = scan_group(e, lane, &tot_e), it = scan_group(t, lane, &tot_t);
         if (lane == 0) {
@@ -288,7 +288,7 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
         for (int x = 0; x < SCAN_PER; x++) {
             if (i0 + x < n) {
                 a.list_off[i0 + x] = e;
-                a.cursor[i0 + x] = e;
+                a.cursor[i0 + x] = e; /* by place (gpu_cursor) */
                 a.tile_off[i0 + x] = t;
             }
             e += c[x];
@@ -305,30 +305,30 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 }
 
 /* Where slot block j (>= 0) of this thread's row goes in its list,
- * lists[j * Hkl]: the next place of the list's cursor.  With warp
+ * lists[j * step] (gpu_cursor_step): the next place of the list's cursor.  With warp
  * matching (NVIDIA), the lanes that picked the same block take their
  * places with one atomic: the rows of a tile mostly pick the same few
  * blocks (1M tokens in 16384-key blocks, top-3: every lane of a warp the
  * same two), and the atomics on one cursor are served one after the other
  * (k_fill took 3.98 ms at 256K, CUDA v23).  Every lane of the warp calls
  * it, j < 0 for none. */
-__device__ __forceinline__ int fill_place(int32_t *lists, int j, int Hkl)
+__device__ __forceinline__ int fill_place(int32_t *lists, int j, int step)
 {
 #if MOBA_GPU_HAVE_MATCH
     const unsigned same = __match_any_sync(0xffffffffu, j);
     const int lane = (int)(threadIdx.x % 32), leader = __ffs(same) - 1;
     int base = 0;
-    if (j >= 0 && lane == leader) base = atomicAdd(&lists[(int64_t)j * Hkl], __popc(same));
+    if (j >= 0 && lane == leader) base = atomicAdd(&lists[(int64_t)j * step], __popc(same));
     base = __shfl_sync(0xffffffffu, base, leader);
     return base + __popc(same & ((1u << lane) - 1u));
 #else
-    return j >= 0 ? atomicAdd(&lists[(int64_t)j * Hkl], 1) : 0;
+    return j >= 0 ? atomicAdd(&lists[(int64_t)j * step], 1) : 0;
 #endif
 }
 
 /* How a row's slots meet their lists (fill_row). */
 enum {
-    FILL_CURSOR, /* places from the cursors (lists[g * Hkl])              */
+    FILL_CURSOR, /* places from the cursors (lists[g * gpu_cursor_step])  */
     FILL_COUNT,  /* counted into a span's lists in shared memory, lists[g] */
     FILL_PLACE   /* places from those, which hold each list's next place   */
 };
@@ -406,7 +406,7 @@ __device__ __forceinline__ void fill_row(const gpu_args &a, const fill_rowinfo &
             int pos[8];
 #pragma unroll
             for (int x = 0; x < 8; x++)
-                pos[x] = MODE == FILL_CURSOR ? fill_place(lists, j[x], a.Hkl)
+                pos[x] = MODE == FILL_CURSOR ? fill_place(lists, j[x], gpu_cursor_step(&a))
                                              : j[x] >= 0 ? atomicAdd(&lists[j[x]], 1) : 0;
 #pragma unroll
             for (int x = 0; x < 8; x++)
@@ -427,7 +427,7 @@ __global__ void k_fill(gpu_args a)
 {
     const int h = a.h0 + blockIdx.y;
     fill_row<FILL_CURSOR>(a, fill_row_info(a, a.qtiles[blockIdx.x], (int)threadIdx.x, h, 0),
-                          a.cursor + (h / a.group - a.kh0));
+                          gpu_cursor(&a, h / a.group - a.kh0));
 }
 
 /* The lists' entries again, a span of query tiles per CTA (for one kv
@@ -556,7 +556,7 @@ __device__ __forceinline__ void fill_put_row(const gpu_args &a, int64_t t0, int 
 /* Exclusive scan of cnt[0 .. n) in place, total in cnt[n]; each touched
  * list's global base taken (one atomic per list) into cnt[FILL_HALF + l]. */
 __device__ __forceinline__ void fill_stage_offsets(int32_t *cnt, int n, int32_t *cursor,
-                                                   int64_t lo, int Hkl)
+                                                   int64_t lo, int step)
 {
     __shared__ int32_t wsum[FILL_THREADS / 32];
     const int tid = (int)threadIdx.x, lane = tid % 32, w = tid / 32;
@@ -565,7 +565,7 @@ __device__ __forceinline__ void fill_stage_offsets(int32_t *cnt, int n, int32_t 
     int s = 0;
     for (int i = i0; i < i1; i++) {
         const int32_t c = cnt[i];
-        cnt[FILL_HALF + i] = c ? atomicAdd(&cursor[(lo + i) * Hkl], c) : 0;
+        cnt[FILL_HALF + i] = c ? atomicAdd(&cursor[(lo + i) * step], c) : 0;
         s += c;
     }
     int x = s;
@@ -620,7 +620,7 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
     const int nt = (int)(a.ntiles - t0 < a.fill_span ? a.ntiles - t0 : a.fill_span);
     const int kl = (int)blockIdx.y, kh = a.kh0 + kl;
     const int items = nt * GPU_TILE_ROWS * a.group;
-    int32_t *cursor = a.cursor + kl; /* list (g, kl) is cursor[g * Hkl] */
+    int32_t *cursor = gpu_cursor(&a, kl); /* list (g, kl)'s is cursor[g * step] */
     /* Lists of every block of the span's sequences: [lo, lo + n). */
     const int64_t lo = a.seqs[a.qtiles[t0].seq].block_offset;
     const moba_seq last = a.seqs[a.qtiles[t0 + nt - 1].seq];
@@ -648,7 +648,7 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
     bool staged = false;
     int32_t *val = fill_smem + GPU_FILL_CAP;
     if (reg && n < FILL_HALF && a.fill_stage) {
-        fill_stage_offsets(cnt, (int)n, cursor, lo, a.Hkl);
+        fill_stage_offsets(cnt, (int)n, cursor, lo, gpu_cursor_step(&a));
         __syncthreads();
         /* Unless the span holds more picks than val (only if a row's
          * selection lacked its own block, which the gate never writes). */
@@ -659,7 +659,7 @@ __global__ void __launch_bounds__(FILL_THREADS) k_fill_span(gpu_args a)
     {
         for (int i = (int)threadIdx.x; i < n; i += FILL_THREADS) {
             const int32_t c = cnt[i];
-            if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * a.Hkl], c);
+            if (c) cnt[i] = atomicAdd(&cursor[(lo + i) * gpu_cursor_step(&a)], c);
         }
         __syncthreads();
     }

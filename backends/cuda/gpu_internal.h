@@ -104,6 +104,15 @@ typedef struct gpu_args {
      * have it (host, per call: MOBA_CUDA_OWN_EARLY=0 leaves it out, for
      * A/B and to test the merge with MMA_OWN_SLOTS slots). */
     int32_t own_early;
+    /* The key-centric kernels' order of the lists, in which list_off and
+     * tile_off hold them (gpu_list_at): 1 head-major, list (block g, kv
+     * head kl) at place g + kl nblocks, so that the tiles in flight
+     * gather the Q rows of one (sequence, head), some of them again from
+     * L2 (with the partials' stores evict-first: ~1 GB less DRAM read at
+     * 128K B2, docs/perf.md CUDA v49); 0 block-major, at g Hkl + kl, the
+     * lists' own numbering, which counts keep, so that the gate's
+     * atomics on them stay spread (host, per call: MOBA_CUDA_TILE_ORDER). */
+    int32_t tile_order;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;
@@ -112,8 +121,9 @@ typedef struct gpu_args {
     unsigned short *cent16; /* the same in the 16-bit dtype (or NULL) */
     int32_t *sel;     /* [T, Hq, K]                                  */
     int32_t *counts;  /* [nlists]: entries per list                  */
-    int32_t *list_off;/* [nlists + 1] (a plan holds nblocks * Hk + Hk) */
-    int32_t *tile_off;/* [nlists + 1]: key-centric tiles per list    */
+    int32_t *list_off;/* [nlists + 1] by place (gpu_list_at); a plan
+                       * holds nblocks * Hk + Hk                     */
+    int32_t *tile_off;/* [nlists + 1] by place: key-centric tiles    */
     int32_t *cursor;  /* [nlists]                                    */
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype, by partial index */
@@ -159,6 +169,31 @@ __host__ __device__ static inline int64_t gpu_ent_pitch(int K)
 __host__ __device__ static inline int64_t gpu_ent_row(const gpu_args *a, int64_t tok, int h)
 {
     return ((int64_t)h * a->T + tok) * gpu_ent_pitch(a->K);
+}
+
+/* The list (block g, kv head kl: g Hkl + kl) at place v of the
+ * key-centric kernels' order (tile_order); 32-bit, as the host keeps
+ * nblocks x Hk below 2^31. */
+__host__ __device__ static inline int gpu_list_at(const gpu_args *a, int v)
+{
+    const int nb = (int)a->nblocks;
+    return a->tile_order ? v % nb * a->Hkl + v / nb : v;
+}
+
+/* The lists' cursors (k_scan sets them, the fill takes places from them)
+ * are by place too, so that k_scan writes them in one run (by list, its
+ * stores were 4 bytes a sector: 0.195 ms at 512K B1 against 0.132, with
+ * its strided reads of the counts; 0.096 block-major, docs/perf.md CUDA
+ * v49): kv head kl's cursor of block g is gpu_cursor(a, kl)[g *
+ * gpu_cursor_step(a)]. */
+__host__ __device__ static inline int gpu_cursor_step(const gpu_args *a)
+{
+    return a->tile_order ? 1 : a->Hkl;
+}
+
+__host__ __device__ static inline int32_t *gpu_cursor(const gpu_args *a, int kl)
+{
+    return a->cursor + (a->tile_order ? (int64_t)kl * a->nblocks : kl);
 }
 
 /* The view of a whole-problem args a that covers kv-head group g of G
