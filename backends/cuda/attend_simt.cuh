@@ -137,11 +137,9 @@ __device__ __forceinline__ gpu_kv_tile gpu_kv_tile_in(const gpu_args &a, LI lst,
 {
     gpu_kv_tile w;
     w.ntl = ntl;
-    /* lst is a place in tile_order (gpu_list_at); the host keeps
-     * nblocks x Hk below 2^31, so 32-bit arithmetic serves. */
-    const int nb = (int)a.nblocks, v = (int)lst;
-    w.kh = a.tile_order ? v / nb : v % a.Hkl;
-    w.blk = a.blocks[a.tile_order ? v % nb : v / a.Hkl];
+    /* lst is a place in tile_order, not a list number. */
+    w.kh = gpu_place_head(&a, (int)lst);
+    w.blk = a.blocks[gpu_place_block(&a, (int)lst)];
     w.e0 = a.list_off[lst] + (tile - a.tile_off[lst]) * GPU_TILE_ROWS;
     w.nrows = min(ntl * GPU_TILE_ROWS, a.list_off[lst + 1] - w.e0);
     return w;

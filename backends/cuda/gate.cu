@@ -305,13 +305,13 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
 }
 
 /* Where slot block j (>= 0) of this thread's row goes in its list,
- * lists[j * step] (gpu_cursor_step): the next place of the list's cursor.  With warp
- * matching (NVIDIA), the lanes that picked the same block take their
- * places with one atomic: the rows of a tile mostly pick the same few
- * blocks (1M tokens in 16384-key blocks, top-3: every lane of a warp the
- * same two), and the atomics on one cursor are served one after the other
- * (k_fill took 3.98 ms at 256K, CUDA v23).  Every lane of the warp calls
- * it, j < 0 for none. */
+ * lists[j * step] (gpu_cursor_step): the next place of the list's
+ * cursor.  With warp matching (NVIDIA), the lanes that picked the same
+ * block take their places with one atomic: the rows of a tile mostly
+ * pick the same few blocks (1M tokens in 16384-key blocks, top-3: every
+ * lane of a warp the same two), and the atomics on one cursor are served
+ * one after the other (k_fill took 3.98 ms at 256K, CUDA v23).  Every
+ * lane of the warp calls it, j < 0 for none. */
 __device__ __forceinline__ int fill_place(int32_t *lists, int j, int step)
 {
 #if MOBA_GPU_HAVE_MATCH

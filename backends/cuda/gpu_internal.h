@@ -124,7 +124,7 @@ typedef struct gpu_args {
     int32_t *list_off;/* [nlists + 1] by place (gpu_list_at); a plan
                        * holds nblocks * Hk + Hk                     */
     int32_t *tile_off;/* [nlists + 1] by place: key-centric tiles    */
-    int32_t *cursor;  /* [nlists]                                    */
+    int32_t *cursor;  /* [nlists] by place (gpu_cursor)              */
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype, by partial index */
     /* A partial's lse goes at its entry's index, not its partial index:
@@ -171,13 +171,23 @@ __host__ __device__ static inline int64_t gpu_ent_row(const gpu_args *a, int64_t
     return ((int64_t)h * a->T + tok) * gpu_ent_pitch(a->K);
 }
 
-/* The list (block g, kv head kl: g Hkl + kl) at place v of the
- * key-centric kernels' order (tile_order); 32-bit, as the host keeps
- * nblocks x Hk below 2^31. */
+/* The block g and the kv head kl (within the launch's group) of the
+ * list at place v of the key-centric kernels' order (tile_order), and
+ * that list's number, g Hkl + kl; 32-bit, as the host keeps nblocks x Hk
+ * below 2^31. */
+__host__ __device__ static inline int gpu_place_block(const gpu_args *a, int v)
+{
+    return a->tile_order ? v % (int)a->nblocks : v / a->Hkl;
+}
+
+__host__ __device__ static inline int gpu_place_head(const gpu_args *a, int v)
+{
+    return a->tile_order ? v / (int)a->nblocks : v % a->Hkl;
+}
+
 __host__ __device__ static inline int gpu_list_at(const gpu_args *a, int v)
 {
-    const int nb = (int)a->nblocks;
-    return a->tile_order ? v % nb * a->Hkl + v / nb : v;
+    return a->tile_order ? gpu_place_block(a, v) * a->Hkl + gpu_place_head(a, v) : v;
 }
 
 /* The lists' cursors (k_scan sets them, the fill takes places from them)
