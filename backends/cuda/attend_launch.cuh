@@ -96,9 +96,11 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
             kern = full ? k_mma_kv_narrow<DT, D, true> : k_mma_kv_narrow<DT, D, false>;
         smem = (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
     }
-    /* k_wgmma_kv_short's chunk counter (the other kernels ignore it). */
-    cudaError_t e = a->chunk ? cudaMemsetAsync(a->sched, 0, sizeof(int32_t), a->stream)
-                             : cudaSuccess;
+    /* k_wgmma_kv_short's chunk counter and the lists of its tiles (the
+     * other kernels need neither). */
+    cudaError_t e = kern_tma ? moba_gpu_tile_lists(a) : cudaSuccess;
+    if (e == cudaSuccess && kern_tma && a->chunk)
+        e = cudaMemsetAsync(a->sched, 0, sizeof(int32_t), a->stream);
     /* Above the 48 KB default: opt in, then fill every SM. */
     const void *fn = kern_tma ? (const void *)kern_tma : (const void *)kern;
     if (e == cudaSuccess)

@@ -283,36 +283,15 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
     y.w = gpu_kv_tile_in(a, y.lst, y.tile, 1);
 }
 
-/* Largest l with off[l] <= x, as gpu_find_list, by a warp's 32 lanes at
- * once: each round probes 32 places of the range and keeps the stretch
- * the ballot points to, so 2^16 lists take 4 loads in series instead of
- * 16.  A run's first list was searched for one load at a time, and the
- * 16 dependent loads held ~5 % of k_wgmma_kv_short's stall samples at
- * 512K (docs/perf.md, CUDA v40).  The warp must be converged and x
- * warp-uniform (a CTA's runs are the same for all its threads). */
-__device__ __forceinline__ int wg_find_list(const int32_t *off, int n, int x)
-{
-    const int lane = threadIdx.x % 32;
-    int lo = 0, hi = n - 1; /* off[lo] <= x: off[0] = 0 */
-    while (lo < hi) {
-        const int step = (hi - lo + 32) / 32, p = lo + lane * step;
-        const bool ok = lane == 0 || (p <= hi && off[p] <= x);
-        /* off does not decrease, so the lanes that hold form a prefix. */
-        const unsigned m = __ballot_sync(0xffffffffu, ok);
-        lo += (31 - __clz(m)) * step;
-        hi = min(hi, lo + step - 1);
-    }
-    return lo;
-}
-
 /* The step after x.  Within a list it reads nothing (the lookups waited
  * on at the end of every step were ~10 % of the stall samples); at a
  * list's end it steps the list along (tiles are contiguous, so past any
  * empty lists) rather than searching for it.  At the end of x's run it
  * goes to the run from tile nxt (the CTA's next chunk, past the last tile
- * when there is none), sets *took and searches that run's list. */
+ * when there is none), whose list nl was loaded with it (tile_list), and
+ * sets *took. */
 __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int nxt,
-                                                 int total, bool *took)
+                                                 int nl, int total, bool *took)
 {
     wg_step y = x;
     y.tile = x.tile + 1;
@@ -323,7 +302,7 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
         *took = true;
         y.tile = nxt;
         y.run_end = min(nxt + a.chunk, total);
-        y.lst = wg_find_list(a.tile_off, (int)a.nlists, nxt);
+        y.lst = nl;
         wg_step_list(a, y);
         return y;
     }
@@ -338,14 +317,23 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
     return y;
 }
 
-/* k_wgmma_kv_short's chunk counter: the next run's first tile (nxt), the
- * takes asked for so far (n) and whether the last one is still to be read
- * (wait).  Thread 0 asks in one step and every thread reads after the next
- * barrier, from slot n % 3 of the block's shared nx[3]. */
+/* k_wgmma_kv_short's chunk counter: the next run's first tile (nxt) and
+ * its list (nl, loaded as nxt is read, a run before it is needed: the
+ * search of tile_off it replaces took 3-4 dependent loads at every run's
+ * start), the takes asked for so far (n) and whether the last one is
+ * still to be read (wait).  Thread 0 asks in one step and every thread
+ * reads after the next barrier, from slot n % 3 of the block's shared
+ * nx[3]. */
 struct wg_takes {
-    int nxt, n;
+    int nxt, nl, n;
     bool wait;
 };
+
+/* The list of tile nxt, 0 past the last tile (no run to start). */
+__device__ __forceinline__ int wg_run_list(const gpu_args &a, int nxt, int total)
+{
+    return nxt < total ? a.tile_list[nxt] : 0;
+}
 
 /* The step after x; where it starts the next run, the run after that is
  * asked for.  tk.nxt is not read before the take replaces it: no run ends
@@ -354,7 +342,7 @@ __device__ __forceinline__ wg_step wg_step_take(const gpu_args &a, const wg_step
                                                 int *nx, wg_takes &tk)
 {
     bool took = false;
-    const wg_step y = wg_step_after(a, x, tk.nxt, total, &took);
+    const wg_step y = wg_step_after(a, x, tk.nxt, tk.nl, total, &took);
     if (took) {
         tk.nxt = total;
         if (threadIdx.x == 0) nx[tk.n % 3] = atomicAdd(a.sched, a.chunk);
@@ -364,10 +352,12 @@ __device__ __forceinline__ wg_step wg_step_take(const gpu_args &a, const wg_step
 }
 
 /* After a barrier: the take asked for before it. */
-__device__ __forceinline__ void wg_take_read(const int *nx, wg_takes &tk)
+__device__ __forceinline__ void wg_take_read(const gpu_args &a, const int *nx, int total,
+                                             wg_takes &tk)
 {
     if (tk.wait) {
         tk.nxt = nx[tk.n % 3];
+        tk.nl = wg_run_list(a, tk.nxt, total);
         tk.n++;
         tk.wait = false;
     }
@@ -568,7 +558,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
      * nx[] for every thread to read after the next barrier (wg_takes). */
     __shared__ int nx[3];
     int tbeg, tend;
-    wg_takes tk = {total, 0, false};
+    wg_takes tk = {total, 0, 0, false};
     if (threadIdx.x == 0) {
         wg_mbar_init(&bar[0], 1);
         wg_mbar_init(&bar[1], 1);
@@ -583,6 +573,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         tbeg = nx[0];
         tend = min(tbeg + a.chunk, total);
         tk.nxt = nx[1];
+        tk.nl = wg_run_list(a, tk.nxt, total);
         tk.n = 2;
     } else {
         tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
@@ -595,7 +586,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     wg_step x;
     x.tile = tbeg;
     x.run_end = tend;
-    x.lst = wg_find_list(a.tile_off, (int)a.nlists, tbeg);
+    x.lst = a.tile_list[tbeg];
     x.any = true;
     wg_step_list(a, x);
     wg_step xn = wg_step_take(a, x, total, nx, tk);
@@ -623,7 +614,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         if (kv_new || tk.wait) {
             wg_fence_smem();
             __syncthreads();
-            wg_take_read(nx, tk);
+            wg_take_read(a, nx, total, tk);
         }
         /* One block a step: O starts at zero for P V, and the softmax's
          * rescale factors (al) are not applied. */

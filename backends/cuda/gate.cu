@@ -304,6 +304,24 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
     }
 }
 
+/* tile_list (gpu_args): each place's tiles get its number, a warp a
+ * place, so that the stores of a list's tiles are one run. */
+#define TILE_LIST_THREADS 256
+__global__ void __launch_bounds__(TILE_LIST_THREADS) k_tile_lists(gpu_args a)
+{
+    const int64_t v = ((int64_t)blockIdx.x * TILE_LIST_THREADS + threadIdx.x) / 32;
+    if (v >= a.nlists) return;
+    const int t1 = a.tile_off[v + 1];
+    for (int t = a.tile_off[v] + (int)(threadIdx.x % 32); t < t1; t += 32) a.tile_list[t] = (int)v;
+}
+
+extern "C" cudaError_t moba_gpu_tile_lists(const gpu_args *a)
+{
+    const int64_t per = TILE_LIST_THREADS / 32;
+    k_tile_lists<<<(unsigned)((a->nlists + per - 1) / per), TILE_LIST_THREADS, 0, a->stream>>>(*a);
+    return cudaGetLastError();
+}
+
 /* Where slot block j (>= 0) of this thread's row goes in its list,
  * lists[j * step] (gpu_cursor_step): the next place of the list's
  * cursor.  With warp matching (NVIDIA), the lanes that picked the same
