@@ -52,17 +52,27 @@ static cudaError_t ws_kv_launch(const gpu_args *a, const void *q, const void *k,
  * whichever CTA is free, where one run per CTA (total / grid tiles each)
  * left CTAs idle at the end: 1.20x at 32K tokens, 1.18x at 128K and 1.13x
  * at 512K end to end (H200, docs/perf.md CUDA v17).  Each chunk's start
- * costs a search for its first list, a wait on dependent loads (~2.7 % of
- * the kernel's stall samples at 512K); long chunks leave the CTAs less
- * even at the end.  On an H100 (CUDA v42), chunks of 64 against 32:
+ * costs its K/V block's load and a barrier; long chunks leave the CTAs
+ * less even at the end.  On an H100 (CUDA v42), chunks of 64 against 32:
  * 512K 1.0045x, 128K a tie, 32K 0.985x; so 64 where the launch has at
  * least 1024 tiles a CTA (an upper bound: every row's top_k - 1 picks,
- * in 64-row tiles; 128K and up at B = 2, H = 16, top-8), else 32.
- * MOBA_CUDA_SCHED_CHUNK sets it for measurements, 0 for one run per CTA. */
+ * in 64-row tiles; 128K and up at B = 2, H = 16, top-8), else 32.  But
+ * the tiles in flight, grid x chunk, are what the L2 must hold the Q rows
+ * of between a row's picks (the places go head-major, gpu_list_at): where
+ * one (sequence, head)'s Q rows fit in the L2, chunks of 16 keep about
+ * one (sequence, head) in flight, and the kernel read 7.94 GB instead of
+ * 8.88 at 128K B2 (1.012x) and 6.63 instead of 8.71 at 32K x 8 (1.044x);
+ * at 512K (128 MB of Q a (sequence, head)) they read more and lost 1.8 %
+ * (H100, docs/perf.md CUDA v50).  MOBA_CUDA_SCHED_CHUNK sets the chunk
+ * for measurements, 0 for one run per CTA. */
 #define WG_SHORT_CHUNK 32
+#define WG_SHORT_CHUNK_L2 16
 static int wg_short_chunk(const gpu_args *a, int grid)
 {
     if (a->chunk >= 0) return a->chunk;
+    /* A kv head's lists gather the rows of its group's query heads. */
+    const int64_t q_bytes = (int64_t)a->max_seqlen * a->group * a->D * 2;
+    if (a->tile_order && q_bytes <= a->l2_bytes) return WG_SHORT_CHUNK_L2;
     const int64_t tiles = gpu_group_entries(a) / GPU_TILE_ROWS;
     return tiles >= (int64_t)1024 * grid ? 2 * WG_SHORT_CHUNK : WG_SHORT_CHUNK;
 }

@@ -17,6 +17,7 @@ static const moba_host_api *host;
 typedef struct gpu_ctx {
     int device;
     int sm_count;
+    int64_t l2_bytes;
     int cc_major;        /* compute capability: mma.sync needs 8+, */
     int cc_minor;        /* wgmma exactly 9.0                      */
     int smem_optin;      /* shared memory a CTA may opt in to, bytes */
@@ -104,6 +105,7 @@ static moba_status gpu_context_create(int device, void **bctx)
                                device, cudaGetErrorString(e));
     }
     c->sm_count = prop.multiProcessorCount;
+    c->l2_bytes = prop.l2CacheSize;
     c->cc_major = prop.major;
     c->cc_minor = prop.minor;
 #if MOBA_GPU_FILL_STAGE
@@ -266,6 +268,8 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
     pl->groups = 1;
     a->nseqs = pb->batch;
     a->sm_count = c->sm_count;
+    a->l2_bytes = c->l2_bytes;
+    a->max_seqlen = pb->max_seqlen;
     a->smem_optin = c->smem_optin;
 
     /* Per-plan metadata, built on the host once and uploaded here: blocks,

@@ -61,6 +61,8 @@ typedef struct gpu_args {
     int64_t ngtiles;  /* GPU_GATE_ROWS-row tiles (host)             */
     int32_t nseqs;
     int32_t sm_count; /* for persistent grids (host)                */
+    int32_t max_seqlen; /* the longest sequence (host)              */
+    int64_t l2_bytes; /* the device's L2 (host)                     */
     int32_t smem_optin; /* shared memory per CTA, bytes (host; CUDA) */
     int32_t use_mma;  /* GPU_MMA_*: tensor-core kernels allowed (host, per call) */
     int32_t len_gcd;  /* gcd of every block's length (host)          */
