@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed-of-light trees of k_wgmma_kv_short, for timing only (wrong results).
 
-Usage: sol_kv_short.py TREE q|p|both
+Usage: sol_kv_short.py TREE q|p|both|kv|all
 
 Patches TREE (a copy of the repository, never the checkout you build the
 library from) so that every step of k_wgmma_kv_short gathers its Q rows
@@ -10,6 +10,8 @@ with ~400 CTAs that is 6.5 MB, which stays in the L2, so the kernel runs
 without its Q gathers' and partials' HBM traffic.  The lists, entries and
 lse stores are left as they are, and each patched address still depends
 on the entry it replaces, so that the bookkeeping loads are not dropped.
+kv: a CTA loads K and V for its first step only and keeps them for every
+list after (no block reloads, no waits on them); all: both and kv.
 docs/perf.md (CUDA v28, v51) compares such trees with main under ncu.
 Exits non-zero if the source no longer has the lines it patches.
 """
@@ -29,22 +31,25 @@ def patch(s, old, new):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in ('q', 'p', 'both'):
+    if len(sys.argv) != 3 or sys.argv[2] not in ('q', 'p', 'both', 'kv', 'all'):
         sys.exit(__doc__)
     tree, mode = sys.argv[1], sys.argv[2]
     path = tree + '/backends/cuda/attend_wgmma.cuh'
     s = open(path).read()
-    if mode in ('q', 'both'):
+    if mode in ('q', 'both', 'all'):
         s = patch(s, 'const unsigned short *p = q + (size_t)gpu_entry_row(a, e) * D + (t % 2) * 64;',
                   'const int fr = ' + fixed_row('(t / 2)') + ' + (gpu_entry_row(a, e) == -7);\n'
                   '        const unsigned short *p = q + (size_t)fr * D + (t % 2) * 64;')
         s = patch(s, 'const uint4 *p = (const uint4 *)(q + (size_t)gpu_entry_row(a, pe[h]) * D) + t;',
                   'const int fr = ' + fixed_row('h') + ' + (gpu_entry_row(a, pe[h]) == -7);\n'
                   '        const uint4 *p = (const uint4 *)(q + (size_t)fr * D) + t;')
-    if mode in ('p', 'both'):
+    if mode in ('p', 'both', 'all'):
         s = patch(s, 'uint4 *p = (uint4 *)((unsigned short *)a.part_o + (size_t)ps[h] * D) + t;',
                   'const int fp = ' + fixed_row('h') + ' * (a.K - 1) + (ps[h] == -7);\n'
                   '        uint4 *p = (uint4 *)((unsigned short *)a.part_o + (size_t)fp * D) + t;')
+    if mode in ('kv', 'all'):
+        s = patch(s, 'const bool nblk = xn.any && xn.lst != x.lst;',
+                  'const bool nblk = xn.any && xn.lst != x.lst && xn.lst == -7;')
     open(path, 'w').write(s)
     print('sol_kv_short.py: patched', path, 'for', mode)
 
