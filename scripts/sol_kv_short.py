@@ -12,9 +12,14 @@ lse stores are left as they are, and each patched address still depends
 on the entry it replaces, so that the bookkeeping loads are not dropped.
 kv: a CTA loads K and V for its first step only and keeps them for every
 list after (no block reloads, no waits on them); all: both and kv.
+The fixed rows are rows 0 .. 64 x CTAs of Q and of the partials, so run
+such a tree only on shapes with more rows x query heads than that (~25K
+on an H100; the 128K and 512K benchmarks have millions).
 docs/perf.md (CUDA v28, v51) compares such trees with main under ncu.
-Exits non-zero if the source no longer has the lines it patches.
+Exits non-zero if the source no longer has the lines it patches, or if
+TREE is a git checkout (copy it first: git archive HEAD | tar -x -C TREE).
 """
+import os
 import sys
 
 
@@ -34,6 +39,8 @@ def main():
     if len(sys.argv) != 3 or sys.argv[2] not in ('q', 'p', 'both', 'kv', 'all'):
         sys.exit(__doc__)
     tree, mode = sys.argv[1], sys.argv[2]
+    if os.path.exists(os.path.join(tree, '.git')):
+        sys.exit('sol_kv_short.py: ' + tree + ' is a git checkout; patch a copy of it')
     path = tree + '/backends/cuda/attend_wgmma.cuh'
     s = open(path).read()
     if mode in ('q', 'both', 'all'):
