@@ -106,15 +106,9 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
             kern = full ? k_mma_kv_narrow<DT, D, true> : k_mma_kv_narrow<DT, D, false>;
         smem = (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
     }
-    /* k_wgmma_kv_short's chunk counter and the lists of its tiles (the
-     * other kernels need neither). */
-    cudaError_t e = kern_tma ? moba_gpu_tile_lists(a) : cudaSuccess;
-    if (e == cudaSuccess && kern_tma && a->chunk)
-        e = cudaMemsetAsync(a->sched, 0, sizeof(int32_t), a->stream);
     /* Above the 48 KB default: opt in, then fill every SM. */
     const void *fn = kern_tma ? (const void *)kern_tma : (const void *)kern;
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     int per_sm = 0;
     if (e == cudaSuccess)
         e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, threads, smem);
@@ -123,6 +117,12 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     if (a->grid_cap > 0 && grid > a->grid_cap) grid = a->grid_cap;
     gpu_args b = *a;
     b.chunk = wg_short_chunk(a, grid);
+    /* k_wgmma_kv_short's runs and its chunk counter (the other kernels
+     * need neither). */
+    if (kern_tma) e = moba_gpu_runs(&b, grid);
+    if (e == cudaSuccess && kern_tma && b.chunk)
+        e = cudaMemsetAsync(b.sched, 0, sizeof(int32_t), b.stream);
+    if (e != cudaSuccess) return e;
     const T *kh = kv_heads_at((const T *)k, a), *vh = kv_heads_at((const T *)v, a);
     if (kern_tma)
         kern_tma<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b,

@@ -283,26 +283,53 @@ __device__ __forceinline__ void wg_step_list(const gpu_args &a, wg_step &y)
     y.w = gpu_kv_tile_in(a, y.lst, y.tile, 1);
 }
 
+/* k_wgmma_kv_short's chunk counter: the next run (its first tile nxt,
+ * its end and nxt's list nl, read from runs as the chunk is taken, a run
+ * before they are needed: the search of tile_off they replace took 3-4
+ * dependent loads at every run's start), the takes asked for so far (n)
+ * and whether the last one is still to be read (wait).  Thread 0 asks in
+ * one step and every thread reads after the next barrier, from slot n %
+ * 3 of the block's shared nx[3]. */
+struct wg_takes {
+    int nxt, end, nl, n;
+    bool wait;
+};
+
+/* Chunk c's run (run_bounds.h) of a launch whose chunks are `chunk`
+ * tiles: empty, at the end, where the counter has passed the last. */
+__device__ __forceinline__ void wg_run_at(const gpu_args &a, int c, int chunk, int total,
+                                          wg_takes &tk)
+{
+    if ((int64_t)c * chunk >= total) {
+        tk.nxt = tk.end = total;
+        tk.nl = 0;
+        return;
+    }
+    const int2 r = *(const int2 *)(a.runs + 2 * (int64_t)c);
+    tk.nxt = r.x;
+    tk.nl = r.y;
+    tk.end = a.runs[2 * (int64_t)c + 2];
+}
+
 /* The step after x.  Within a list it reads nothing (the lookups waited
  * on at the end of every step were ~10 % of the stall samples); at a
  * list's end it steps the list along (tiles are contiguous, so past any
  * empty lists) rather than searching for it.  At the end of x's run it
- * goes to the run from tile nxt (the CTA's next chunk, past the last tile
- * when there is none), whose list nl was loaded with it (tile_list), and
- * sets *took. */
-__device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x, int nxt,
-                                                 int nl, int total, bool *took)
+ * goes to the next run (tk: the CTA's next chunk, empty when there is
+ * none) and sets *took. */
+__device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_step &x,
+                                                 const wg_takes &tk, bool *took)
 {
     wg_step y = x;
     y.tile = x.tile + 1;
     if (!x.any) return y;
     if (y.tile >= x.run_end) {
-        y.any = nxt < total;
+        y.any = tk.nxt < tk.end;
         if (!y.any) return y;
         *took = true;
-        y.tile = nxt;
-        y.run_end = min(nxt + a.chunk, total);
-        y.lst = nl;
+        y.tile = tk.nxt;
+        y.run_end = tk.end;
+        y.lst = tk.nl;
         wg_step_list(a, y);
         return y;
     }
@@ -317,35 +344,17 @@ __device__ __forceinline__ wg_step wg_step_after(const gpu_args &a, const wg_ste
     return y;
 }
 
-/* k_wgmma_kv_short's chunk counter: the next run's first tile (nxt) and
- * its list (nl, loaded as nxt is read, a run before it is needed: the
- * search of tile_off it replaces took 3-4 dependent loads at every run's
- * start), the takes asked for so far (n) and whether the last one is
- * still to be read (wait).  Thread 0 asks in one step and every thread
- * reads after the next barrier, from slot n % 3 of the block's shared
- * nx[3]. */
-struct wg_takes {
-    int nxt, nl, n;
-    bool wait;
-};
-
-/* The list of tile nxt, 0 past the last tile (no run to start). */
-__device__ __forceinline__ int wg_run_list(const gpu_args &a, int nxt, int total)
-{
-    return nxt < total ? a.tile_list[nxt] : 0;
-}
-
 /* The step after x; where it starts the next run, the run after that is
- * asked for.  tk.nxt is not read before the take replaces it: no run ends
- * within a step. */
+ * asked for.  tk's run is not read before the take replaces it: no run
+ * ends within a step. */
 __device__ __forceinline__ wg_step wg_step_take(const gpu_args &a, const wg_step &x, int total,
                                                 int *nx, wg_takes &tk)
 {
     bool took = false;
-    const wg_step y = wg_step_after(a, x, tk.nxt, tk.nl, total, &took);
+    const wg_step y = wg_step_after(a, x, tk, &took);
     if (took) {
-        tk.nxt = total;
-        if (threadIdx.x == 0) nx[tk.n % 3] = atomicAdd(a.sched, a.chunk);
+        tk.nxt = tk.end = total;
+        if (threadIdx.x == 0) nx[tk.n % 3] = atomicAdd(a.sched, 1);
         tk.wait = true;
     }
     return y;
@@ -356,8 +365,7 @@ __device__ __forceinline__ void wg_take_read(const gpu_args &a, const int *nx, i
                                              wg_takes &tk)
 {
     if (tk.wait) {
-        tk.nxt = nx[tk.n % 3];
-        tk.nl = wg_run_list(a, tk.nxt, total);
+        wg_run_at(a, nx[tk.n % 3], a.chunk, total, tk);
         tk.n++;
         tk.wait = false;
     }
@@ -557,36 +565,33 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
      * (docs/perf.md, CUDA v17).  Thread 0 takes a chunk and leaves it in
      * nx[] for every thread to read after the next barrier (wg_takes). */
     __shared__ int nx[3];
-    int tbeg, tend;
-    wg_takes tk = {total, 0, 0, false};
+    wg_takes tk = {total, total, 0, 0, false}, t0;
     if (threadIdx.x == 0) {
         wg_mbar_init(&bar[0], 1);
         wg_mbar_init(&bar[1], 1);
         wg_mbar_init_fence();
         if (a.chunk) {
-            nx[0] = atomicAdd(a.sched, a.chunk);
-            nx[1] = atomicAdd(a.sched, a.chunk);
+            nx[0] = atomicAdd(a.sched, 1);
+            nx[1] = atomicAdd(a.sched, 1);
         }
     }
     __syncthreads();
+    /* Chunks cut at list boundaries (run_bounds.h, k_runs). */
     if (a.chunk) {
-        tbeg = nx[0];
-        tend = min(tbeg + a.chunk, total);
-        tk.nxt = nx[1];
-        tk.nl = wg_run_list(a, tk.nxt, total);
+        wg_run_at(a, nx[0], a.chunk, total, t0);
+        wg_run_at(a, nx[1], a.chunk, total, tk);
         tk.n = 2;
     } else {
-        tbeg = (int)((int64_t)total * blockIdx.x / gridDim.x);
-        tend = (int)((int64_t)total * (blockIdx.x + 1) / gridDim.x);
+        wg_run_at(a, blockIdx.x, gpu_run_chunk(0, total, gridDim.x), total, t0);
     }
-    if (tbeg >= tend) return;
+    if (t0.nxt >= t0.end) return;
     /* Bookkeeping runs ahead of the math: during step s the Q fragments
      * of step s + 1 load, their partial indices pn read at the step's top,
      * and at its end step s + 2 is found and its entries prefetched. */
     wg_step x;
-    x.tile = tbeg;
-    x.run_end = tend;
-    x.lst = a.tile_list[tbeg];
+    x.tile = t0.nxt;
+    x.run_end = t0.end;
+    x.lst = t0.nl;
     x.any = true;
     wg_step_list(a, x);
     wg_step xn = wg_step_take(a, x, total, nx, tk);

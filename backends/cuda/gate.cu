@@ -304,21 +304,26 @@ __global__ void __launch_bounds__(SCAN_THREADS) k_scan(gpu_args a)
     }
 }
 
-/* tile_list (gpu_args): each place's tiles get its number, a warp a
- * place, so that the stores of a list's tiles are one run. */
-#define TILE_LIST_THREADS 256
-__global__ void __launch_bounds__(TILE_LIST_THREADS) k_tile_lists(gpu_args a)
+/* runs (gpu_args, run_bounds.h): a thread a chunk, each run's first
+ * tile and list found by a search of tile_off. */
+#define RUNS_THREADS 256
+__global__ void __launch_bounds__(RUNS_THREADS) k_runs(gpu_args a, int grid)
 {
-    const int64_t v = ((int64_t)blockIdx.x * TILE_LIST_THREADS + threadIdx.x) / 32;
-    if (v >= a.nlists) return;
-    const int t1 = a.tile_off[v + 1];
-    for (int t = a.tile_off[v] + (int)(threadIdx.x % 32); t < t1; t += 32) a.tile_list[t] = (int)v;
+    const int64_t c = (int64_t)blockIdx.x * RUNS_THREADS + threadIdx.x;
+    const int total = a.tile_off[a.nlists];
+    const int chunk = gpu_run_chunk(a.chunk, total, grid);
+    if (c > gpu_run_count(chunk, total)) return;
+    int lst;
+    const int beg = gpu_run_begin(a.tile_off, (int)a.nlists, chunk, (int)c, &lst);
+    *(int2 *)(a.runs + 2 * c) = make_int2(beg, lst);
 }
 
-extern "C" cudaError_t moba_gpu_tile_lists(const gpu_args *a)
+extern "C" cudaError_t moba_gpu_runs(const gpu_args *a, int grid)
 {
-    const int64_t per = TILE_LIST_THREADS / 32;
-    k_tile_lists<<<(unsigned)((a->nlists + per - 1) / per), TILE_LIST_THREADS, 0, a->stream>>>(*a);
+    /* Runs of a chunk: at most the group's tiles (gpu_runs_at), and one
+     * more that begins at the end. */
+    const int64_t runs = a->chunk > 0 ? gpu_group_entries(a) / GPU_TILE_ROWS + a->nlists : grid;
+    k_runs<<<(unsigned)((runs + RUNS_THREADS) / RUNS_THREADS), RUNS_THREADS, 0, a->stream>>>(*a, grid);
     return cudaGetLastError();
 }
 

@@ -361,8 +361,8 @@ static moba_status gpu_plan_create(void *bctx, const moba_problem *pb,
             (e = plan_alloc(pl, (void **)&a->list_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->tile_off, sizeof(int32_t) * (nl + a->Hk))) ||
             (e = plan_alloc(pl, (void **)&a->cursor, sizeof(int32_t) * nl)) ||
-            (e = plan_alloc(pl, (void **)&a->tile_list,
-                            sizeof(int32_t) * (size_t)gpu_tile_list_cap(a))) ||
+            (e = plan_alloc(pl, (void **)&a->runs,
+                            2 * sizeof(int32_t) * (size_t)gpu_runs_cap(a))) ||
             (e = plan_alloc(pl, (void **)&a->sched, sizeof(int32_t) * GPU_MAX_GROUPS)) ||
             (e = plan_alloc(pl, (void **)&a->entries, sizeof(int32_t) * T * Hq * Km1)) ||
             (e = plan_alloc(pl, &a->part_o, pb->elem_size * T * Hq * Km1 * a->D)) ||

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "run_bounds.h"
 #include "vendor.h"
 #include "../../core/backend.h"
 
@@ -127,11 +128,12 @@ typedef struct gpu_args {
                        * holds nblocks * Hk + Hk                     */
     int32_t *tile_off;/* [nlists + 1] by place: key-centric tiles    */
     int32_t *cursor;  /* [nlists] by place (gpu_cursor)              */
-    /* The place whose tiles hold tile t, [tile_off[nlists]]: a run of
-     * k_wgmma_kv_short starts on one load, made a run ahead, where the
-     * search of tile_off took dependent loads in series at each start
-     * (moba_gpu_tile_lists writes it; a plan holds gpu_tile_list_cap). */
-    int32_t *tile_list;
+    /* k_wgmma_kv_short's runs, chunk c's at 2 c: its first tile and
+     * that tile's place (run_bounds.h; the run ends where run c + 1
+     * begins), so that a run starts on one load, made a run ahead
+     * (moba_gpu_runs writes them; a plan holds 2 gpu_runs_cap pairs'
+     * ints). */
+    int32_t *runs;
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype, by partial index */
     /* A partial's lse goes at its entry's index, not its partial index:
@@ -213,18 +215,19 @@ __host__ __device__ static inline int32_t *gpu_cursor(const gpu_args *a, int kl)
     return a->cursor + (a->tile_order ? (int64_t)kl * a->nblocks : kl);
 }
 
-/* Where group g's tile_list begins (query heads from h0, lists from
+/* Where group g's runs begin, in runs (query heads from h0, lists from
  * lists0): its tiles are at most its entries / GPU_TILE_ROWS plus one a
- * list (each list's last tile is partial), so every group's part fits
- * before the next one's.  gpu_tile_list_cap is the whole array. */
-static inline int64_t gpu_tile_list_at(const gpu_args *a, int64_t h0, int64_t lists0, int g)
+ * list (each list's last tile is partial), and it has at most a run a
+ * tile and one more that begins at its end, so every group's part fits
+ * before the next one's.  gpu_runs_cap is the whole array. */
+static inline int64_t gpu_runs_at(const gpu_args *a, int64_t h0, int64_t lists0, int g)
 {
     return a->T * h0 * (a->K - 1) / GPU_TILE_ROWS + lists0 + g;
 }
 
-static inline int64_t gpu_tile_list_cap(const gpu_args *a)
+static inline int64_t gpu_runs_cap(const gpu_args *a)
 {
-    return gpu_tile_list_at(a, a->Hq, a->nblocks * a->Hk, a->Hk) + 1;
+    return gpu_runs_at(a, a->Hq, a->nblocks * a->Hk, a->Hk) + 1;
 }
 
 /* The view of a whole-problem args a that covers kv-head group g of G
@@ -246,7 +249,7 @@ static inline gpu_args gpu_head_group(const gpu_args *a, int G, int g)
     r.cursor = a->cursor + lists0;
     r.list_off = a->list_off + lists0 + g;
     r.tile_off = a->tile_off + lists0 + g;
-    r.tile_list = a->tile_list + gpu_tile_list_at(a, r.h0, lists0, g);
+    r.runs = a->runs + 2 * gpu_runs_at(a, r.h0, lists0, g);
     r.entries = a->entries + a->T * r.h0 * (a->K - 1);
     r.part_lse = a->part_lse + a->T * r.h0 * (a->K - 1); /* by entry too */
     r.sched = a->sched + g;
@@ -259,9 +262,9 @@ cudaError_t moba_gpu_centroids(const gpu_args *a, const void *k);
  * (gpu_head_group), once the centroids are in. */
 cudaError_t moba_gpu_select(const gpu_args *a, const void *q);
 
-/* tile_list from tile_off (after moba_gpu_select), for the kernels that
- * start runs of tiles by it. */
-cudaError_t moba_gpu_tile_lists(const gpu_args *a);
+/* runs from tile_off (after moba_gpu_select), for k_wgmma_kv_short's
+ * launch: a->chunk its chunk, grid its CTAs (for a->chunk 0). */
+cudaError_t moba_gpu_runs(const gpu_args *a, int grid);
 
 /* Attention of one (dtype, head dim) instance, for the heads of a. */
 typedef cudaError_t (*moba_gpu_attend_fn)(const gpu_args *a, const void *q,

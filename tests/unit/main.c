@@ -17,6 +17,7 @@ int main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_reference_hand),
         cmocka_unit_test(test_reference_rejects),
+        cmocka_unit_test(test_run_bounds),
     };
     return cmocka_run_group_tests_name("unit-core", tests, NULL, NULL) ? 1 : 0;
 }

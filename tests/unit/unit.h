@@ -23,5 +23,6 @@ void test_dtype_parse(void **state);
 void test_status_strings(void **state);
 void test_reference_hand(void **state);
 void test_reference_rejects(void **state);
+void test_run_bounds(void **state);
 
 #endif
