@@ -456,7 +456,8 @@ template <bool FULL> __device__ __forceinline__ bool wg_short_by_tma(const ws_tm
 template <int D, bool FULL>
 __device__ __forceinline__ void wg_short_load(const unsigned short *src, const CUtensorMap *m,
                                               const ws_tma &tm, const gpu_args &a,
-                                              const wg_step &x, unsigned char *dst, uint64_t *bar)
+                                              const wg_step &x, unsigned char *dst, uint64_t *bar,
+                                              const CUtensorMap *pre = NULL)
 {
     if (wg_short_by_tma<FULL>(tm)) {
         if (threadIdx.x == 0) {
@@ -467,6 +468,12 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const C
             for (int b = 0; b < D / 64; b++)
                 wg_tma_load3(dst + b * WG_KC * 128, m, 64 * b, a.kh0 + x.w.kh,
                              (int)x.w.blk.start, bar);
+            /* K's load asks for V into L2 (pre): V is asked for only once
+             * P V is done, and the next step's top waits on both. */
+            if (pre)
+#pragma unroll
+                for (int b = 0; b < D / 64; b++)
+                    wg_tma_prefetch3(pre, 64 * b, a.kh0 + x.w.kh, (int)x.w.blk.start);
         }
     } else {
         wg_short_copy<D, FULL>(src, x.w.blk.start, a.Hk, x.w.kh, x.w.blk.len, dst);
@@ -636,7 +643,7 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
         wg_wait_pin<WG_KC / 2>(&s[0][0][0]);
         if (nblk) {
             __syncthreads(); /* every warp's Q K^T has read K */
-            wg_short_load<D, FULL>(k, &tm.k, tm, a, xn, ks, &bar[0]);
+            wg_short_load<D, FULL>(k, &tm.k, tm, a, xn, ks, &bar[0], a.kv_prefetch ? &tm.v : NULL);
             cp_async_commit();
         }
         mma_softmax<D, 1, WG_KC / 8, !FULL, true, true, true>(R, s, a.scale, a.scale_log2, lo,

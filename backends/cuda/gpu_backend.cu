@@ -464,6 +464,8 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     if (st) return st;
     st = env_int("MOBA_CUDA_TILE_ORDER", 0, 1, 1, &pl->a.tile_order);
     if (st) return st;
+    st = env_int("MOBA_CUDA_KV_PREFETCH", 0, 1, 1, &pl->a.kv_prefetch);
+    if (st) return st;
     /* -1: the launch chooses (wg_short_chunk). */
     return env_int("MOBA_CUDA_SCHED_CHUNK", 0, 1L << 20, -1, &pl->a.chunk);
 }

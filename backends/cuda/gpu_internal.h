@@ -116,6 +116,10 @@ typedef struct gpu_args {
      * lists' own numbering, which counts keep, so that the gate's
      * atomics on them stay spread (host, per call: MOBA_CUDA_TILE_ORDER). */
     int32_t tile_order;
+    /* k_wgmma_kv_short asks for the next list's K/V block into L2 a step
+     * before it loads it (host, per call: MOBA_CUDA_KV_PREFETCH=0 leaves
+     * it out, for A/B). */
+    int32_t kv_prefetch;
     const moba_seq *seqs;
     const gpu_block *blocks;
     const gpu_qtile *qtiles;

@@ -213,6 +213,17 @@ __device__ __forceinline__ void wg_mbar_arrive_cp_async(uint64_t *b)
 #endif
 }
 
+/* The box wg_tma_load3 would copy, into L2 only. */
+__device__ __forceinline__ void wg_tma_prefetch3(const void *tmap, int c0, int c1, int c2)
+{
+#if MOBA_WGMMA_OK
+    asm volatile("cp.async.bulk.prefetch.tensor.3d.L2.global.tile [%0, {%1, %2, %3}];\n" ::"l"(tmap),
+                 "r"(c0), "r"(c1), "r"(c2));
+#else
+    (void)tmap; (void)c0; (void)c1; (void)c2;
+#endif
+}
+
 /* The tensor memory accelerator (TMA, sm_90): one thread asks for a box
  * of a tensor map and the copy engine writes it into shared memory,
  * 128-byte swizzled as the map says, then completes `bytes` of the
