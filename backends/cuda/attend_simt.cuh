@@ -92,20 +92,6 @@ __device__ __forceinline__ void simt_load_q(const typename gpu_store<DT>::type *
         qr[i] = live ? scale * gpu_to_f32<DT>(q[(size_t)qrow * D + i * SIMT_TPR + sub]) : 0.0f;
 }
 
-/* Largest l with off[l] <= x (off non-decreasing, off[0] = 0 <= x). */
-__device__ __forceinline__ int64_t gpu_find_list(const int32_t *off, int64_t n, int x)
-{
-    int64_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo + 1) / 2;
-        if (off[mid] <= x)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return lo;
-}
-
 /* The token-head row of partial index p (< 2^31), p / (K - 1), as a
  * multiply and a shift (gpu_backend.cu sets them; with d = K - 1 and l =
  * ceil(log2 d), mul = ceil(2^(32 + l) / d) is exact for every p below

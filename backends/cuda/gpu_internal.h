@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "run_bounds.h"
 #include "vendor.h"
+#include "run_bounds.h" /* after vendor.h: its qualifiers */
 #include "../../core/backend.h"
 
 /* Query rows per tile (gating, own-block attention) and gathered rows per

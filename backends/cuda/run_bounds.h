@@ -19,14 +19,14 @@
 #include <stdint.h>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
-#define GPU_RUN_HD __host__ __device__
+#define GPU_RUN_HD static __host__ __device__ __forceinline__
 #else
-#define GPU_RUN_HD
+#define GPU_RUN_HD static inline
 #endif
 
 /* The chunk of a launch: chunk tiles, or with chunk 0 one chunk a CTA
  * (total / grid tiles each, rounded up); at least 1. */
-GPU_RUN_HD static inline int gpu_run_chunk(int chunk, int total, int grid)
+GPU_RUN_HD int gpu_run_chunk(int chunk, int total, int grid)
 {
     if (chunk > 0) return chunk;
     const int c = grid > 0 ? (total + grid - 1) / grid : total;
@@ -35,19 +35,20 @@ GPU_RUN_HD static inline int gpu_run_chunk(int chunk, int total, int grid)
 
 /* Chunks of a launch, ceil(total / chunk); runs are indexed up to it
  * (chunk `gpu_run_count` begins at total, so the last run ends there). */
-GPU_RUN_HD static inline int gpu_run_count(int chunk, int total)
+GPU_RUN_HD int gpu_run_count(int chunk, int total)
 {
     return (total + chunk - 1) / chunk;
 }
 
-/* The list whose tiles hold tile t (0 <= t < tile_off[nlists]): the last
- * l with tile_off[l] <= t, which is never an empty list. */
-GPU_RUN_HD static inline int gpu_run_list_of(const int32_t *tile_off, int nlists, int t)
+/* The list whose tiles hold tile x (0 <= x < off[n], off the n + 1
+ * tile offsets): the last l with off[l] <= x, which is never an empty
+ * list.  (Also the SIMT and mma.sync kernels' search.) */
+GPU_RUN_HD int64_t gpu_find_list(const int32_t *off, int64_t n, int x)
 {
-    int lo = 0, hi = nlists - 1;
+    int64_t lo = 0, hi = n - 1;
     while (lo < hi) {
-        const int mid = lo + (hi - lo + 1) / 2;
-        if (tile_off[mid] <= t)
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if (off[mid] <= x)
             lo = mid;
         else
             hi = mid - 1;
@@ -57,7 +58,7 @@ GPU_RUN_HD static inline int gpu_run_list_of(const int32_t *tile_off, int nlists
 
 /* The first tile of chunk c's run, and its list in *lst (0 where the run
  * begins at total). */
-GPU_RUN_HD static inline int gpu_run_begin(const int32_t *tile_off, int nlists, int chunk,
+GPU_RUN_HD int gpu_run_begin(const int32_t *tile_off, int nlists, int chunk,
                                            int c, int *lst)
 {
     const int total = tile_off[nlists];
@@ -65,14 +66,14 @@ GPU_RUN_HD static inline int gpu_run_begin(const int32_t *tile_off, int nlists, 
     *lst = 0;
     if (t64 >= total) return total;
     const int t = (int)t64;
-    const int l = gpu_run_list_of(tile_off, nlists, t);
+    const int l = (int)gpu_find_list(tile_off, nlists, t);
     const int s = tile_off[l], e = tile_off[l + 1];
     if (s == t || e - s > chunk) {
         *lst = l;
         return t;
     }
     /* A short list begun by an earlier chunk: that chunk takes it all. */
-    if (e < total) *lst = gpu_run_list_of(tile_off, nlists, e);
+    if (e < total) *lst = (int)gpu_find_list(tile_off, nlists, e);
     return e;
 }
 
