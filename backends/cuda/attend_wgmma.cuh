@@ -469,7 +469,8 @@ __device__ __forceinline__ void wg_short_load(const unsigned short *src, const C
                 wg_tma_load3(dst + b * WG_KC * 128, m, 64 * b, a.kh0 + x.w.kh,
                              (int)x.w.blk.start, bar);
             /* K's load asks for V into L2 (pre): V is asked for only once
-             * P V is done, and the next step's top waits on both. */
+             * P V is done, and the next step's top waits on both.  (The
+             * cp.async path leaves pre out.) */
             if (pre)
 #pragma unroll
                 for (int b = 0; b < D / 64; b++)
@@ -565,12 +566,14 @@ k_wgmma_kv_short(const unsigned short *q, const unsigned short *k, const unsigne
     const int r0 = 16 * warp + lane / 4; /* this thread's rows of a step: r0, r0 + 8 */
     const int total = a.tile_off[a.nlists];
     /* Runs of tiles: with a.chunk, chunks of a.chunk tiles taken from the
-     * counter a.sched (zeroed before the launch), the next one a step
-     * ahead of need, so that the CTAs whose chunks cost more (short lists,
-     * a K/V load every tile or two) take fewer; else one run of total /
-     * gridDim.x tiles per CTA, which left a third of the SM time idle
-     * (docs/perf.md, CUDA v17).  Thread 0 takes a chunk and leaves it in
-     * nx[] for every thread to read after the next barrier (wg_takes). */
+     * counter a.sched (zeroed before the launch; it counts chunks), the
+     * next one a step ahead of need, so that the CTAs whose chunks cost
+     * more (short lists, a K/V load every tile or two) take fewer; else
+     * one run of about total / gridDim.x tiles per CTA, which left a third
+     * of the SM time idle (docs/perf.md, CUDA v17).  Either way a chunk's
+     * run is cut at list boundaries (run_bounds.h).  Thread 0 takes a
+     * chunk and leaves it in nx[] for every thread to read after the next
+     * barrier (wg_takes). */
     __shared__ int nx[3];
     wg_takes tk = {total, total, 0, 0, false}, t0;
     if (threadIdx.x == 0) {

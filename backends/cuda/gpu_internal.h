@@ -75,9 +75,10 @@ typedef struct gpu_args {
      * tile_off, cursor, entries and part_lse point at the group's own
      * part (part_ent's entry indices count from it). */
     int32_t h0, nheads, kh0, Hkl;
-    /* k_wgmma_kv_short's runs: chunks of `chunk` tiles taken from the
-     * counter *sched (one per head group), or, with chunk 0, one run per
-     * CTA; -1 lets the launch choose (wg_short_chunk; host, per call). */
+    /* k_wgmma_kv_short's runs: chunks of `chunk` tiles, taken by their
+     * number from the counter *sched (one per head group), or, with chunk
+     * 0, one run per CTA; each cut at list boundaries (runs); -1 lets the
+     * launch choose (wg_short_chunk; host, per call). */
     int32_t chunk;
     int32_t *sched;
     /* At most this many CTAs in a persistent key-centric kernel, 0 for no
