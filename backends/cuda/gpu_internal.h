@@ -117,9 +117,9 @@ typedef struct gpu_args {
      * lists' own numbering, which counts keep, so that the gate's
      * atomics on them stay spread (host, per call: MOBA_CUDA_TILE_ORDER). */
     int32_t tile_order;
-    /* k_wgmma_kv_short asks for the next list's K/V block into L2 a step
-     * before it loads it (host, per call: MOBA_CUDA_KV_PREFETCH=0 leaves
-     * it out, for A/B). */
+    /* k_wgmma_kv_short asks for a new block's V into L2 as it loads the
+     * block's K, where V's own load waits for P V (host, per call:
+     * MOBA_CUDA_KV_PREFETCH=0 leaves it out, for A/B). */
     int32_t kv_prefetch;
     const moba_seq *seqs;
     const gpu_block *blocks;
@@ -136,8 +136,7 @@ typedef struct gpu_args {
     /* k_wgmma_kv_short's runs, chunk c's at 2 c: its first tile and
      * that tile's place (run_bounds.h; the run ends where run c + 1
      * begins), so that a run starts on one load, made a run ahead
-     * (moba_gpu_runs writes them; a plan holds 2 gpu_runs_cap pairs'
-     * ints). */
+     * (moba_gpu_runs writes them; a plan holds gpu_runs_cap pairs). */
     int32_t *runs;
     int32_t *entries; /* [T * Hq * (K - 1)]: partial index per entry */
     void *part_o;     /* [T * Hq * (K - 1), D], storage dtype, by partial index */
