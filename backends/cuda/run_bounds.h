@@ -58,8 +58,8 @@ GPU_RUN_HD int64_t gpu_find_list(const int32_t *off, int64_t n, int x)
 
 /* The first tile of chunk c's run, and its list in *lst (0 where the run
  * begins at total). */
-GPU_RUN_HD int gpu_run_begin(const int32_t *tile_off, int nlists, int chunk,
-                                           int c, int *lst)
+GPU_RUN_HD int gpu_run_begin(const int32_t *tile_off, int nlists, int chunk, int c,
+                             int *lst)
 {
     const int total = tile_off[nlists];
     const int64_t t64 = (int64_t)c * chunk;

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Fails when backends/cuda/meson.build's gpu_headers misses a header.
+
+Usage: gpu_headers.py SOURCE_ROOT
+
+meson before 1.4 gives nvcc no depfiles, and hipcc runs as a custom
+target: both rebuild the GPU objects only when a file in gpu_headers
+changes.  A header left out of that list (three were) lets an edit to it
+rebuild nothing, and the next test runs the old kernels.  So every .h and
+.cuh in backends/cuda, and every repository header they include, must be
+listed.
+"""
+import os
+import re
+import sys
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    root = sys.argv[1]
+    gdir = os.path.join(root, 'backends', 'cuda')
+    build = open(os.path.join(gdir, 'meson.build')).read()
+    m = re.search(r'gpu_headers\s*=\s*files\((.*?)\)', build, re.S)
+    if not m:
+        sys.exit('gpu_headers.py: no gpu_headers = files(...) in backends/cuda/meson.build')
+    listed = {os.path.normpath(os.path.join(gdir, n))
+              for n in re.findall(r"'([^']+)'", m.group(1))}
+    # Headers of the directory, then what they and the sources include.
+    todo = [os.path.join(gdir, f) for f in sorted(os.listdir(gdir))
+            if f.endswith(('.h', '.cuh', '.cu'))]
+    need, seen = set(), set()
+    while todo:
+        f = os.path.normpath(todo.pop())
+        if f in seen:
+            continue
+        seen.add(f)
+        if not f.endswith('.cu'):
+            need.add(f)
+        for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', open(f).read(), re.M):
+            for base in (os.path.dirname(f), os.path.join(root, 'include')):
+                cand = os.path.join(base, inc)
+                if os.path.exists(cand):
+                    todo.append(cand)
+                    break
+            else:
+                sys.exit('gpu_headers.py: %s includes "%s", found nowhere' % (f, inc))
+    missing = sorted(os.path.relpath(f, root) for f in need - listed)
+    stale = sorted(os.path.relpath(f, root) for f in listed if not os.path.exists(f))
+    for f in missing:
+        print('not in gpu_headers (an edit to it would rebuild nothing):', f)
+    for f in stale:
+        print('in gpu_headers but absent:', f)
+    if missing or stale:
+        sys.exit(1)
+    print('gpu_headers lists all %d headers the GPU sources include' % len(need))
+
+
+if __name__ == '__main__':
+    main()
