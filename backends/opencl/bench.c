@@ -1,6 +1,7 @@
 /*
- * moba-ocl-bench: a small timing driver for the OpenCL backend (and any
- * other, for ratios) until tools/moba-bench exists.
+ * moba-ocl-bench: the small timing driver of the OpenCL backend's
+ * measurements in docs/perf.md (any backend, for ratios), from before
+ * tools/moba-bench; kept so that those figures can be re-run as taken.
  *   moba-ocl-bench BACKEND DTYPE B SEQLEN H D BLOCK TOPK [ITERS]
  * Random inputs (uniform, variance 1); plan_create outside the timing; prints the median
  * of ITERS gate and gate+attend times (synchronised) in milliseconds.
