@@ -151,6 +151,7 @@ void test_shapes_dense(void **state);
 void test_shapes_empty_seqs(void **state);
 void test_shapes_many_seqs(void **state);
 void test_shapes_head_dims(void **state);
+void test_shapes_head_dims_16bit(void **state);
 void test_shapes_gqa(void **state);
 void test_shapes_dtypes(void **state);
 void test_shapes_noncausal(void **state);

@@ -94,6 +94,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shapes_empty_seqs),
         cmocka_unit_test(test_shapes_many_seqs),
         cmocka_unit_test(test_shapes_head_dims),
+        cmocka_unit_test(test_shapes_head_dims_16bit),
         cmocka_unit_test(test_shapes_gqa),
         cmocka_unit_test(test_shapes_dtypes),
         cmocka_unit_test(test_shapes_noncausal),

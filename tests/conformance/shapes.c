@@ -140,6 +140,33 @@ void test_shapes_head_dims(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The 16-bit dtypes at D = 32 and 96 beside 64 / 128: the head dims whose
+ * rows are not whole 128-byte lines (CUDA's tensor-core kernels swizzle
+ * their merge slots by row).  Top-12 of 16-key blocks: rows with more
+ * partials than the first eight the merge keeps in registers and than
+ * its slots hold at once; then blocks of 4096 keys (CUDA's 32-rows-per-warp
+ * kernel, which D = 96 takes without wgmma). */
+void test_shapes_head_dims_16bit(void **state)
+{
+    (void)state;
+    static const int32_t dims[] = {32, 96};
+    int32_t len[2] = {conf_scaled(300, 64), 77}, cu[3];
+    cumulate(len, 2, cu);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "head_dim %d top-12 f16", (int)dims[i]);
+        bad += run1(name, conf_params(2, 1, dims[i], 16, 12, MOBA_F16), 2, cu, 180 + (int)i, 0);
+        snprintf(name, sizeof name, "head_dim %d top-12 bf16", (int)dims[i]);
+        bad += run1(name, conf_params(1, 1, dims[i], 16, 12, MOBA_BF16), 2, cu, 182 + (int)i, 0);
+    }
+    int32_t wlen[2] = {4096 + 512, 64}, wcu[3];
+    cumulate(wlen, 2, wcu);
+    bad += run1("long blocks S=4096 D=96 bf16", conf_params(1, 1, 96, 4096, 2, MOBA_BF16), 2, wcu,
+                184, 0);
+    assert_int_equal(bad, 0);
+}
+
 void test_shapes_gqa(void **state)
 {
     (void)state;
