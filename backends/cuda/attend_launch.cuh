@@ -92,13 +92,16 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     void (*kern_tma)(const T *, const T *, const T *, gpu_args, const ws_tma) = NULL;
     int threads = MMA_THREADS, smem;
     const bool wide = a->S >= MMA_WIDE_MIN;
-    if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
-    if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
-        kern_tma = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
-                                           : k_wgmma_kv_short<DT, D, false>;
-        threads = WG_SHORT_THREADS;
-        smem = wg_short_cfg<D>::SMEM;
-    } else {
+    if constexpr (wg_ok<D>::value) {
+        if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
+        if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
+            kern_tma = a->len_gcd % WG_KC == 0 ? k_wgmma_kv_short<DT, D, true>
+                                               : k_wgmma_kv_short<DT, D, false>;
+            threads = WG_SHORT_THREADS;
+            smem = wg_short_cfg<D>::SMEM;
+        }
+    }
+    if (!kern_tma) {
         const bool full = a->len_gcd % MMA_KC == 0;
         if (wide)
             kern = full ? k_mma_kv_wide<DT, D, true> : k_mma_kv_wide<DT, D, false>;
@@ -124,11 +127,13 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         e = cudaMemsetAsync(b.sched, 0, sizeof(int32_t), b.stream);
     if (e != cudaSuccess) return e;
     const T *kh = kv_heads_at((const T *)k, a), *vh = kv_heads_at((const T *)v, a);
-    if (kern_tma)
-        kern_tma<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b,
-                                                     ws_tma_encode<D>(a, k, v));
-    else
-        kern<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b);
+    if constexpr (wg_ok<D>::value)
+        if (kern_tma) {
+            kern_tma<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b,
+                                                         ws_tma_encode<D>(a, k, v));
+            return cudaGetLastError();
+        }
+    kern<<<grid, threads, smem, a->stream>>>((const T *)q, kh, vh, b);
     return cudaGetLastError();
 }
 
@@ -173,8 +178,10 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
     /* With wgmma, the own blocks of blocks of WS_OWN_MIN keys and more,
      * and their merge, run on the warp-specialized kernel (MOBA_CUDA_OWN_WS
      * forces it either way). */
-    if (a->use_mma == GPU_MMA_WGMMA && (a->own_ws < 0 ? a->S >= WS_OWN_MIN : a->own_ws == 1))
-        return ws_own_launch<DT, D>(a, q, k, v, out, lse);
+    if constexpr (wg_ok<D>::value)
+        if (a->use_mma == GPU_MMA_WGMMA &&
+            (a->own_ws < 0 ? a->S >= WS_OWN_MIN : a->own_ws == 1))
+            return ws_own_launch<DT, D>(a, q, k, v, out, lse);
     void (*own)(const T *, const T *, const T *, T *, float *, gpu_args) = k_mma_own<DT, D>;
     /* Two K/V chunks are above the 48 KB static limit at D = 128: opt in.
      * The early slot where a CTA may have it (not on compute 8.6 / 8.9,

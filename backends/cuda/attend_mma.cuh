@@ -46,7 +46,11 @@
 
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
-    enum { value = MOBA_GPU_HAVE_MMA && DT != 0 && (D == 64 || D == 128) };
+    enum { value = MOBA_GPU_HAVE_MMA && DT != 0 && (D == 32 || D == 64 || D == 96 || D == 128) };
+};
+/* The wgmma kernels' K/V and Q layouts go by 64-column boxes. */
+template <int D> struct wg_ok {
+    enum { value = D == 64 || D == 128 };
 };
 
 #if MOBA_GPU_HAVE_MMA
@@ -506,8 +510,11 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
 #else
 #define MMA_KV_CTAS 3
 #endif
+/* At D = 96 three CTAs' 168 registers spilled 28 bytes (sm_90a, not
+ * measured on a GPU yet): two there. */
+template <int D> constexpr int mma_kv_ctas() { return D == 96 ? 2 : MMA_KV_CTAS; }
 template <int DT, int D, bool FULL>
-__global__ void __launch_bounds__(MMA_THREADS, MMA_KV_CTAS)
+__global__ void __launch_bounds__(MMA_THREADS, mma_kv_ctas<D>())
 k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned short *v,
                gpu_args a)
 {
@@ -657,9 +664,8 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
  * A slot holds one partial of each of the tile's 64 rows, row-major, and
  * each warp copies and reads only its own 16 rows, so a warp barrier is
  * all the merge synchronises on.  Row r's 16-byte vectors are swizzled
- * (vector x at x ^ (r mod 8)), so that the 8 rows an ldmatrix tile reads
- * meet 8 distinct bank groups: D / 8 is a multiple of 8 at the head dims
- * that have this kernel (mma_ok). */
+ * (mma_own_vec: vector x at x ^ (r mod 8) where D / 8 is a multiple of 8),
+ * so that the 8 rows an ldmatrix tile reads meet distinct bank groups. */
 #define MMA_OWN_SLOTS 6
 template <int D> struct mma_own_smem {
     enum { VECS = GPU_TILE_ROWS * D / 8 }; /* 16-byte vectors per slot */
@@ -779,10 +785,16 @@ __device__ __forceinline__ void mma_own_row_slots(const gpu_args &a, int b,
     for (int x = 0; x < 8; x++) w.pl[x] = x < a.K - 1 ? a.part_lse[pre.e[x]] : -INFINITY;
 }
 
-/* Vector x of row rr (0-15) of the warp's rows in a slot, swizzled. */
+/* Vector x of row rr (0-15) of the warp's rows in a slot, swizzled
+ * within the row: by rr mod 8 where a row is whole 128-byte lines (D / 8 a
+ * multiple of 8), else by rr mod 4, which keeps x in its group of four
+ * (D = 32, 96; there the rows' odd offsets spread the 8 rows of an
+ * ldmatrix tile over 4 bank groups, 2 rows each). */
 template <int D> __device__ __forceinline__ int mma_own_vec(int warp, int rr, int x)
 {
-    return (warp * 16 + rr) * (D / 8) + (x ^ (rr & 7));
+    static_assert(D % 32 == 0, "a row of 16-byte vectors in groups of four");
+    constexpr int SW = (D / 8) % 8 == 0 ? 7 : 3;
+    return (warp * 16 + rr) * (D / 8) + (x ^ (rr & SW));
 }
 
 /* Partial c goes through slot c mod nslots, where slot 0 is the early one
