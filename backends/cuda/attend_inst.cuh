@@ -16,10 +16,12 @@ static cudaError_t moba_attend_pick(const gpu_args *a, const void *q, const void
 {
 #if MOBA_GPU_HAVE_MMA
     /* 16-byte vectors of Q, K and V in, and of out (the merge's stores):
-     * tensors at any element offset take the SIMT path. */
+     * tensors at any element offset take the SIMT path, as do devices whose
+     * CTAs may not have the shared memory of the kernels. */
     if constexpr (mma_ok<DT, D>::value)
         if (a->use_mma &&
-            (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) & 15) == 0)
+            (((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) & 15) == 0 &&
+            mma_smem_fits<D>(a))
             return mma_attend<DT, D>(a, q, k, v, out, lse);
 #endif
     return simt_attend<DT, D>(a, q, k, v, out, lse);

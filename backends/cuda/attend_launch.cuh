@@ -91,7 +91,8 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     void (*kern)(const T *, const T *, const T *, gpu_args) = NULL;
     void (*kern_tma)(const T *, const T *, const T *, gpu_args, const ws_tma) = NULL;
     int threads = MMA_THREADS, smem;
-    const bool wide = a->S >= MMA_WIDE_MIN;
+    /* At D = 256 Q in registers would not fit beside O (mma_kc). */
+    const bool wide = a->S >= MMA_WIDE_MIN || D > 128;
     if constexpr (wg_ok<D>::value) {
         if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
         if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
@@ -102,12 +103,15 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
         }
     }
     if (!kern_tma) {
-        const bool full = a->len_gcd % MMA_KC == 0;
-        if (wide)
+        if (wide) {
+            const bool full = a->len_gcd % mma_kc<D>() == 0;
             kern = full ? k_mma_kv_wide<DT, D, true> : k_mma_kv_wide<DT, D, false>;
-        else
+            smem = mma_kv_wide_smem<D>();
+        } else if constexpr (D <= 128) {
+            const bool full = a->len_gcd % MMA_KC == 0;
             kern = full ? k_mma_kv_narrow<DT, D, true> : k_mma_kv_narrow<DT, D, false>;
-        smem = (wide ? 4 * MMA_KC + MMA_KV_ROWS : 2 * MMA_KR) * mma_cfg<D>::LD * (int)sizeof(T);
+            smem = mma_kv_narrow_smem<D>();
+        }
     }
     /* Above the 48 KB default: opt in, then fill every SM. */
     const void *fn = kern_tma ? (const void *)kern_tma : (const void *)kern;
@@ -166,6 +170,16 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
  * 511 keys it is not measured. */
 #define WS_OWN_MIN 512
 
+/* Whether the mma.sync kernels that a call would run fit the shared
+ * memory a CTA may opt in to: 99 KB on compute 8.6 and 8.9, where
+ * k_mma_kv_wide at D = 128 (102 KB) does not. */
+template <int D> static bool mma_smem_fits(const gpu_args *a)
+{
+    const bool wide = a->S >= MMA_WIDE_MIN || D > 128;
+    const int kv = a->K < 2 ? 0 : wide ? mma_kv_wide_smem<D>() : mma_kv_narrow_smem<D>();
+    return kv <= a->smem_optin && mma_own_smem_size<D>(false) <= a->smem_optin;
+}
+
 template <int DT, int D>
 static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
                               const void *v, void *out, float *lse)
@@ -187,7 +201,8 @@ static cudaError_t mma_attend(const gpu_args *a, const void *q, const void *k,
      * The early slot where a CTA may have it (not on compute 8.6 / 8.9,
      * 99 KB) and MOBA_CUDA_OWN_EARLY leaves it on. */
     gpu_args b = *a;
-    b.own_early = a->own_early && a->smem_optin >= mma_own_smem_size<D>(true);
+    b.own_early = a->own_early && mma_own_early_fits<D>() &&
+                  a->smem_optin >= mma_own_smem_size<D>(true);
     const int smem = mma_own_smem_size<D>(b.own_early != 0);
     const cudaError_t e =
         cudaFuncSetAttribute(own, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);

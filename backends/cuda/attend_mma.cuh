@@ -34,7 +34,6 @@
 
 #define MMA_WARPS 4
 #define MMA_THREADS (32 * MMA_WARPS) /* k_mma_own: 16 rows per warp = GPU_TILE_ROWS */
-#define MMA_KV_ROWS (2 * GPU_TILE_ROWS) /* k_mma_kv_wide: two tiles, 32 rows per warp */
 #define MMA_KC 64                    /* keys per shared-memory chunk     */
 #define MMA_KR 128 /* keys of a block resident in shared memory (narrow) */
 /* Keys per softmax step in k_mma_kv_wide: 32 rows x 64 keys of S would not fit
@@ -44,9 +43,17 @@
  * (measured: 0.90x at 512, 1.18x at 16384; not measured between). */
 #define MMA_WIDE_MIN GPU_WIDE_MIN
 
+/* Keys per shared-memory chunk and 16-row m-tiles per warp in
+ * k_mma_kv_wide and k_mma_own: at D = 256 a key row is 512 bytes, and
+ * chunks of 32 keys with one m-tile (64 rows a CTA) keep those kernels at
+ * two CTAs an SM (99 KB each), while O alone holds 128 f32 a thread,
+ * which leaves no registers for a second m-tile. */
+template <int D> __host__ __device__ constexpr int mma_kc() { return D > 128 ? 32 : MMA_KC; }
+template <int D> __host__ __device__ constexpr int mma_kv_mt() { return D > 128 ? 1 : 2; }
+
 /* Which (dtype, head dim) instances have the mma path. */
 template <int DT, int D> struct mma_ok {
-    enum { value = MOBA_GPU_HAVE_MMA && DT != 0 && (D == 32 || D == 64 || D == 96 || D == 128) };
+    enum { value = MOBA_GPU_HAVE_MMA && DT != 0 && (D == 32 || D == 64 || D == 96 || D == 128 || D == 256) };
 };
 /* The wgmma kernels' K/V and Q layouts go by 64-column boxes. */
 template <int D> struct wg_ok {
@@ -56,7 +63,7 @@ template <int D> struct wg_ok {
 #if MOBA_GPU_HAVE_MMA
 
 /* Keys [0, nk) (nk <= MMA_KR) of a block into ks/vs ([MMA_KR][LD]) with
- * cp.async, rows nk .. the next multiple of MMA_KC zeroed so that masked
+ * cp.async, rows nk .. the next multiple of mma_kc<D>() zeroed so that masked
  * weights never meet NaN garbage; the caller waits (cp_async_wait<0>) and
  * synchronises.  The unroll is pinned: left to the compiler it changed
  * with the kernels around it, once enough to make k_mma_kv_narrow spill. */
@@ -67,7 +74,7 @@ __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
                                                   unsigned short *vs)
 {
     const int LD = mma_cfg<D>::LD, V8 = D / 8;
-    const int nr = (nk + MMA_KC - 1) / MMA_KC * MMA_KC;
+    const int KC = mma_kc<D>(), nr = (nk + KC - 1) / KC * KC;
 #pragma unroll 4
     for (int e = threadIdx.x; e < nr * V8; e += MMA_THREADS) {
         const int u = e / V8, c = e % V8;
@@ -83,9 +90,9 @@ __device__ __forceinline__ void mma_load_kv_async(const unsigned short *k,
     cp_async_commit();
 }
 
-/* One step of a block streamed through a ring of two MMA_KC-key slots (K
- * slot i at ks + i stride, V at vs + i stride): waits until chunk c, keys
- * [c0, c0 + MMA_KC) of the block's len at token tok0, is in and every warp
+/* One step of a block streamed through a ring of two chunks of KC =
+ * mma_kc<D>() keys (K slot i at ks + i stride, V at vs + i stride): waits
+ * until chunk c, keys [c0, c0 + KC) of the block's len at token tok0, is in and every warp
  * is past chunk c - 1, then loads chunk c + 1 into that chunk's slot, so
  * it arrives while chunk c is computed.  PRE2: the caller loaded chunks 0
  * and 1 together (chunk 1's slot is free from the start), so step 0 waits
@@ -96,14 +103,15 @@ __device__ __forceinline__ void mma_ring_step(const unsigned short *k, const uns
                                               int c, unsigned short *ks, unsigned short *vs,
                                               int stride)
 {
-    const bool pre = PRE2 && c == 0 && c0 + MMA_KC < len;
+    const int KC = mma_kc<D>();
+    const bool pre = PRE2 && c == 0 && c0 + KC < len;
     if (pre)
         cp_async_wait<1>();
     else
         cp_async_wait<0>();
     __syncthreads();
-    if (c0 + MMA_KC < len && !pre)
-        mma_load_kv_async<D>(k, v, tok0 + c0 + MMA_KC, Hk, kh, min(MMA_KC, len - c0 - MMA_KC),
+    if (c0 + KC < len && !pre)
+        mma_load_kv_async<D>(k, v, tok0 + c0 + KC, Hk, kh, min(KC, len - c0 - KC),
                              ks + ((c + 1) & 1) * stride, vs + ((c + 1) & 1) * stride);
 }
 
@@ -498,13 +506,15 @@ __device__ __forceinline__ void mma_store_partials(const mma_acc<D, MT> &R, cons
  * ring of two MMA_KC-key chunks.  A tile is short work there, and what
  * hides its Q load is the number of independent warps.
  *
- * k_mma_kv_wide, for blocks of MMA_WIDE_MIN keys and more: FlashAttention-2's
- * 32 rows per warp.  The CTA takes its tiles two at a time (128 rows:
- * MMA_KV_ROWS) when both are of one list, gathers their Q rows into shared
- * memory, and streams the block through a ring of two MMA_KC-key chunks.
- * 104 KB of shared memory at D = 128 and up to 255 registers: 2 CTAs per
- * SM on sm_90, 1 on sm_80.  Measured on an H200 (docs/perf.md, v7): 1.18x
- * k_mma_kv_narrow at 16384-key blocks, 0.90x at 512, 0.76x at 128. */
+ * k_mma_kv_wide, for blocks of MMA_WIDE_MIN keys and more, and at D = 256
+ * for every block size: FlashAttention-2's 32 rows per warp.  The CTA
+ * takes its tiles two at a time (128 rows) when both are of one list,
+ * gathers their Q rows into shared memory, and streams the block through a
+ * ring of two MMA_KC-key chunks.  104 KB of shared memory at D = 128 and
+ * up to 255 registers: 2 CTAs per SM on sm_90, 1 on sm_80.  Measured on an
+ * H200 (docs/perf.md, v7): 1.18x k_mma_kv_narrow at 16384-key blocks,
+ * 0.90x at 512, 0.76x at 128.  At D = 256 (mma_kc, mma_kv_mt) it takes one
+ * tile of 16 rows a warp and chunks of 32 keys, 99 KB. */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #define MMA_KV_CTAS 2
 #else
@@ -518,6 +528,7 @@ __global__ void __launch_bounds__(MMA_THREADS, mma_kv_ctas<D>())
 k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned short *v,
                gpu_args a)
 {
+    static_assert(D <= 128, "Q in registers: at D = 256 k_mma_kv_wide takes every block size");
     const int LD = mma_cfg<D>::LD;
     extern __shared__ __align__(16) unsigned short kv_smem[];
     unsigned short *ks = kv_smem, *vs = ks + MMA_KR * LD;
@@ -602,51 +613,64 @@ k_mma_kv_narrow(const unsigned short *q, const unsigned short *k, const unsigned
     }
 }
 
+/* k_mma_kv_narrow's shared memory: a resident block of K and V. */
+template <int D> constexpr int mma_kv_narrow_smem() { return 2 * MMA_KR * mma_cfg<D>::LD * 2; }
+
+/* k_mma_kv_wide's shared memory: a ring of two K and two V chunks, then
+ * the Q rows of its MT tiles. */
+template <int D> constexpr int mma_kv_wide_smem()
+{
+    return (4 * mma_kc<D>() + mma_kv_mt<D>() * GPU_TILE_ROWS) * mma_cfg<D>::LD * 2;
+}
+
 template <int DT, int D, bool FULL>
 __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned short *v,
               gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD;
+    const int LD = mma_cfg<D>::LD, KC = mma_kc<D>(), MT = mma_kv_mt<D>();
     extern __shared__ __align__(16) unsigned short kv_smem[];
-    /* Ring slot c of K at ks + c MMA_KC LD, of V at vs + c MMA_KC LD. */
-    unsigned short *ks = kv_smem, *vs = ks + 2 * MMA_KC * LD, *qs = vs + 2 * MMA_KC * LD;
+    /* Ring slot c of K at ks + c KC LD, of V at vs + c KC LD. */
+    unsigned short *ks = kv_smem, *vs = ks + 2 * KC * LD, *qs = vs + 2 * KC * LD;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const unsigned short *qw = qs + 32 * warp * LD;
-    /* Tile pairs dealt round-robin: pair u (tiles 2 u, 2 u + 1) to CTA u
-     * mod grid, so the CTAs running at one time work on neighbouring tiles
-     * of one list and share its K/V chunks through L2.  (Contiguous runs
-     * per CTA, as k_mma_kv_narrow takes them, put every CTA on a list of
-     * its own: at 16384-key blocks, 8 MB of K/V per list, the lists in
+    const unsigned short *qw = qs + 16 * MT * warp * LD;
+    /* Groups of MT tiles dealt round-robin: group u (tiles MT u, ...) to
+     * CTA u mod grid, so the CTAs running at one time work on neighbouring
+     * tiles of one list and share its K/V chunks through L2.  (Contiguous
+     * runs per CTA, as k_mma_kv_narrow takes them, put every CTA on a list
+     * of its own: at 16384-key blocks, 8 MB of K/V per list, the lists in
      * flight streamed from HBM.)  A pair that straddles two lists runs as
      * two single tiles. */
     const int total = a.tile_off[a.nlists];
-    for (int u = blockIdx.x; 2 * u < total; u += gridDim.x)
-    for (int tile = 2 * u, tlast = min(2 * u + 2, total), ntl; tile < tlast; tile += ntl) {
+    for (int u = blockIdx.x; MT * u < total; u += gridDim.x)
+    for (int tile = MT * u, tlast = min(MT * u + MT, total), ntl; tile < tlast; tile += ntl) {
         const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
         const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
         const gpu_block blk = w.blk;
         ntl = w.ntl;
-        const int wrows = nrows - 32 * warp; /* this warp's rows, when > 0 */
-        __syncthreads(); /* every warp is past the last pair's Q and K/V */
-        mma_load_q_async<D>(qs, MMA_KV_ROWS, nrows, q, a.entries + e0, a, 0, 0, 0);
-        mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(MMA_KC, blk.len), ks, vs);
-        mma_acc<D, 2> R;
-        mma_acc_init<D, 2>(R);
-        int lo[4] = {0, 0, 0, 0}, hi[4];
-        for (int c0 = 0, c = 0; c0 < blk.len; c0 += MMA_KC, c++) {
-            mma_ring_step<D>(k, v, blk.start, a.Hk, kh, blk.len, c0, c, ks, vs, MMA_KC * LD);
+        const int wrows = nrows - 16 * MT * warp; /* this warp's rows, when > 0 */
+        __syncthreads(); /* every warp is past the last group's Q and K/V */
+        mma_load_q_async<D>(qs, MT * GPU_TILE_ROWS, nrows, q, a.entries + e0, a, 0, 0, 0);
+        mma_load_kv_async<D>(k, v, blk.start, a.Hk, kh, min(KC, blk.len), ks, vs);
+        mma_acc<D, MT> R;
+        mma_acc_init<D, MT>(R);
+        int lo[2 * MT], hi[2 * MT];
+#pragma unroll
+        for (int r = 0; r < 2 * MT; r++) lo[r] = 0;
+        for (int c0 = 0, c = 0; c0 < blk.len; c0 += KC, c++) {
+            mma_ring_step<D>(k, v, blk.start, a.Hk, kh, blk.len, c0, c, ks, vs, KC * LD);
             if (wrows > 0)
-                for (int u = 0; u < MMA_KC && c0 + u < blk.len; u += MMA_KV_STEP) {
-                    hi[0] = hi[1] = hi[2] = hi[3] = blk.len - c0 - u;
-                    mma_chunk<DT, D, 2, !FULL, MMA_KV_STEP>(
-                        R, qw, NULL, ks + ((c & 1) * MMA_KC + u) * LD,
-                        vs + ((c & 1) * MMA_KC + u) * LD, a.scale, a.scale_log2, lo, hi, lane);
+                for (int u = 0; u < KC && c0 + u < blk.len; u += MMA_KV_STEP) {
+#pragma unroll
+                    for (int r = 0; r < 2 * MT; r++) hi[r] = blk.len - c0 - u;
+                    mma_chunk<DT, D, MT, !FULL, MMA_KV_STEP>(
+                        R, qw, NULL, ks + ((c & 1) * KC + u) * LD,
+                        vs + ((c & 1) * KC + u) * LD, a.scale, a.scale_log2, lo, hi, lane);
                 }
         }
         if (wrows > 0) {
-            mma_acc_finish<D, 2>(R);
-            mma_store_partials<DT, D, 2>(R, a, e0, 32 * warp, nrows, lane);
+            mma_acc_finish<D, MT>(R);
+            mma_store_partials<DT, D, MT>(R, a, e0, 16 * MT * warp, nrows, lane);
         }
     }
 }
@@ -665,15 +689,22 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
  * each warp copies and reads only its own 16 rows, so a warp barrier is
  * all the merge synchronises on.  Row r's 16-byte vectors are swizzled
  * (mma_own_vec: vector x at x ^ (r mod 8) where D / 8 is a multiple of 8),
- * so that the 8 rows an ldmatrix tile reads meet distinct bank groups. */
+ * so that the 8 rows an ldmatrix tile reads meet distinct bank groups.
+ *
+ * A slot's row is mma_own_dm<D>() columns: at D = 256 the merge runs in
+ * four passes of 64 columns, each over all of a row's partials, so that
+ * the pass's sums (32 f32 a thread) fit beside the own result (128 until
+ * the passes consume it); with passes of 128 columns k_mma_own spilled
+ * 104 bytes at 255 registers. */
 #define MMA_OWN_SLOTS 6
+template <int D> __host__ __device__ constexpr int mma_own_dm() { return D > 128 ? 64 : D; }
 template <int D> struct mma_own_smem {
-    enum { VECS = GPU_TILE_ROWS * D / 8 }; /* 16-byte vectors per slot */
+    enum { VECS = GPU_TILE_ROWS * mma_own_dm<D>() / 8 }; /* 16-byte vectors per slot */
     union {
         struct {
             unsigned short q[GPU_TILE_ROWS * mma_cfg<D>::LD];
             struct {
-                unsigned short k[MMA_KC * mma_cfg<D>::LD], v[MMA_KC * mma_cfg<D>::LD];
+                unsigned short k[mma_kc<D>() * mma_cfg<D>::LD], v[mma_kc<D>() * mma_cfg<D>::LD];
             } kv[2]; /* a ring of two chunks: the next loads during this one */
         } att;
         uint4 slot[MMA_OWN_SLOTS][VECS];
@@ -687,6 +718,12 @@ template <int D> struct mma_own_smem {
 template <int D> constexpr int mma_own_smem_size(bool early)
 {
     return early ? (int)sizeof(mma_own_smem<D>) : (int)offsetof(mma_own_smem<D>, early);
+}
+
+/* Whether the early slot leaves two CTAs an SM (107 KB at D = 256). */
+template <int D> constexpr bool mma_own_early_fits()
+{
+    return 2 * (mma_own_smem_size<D>(true) + 1024) <= 228 * 1024;
 }
 
 /* A row's first eight slot ids and first eight partials' entry indices
@@ -809,26 +846,29 @@ __device__ __forceinline__ uint4 *mma_own_slot(mma_own_smem<D> &sm, int nslots, 
     return sm.u.slot[c % MMA_OWN_SLOTS];
 }
 
-/* The thread's share (vectors t, t + 4, ...) of partial c of both its
- * rows, those that have it, into the partial's slot (cp.async, not
- * committed).  early: partial 0 before the row's count is known, for
- * every live row where K > 1 (in bounds: the partials have K - 1 places
- * a row); one the row does not use is waited for and left. */
-template <int D>
+/* The thread's share (vectors t, t + 4, ...) of merge pass P's columns
+ * of partial c of both its rows, those that have it, into the partial's
+ * slot (cp.async, not committed).  early: partial 0 before the row's
+ * count is known, for every live row where K > 1 (in bounds: the
+ * partials have K - 1 places a row); one the row does not use is waited
+ * for and left. */
+template <int D, int P = 0>
 __device__ __forceinline__ void mma_own_fill(mma_own_smem<D> &sm, const gpu_args &a,
                                              const mma_own_row (&w)[2], int nslots, int c,
                                              int warp, int lane, bool early = false)
 {
+    const int DM = mma_own_dm<D>();
     uint4 *s = mma_own_slot<D>(sm, nslots, c);
 #pragma unroll
     for (int j = 0; j < 2; j++) {
         if (!w[j].live || (early ? a.K < 2 : c >= w[j].np)) continue;
         const uint4 *p =
-            (const uint4 *)((const unsigned short *)a.part_o + ((size_t)w[j].qrow * (a.K - 1) + c) * D);
+            (const uint4 *)((const unsigned short *)a.part_o +
+                            ((size_t)w[j].qrow * (a.K - 1) + c) * D + P * DM);
 #pragma unroll
-        for (int i = 0; i < D / 32; i++) {
+        for (int i = 0; i < DM / 32; i++) {
             const int x = lane % 4 + 4 * i;
-            cp_async16(s + mma_own_vec<D>(warp, lane / 4 + 8 * j, x), p + x);
+            cp_async16(s + mma_own_vec<DM>(warp, lane / 4 + 8 * j, x), p + x);
         }
     }
 }
@@ -845,22 +885,22 @@ __device__ __forceinline__ void mma_own_wait(int nslots)
 }
 
 /* Merges the thread's two rows with their partials in slot order (the own
- * block after the ip partials before it) and writes out / lse: the
- * arithmetic of gpu_merge_row, value for value, so the result does not
- * change.  The partials come through the slots in the C-fragment layout
+ * block after the ip partials before it) and writes out / lse, pass P's
+ * columns (mma_own_dm): the arithmetic of gpu_merge_row, value for value,
+ * so the result does not change.  The partials come through the slots in the C-fragment layout
  * of the own result (ldmatrix), which the caller asked for as far as
  * nslots; partial c + nslots is asked for as soon as the warp has summed
  * c, into c's slot.  (v38 merged two threads per row from 16-byte
  * vectors, with the own result in shared memory in f32.)  Out leaves
  * through the warp's rows of slot 0 as 16-byte vectors. */
-template <int DT, int D>
+template <int DT, int D, int P = 0>
 __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D> &sm,
                                               const mma_acc<D, 1> &R, const mma_own_row (&w)[2],
                                               int nslots, int64_t tok0, int nrows, int h,
                                               int warp, int lane, unsigned short *out,
                                               float *lse)
 {
-    const int ND = D / 8;
+    const int DM = mma_own_dm<D>(), ND = DM / 8, N0 = P * ND;
     float M[2], L[2], own[2];
 #pragma unroll
     for (int j = 0; j < 2; j++) {
@@ -894,8 +934,8 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
             L[j] += e;
 #pragma unroll
             for (int n = 0; n < ND; n++) {
-                o[n][2 * j] = fmaf(el, R.o[0][n][2 * j], o[n][2 * j]);
-                o[n][2 * j + 1] = fmaf(el, R.o[0][n][2 * j + 1], o[n][2 * j + 1]);
+                o[n][2 * j] = fmaf(el, R.o[0][N0 + n][2 * j], o[n][2 * j]);
+                o[n][2 * j + 1] = fmaf(el, R.o[0][N0 + n][2 * j + 1], o[n][2 * j + 1]);
             }
         }
         if (c == npmax) break;
@@ -916,7 +956,7 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
 #pragma unroll
         for (int x = 0; x < ND; x += 2) {
             uint32_t f[4];
-            ldsm_x4(f, s + 8 * mma_own_vec<D>(warp, lrr, x + lx));
+            ldsm_x4(f, s + 8 * mma_own_vec<DM>(warp, lrr, x + lx));
 #pragma unroll
             for (int j = 0; j < 2; j++) {
                 if (c >= w[j].np) continue;
@@ -931,7 +971,7 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
             }
         }
         __syncwarp(); /* every lane has read the slot before it is refilled */
-        if (c + nslots < npmax) mma_own_fill<D>(sm, a, w, nslots, c + nslots, warp, lane);
+        if (c + nslots < npmax) mma_own_fill<D, P>(sm, a, w, nslots, c + nslots, warp, lane);
         cp_async_commit();
     }
     cp_async_wait<0>();
@@ -942,17 +982,38 @@ __device__ __forceinline__ void mma_own_merge(const gpu_args &a, mma_own_smem<D>
         const float inv = 1.0f / L[j];
 #pragma unroll
         for (int n = 0; n < ND; n++)
-            st[mma_own_vec<D>(warp, lane / 4 + 8 * j, n) * 4 + lane % 4] =
+            st[mma_own_vec<DM>(warp, lane / 4 + 8 * j, n) * 4 + lane % 4] =
                 mma_pack<DT>(o[n][2 * j] * inv, o[n][2 * j + 1] * inv);
-        if (lse && w[j].live && lane % 4 == 0) lse[w[j].qrow] = M[j] + __logf(L[j]);
+        if (P == 0 && lse && w[j].live && lane % 4 == 0) lse[w[j].qrow] = M[j] + __logf(L[j]);
     }
     __syncwarp();
 #pragma unroll
     for (int v = lane; v < 16 * ND; v += 32) {
         const int rr = v / ND, x = v % ND;
         if (rr < nrows)
-            *(uint4 *)(out + ((size_t)(tok0 + rr) * a.Hq + h) * D + x * 8) =
-                sm.u.slot[0][mma_own_vec<D>(warp, rr, x)];
+            *(uint4 *)(out + ((size_t)(tok0 + rr) * a.Hq + h) * D + P * DM + x * 8) =
+                sm.u.slot[0][mma_own_vec<DM>(warp, rr, x)];
+    }
+}
+
+/* Merge pass P, then the passes after it, each with its columns of the
+ * row's first nslots partials asked for before it (pass 0's by the
+ * caller). */
+template <int DT, int D, int P>
+__device__ __forceinline__ void mma_own_passes(const gpu_args &a, mma_own_smem<D> &sm,
+                                               const mma_acc<D, 1> &R, const mma_own_row (&w)[2],
+                                               int nslots, int64_t tok0, int nrows, int h,
+                                               int warp, int lane, unsigned short *out,
+                                               float *lse)
+{
+    mma_own_merge<DT, D, P>(a, sm, R, w, nslots, tok0, nrows, h, warp, lane, out, lse);
+    if constexpr ((P + 1) * mma_own_dm<D>() < D) {
+        __syncwarp(); /* every lane has stored its out vectors from slot 0 */
+        for (int c = 0; c < nslots; c++) {
+            mma_own_fill<D, P + 1>(sm, a, w, nslots, c, warp, lane);
+            cp_async_commit();
+        }
+        mma_own_passes<DT, D, P + 1>(a, sm, R, w, nslots, tok0, nrows, h, warp, lane, out, lse);
     }
 }
 
@@ -971,7 +1032,7 @@ __global__ void __launch_bounds__(MMA_THREADS, 2)
 k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short *v,
           unsigned short *out, float *lse, gpu_args a)
 {
-    const int LD = mma_cfg<D>::LD;
+    const int LD = mma_cfg<D>::LD, KC = mma_kc<D>();
     extern __shared__ __align__(16) unsigned char own_smem[];
     mma_own_smem<D> &sm = *(mma_own_smem<D> *)own_smem;
     const gpu_qtile tile = a.qtiles[blockIdx.x];
@@ -1008,21 +1069,30 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         /* Q, partial 0 and the first chunk are one cp.async group; the
          * second chunk another. */
         if (nslots > MMA_OWN_SLOTS) mma_own_fill<D>(sm, a, w, nslots, 0, warp, lane, true);
-        mma_load_kv_async<D>(k, v, start + klo, a.Hk, kh, min(MMA_KC, khi - klo),
+        mma_load_kv_async<D>(k, v, start + klo, a.Hk, kh, min(KC, khi - klo),
                              sm.u.att.kv[0].k, sm.u.att.kv[0].v);
-        if (khi - klo > MMA_KC)
-            mma_load_kv_async<D>(k, v, start + klo + MMA_KC, a.Hk, kh,
-                                 min(MMA_KC, khi - klo - MMA_KC), sm.u.att.kv[1].k,
+        if (khi - klo > KC)
+            mma_load_kv_async<D>(k, v, start + klo + KC, a.Hk, kh,
+                                 min(KC, khi - klo - KC), sm.u.att.kv[1].k,
                                  sm.u.att.kv[1].v);
         mma_own_row_slots(a, b0, pre[0], w[0]);
         mma_own_row_slots(a, b1, pre[1], w[1]);
     }
-    for (int u0 = klo, c = 0; u0 < khi; u0 += MMA_KC, c++) {
+    for (int u0 = klo, c = 0; u0 < khi; u0 += KC, c++) {
         mma_ring_step<D, true>(k, v, start + klo, a.Hk, kh, khi - klo, u0 - klo, c,
                                sm.u.att.kv[0].k, sm.u.att.kv[0].v, kstride);
-        const int lo[2] = {lo0 - u0, lo1 - u0}, hi[2] = {hi0 - u0, hi1 - u0};
-        mma_chunk<DT, D, 1, true>(R, sm.u.att.q + 16 * warp * LD, NULL, sm.u.att.kv[c & 1].k,
-                                  sm.u.att.kv[c & 1].v, a.scale, a.scale_log2, lo, hi, lane);
+        /* Softmax steps of NK keys: at D = 256, 16 (S in 8 registers a
+         * thread; with 32, O's 128 beside it spilled). */
+        const int NK = D > 128 ? 16 : KC;
+#pragma unroll
+        for (int s0 = 0; s0 < KC; s0 += NK) {
+            if (s0 > 0 && u0 + s0 >= khi) break;
+            const int lo[2] = {lo0 - u0 - s0, lo1 - u0 - s0}, hi[2] = {hi0 - u0 - s0, hi1 - u0 - s0};
+            mma_chunk<DT, D, 1, true, NK>(R, sm.u.att.q + 16 * warp * LD, NULL,
+                                          sm.u.att.kv[c & 1].k + s0 * LD,
+                                          sm.u.att.kv[c & 1].v + s0 * LD, a.scale, a.scale_log2,
+                                          lo, hi, lane);
+        }
     }
     mma_acc_finish<D, 1>(R);
     __syncthreads(); /* Q and the K/V chunks are dead: their space takes the slots */
@@ -1030,8 +1100,8 @@ k_mma_own(const unsigned short *q, const unsigned short *k, const unsigned short
         mma_own_fill<D>(sm, a, w, nslots, c, warp, lane);
         cp_async_commit();
     }
-    mma_own_merge<DT, D>(a, sm, R, w, nslots, start + tile.row0 + warp * 16,
-                         tile.rows - warp * 16, h, warp, lane, out, lse);
+    mma_own_passes<DT, D, 0>(a, sm, R, w, nslots, start + tile.row0 + warp * 16,
+                             tile.rows - warp * 16, h, warp, lane, out, lse);
 }
 
 #endif /* MOBA_GPU_HAVE_MMA */

@@ -140,9 +140,9 @@ void test_shapes_head_dims(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* The 16-bit dtypes at D = 32 and 96 beside 64 / 128: the head dims whose
- * rows are not whole 128-byte lines (CUDA's tensor-core kernels swizzle
- * their merge slots by row).  Top-12 of 16-key blocks: rows with more
+/* The 16-bit dtypes at D = 32, 96 and 256 beside 64 / 128: the head dims
+ * whose rows are not whole 128-byte lines (CUDA's tensor-core kernels
+ * swizzle their merge slots by row), and the largest.  Top-12 of 16-key blocks: rows with more
  * partials than the first eight the merge keeps in registers and than
  * its slots hold at once; then blocks of 4096 keys (CUDA's 32-rows-per-warp
  * kernel, which D = 96 takes without wgmma). */
@@ -164,6 +164,18 @@ void test_shapes_head_dims_16bit(void **state)
     cumulate(wlen, 2, wcu);
     bad += run1("long blocks S=4096 D=96 bf16", conf_params(1, 1, 96, 4096, 2, MOBA_BF16), 2, wcu,
                 184, 0);
+    /* D = 256, where CUDA's tensor cores take every block size on the
+     * 16-rows-per-warp key-centric kernel with 32-key chunks, and merge a
+     * row's partials in four passes of 64 columns: more partials than its
+     * slots, a block that is not whole chunks, a block of four chunks with
+     * GQA. */
+    bad += run1("head_dim 256 top-12 f16", conf_params(2, 1, 256, 16, 12, MOBA_F16), 2, cu, 185, 0);
+    bad += run1("head_dim 256 top-12 bf16", conf_params(1, 1, 256, 16, 12, MOBA_BF16), 2, cu, 186,
+                0);
+    bad += run1("head_dim 256 block 40 bf16", conf_params(2, 1, 256, 40, 3, MOBA_BF16), 2, cu, 187,
+                0);
+    bad += run1("head_dim 256 block 128 GQA f16", conf_params(4, 2, 256, 128, 3, MOBA_F16), 2, cu,
+                188, 0);
     assert_int_equal(bad, 0);
 }
 
