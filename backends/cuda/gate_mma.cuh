@@ -1,5 +1,5 @@
 /*
- * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 64 or 128): scores and
+ * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 64, 128 or 256): scores and
  * top-k of 128 query rows per CTA, ranked from the tensor cores'
  * accumulators.
  *
@@ -435,8 +435,10 @@ __device__ __forceinline__ void gtc_pass_end(const unsigned *Lh, const int *Lj, 
     }
 }
 
+/* Two CTAs an SM at 128 registers; at D = 256 Q's fragments alone are 64
+ * registers, and one CTA of 255 keeps the kernel from spilling (~180). */
 template <int DT, int D, int W>
-__global__ void __launch_bounds__(GTC_THREADS, 2)
+__global__ void __launch_bounds__(GTC_THREADS, D > 128 ? 1 : 2)
 k_gate_mma(const unsigned short *q, gpu_args a)
 {
     extern __shared__ __align__(128) unsigned char gtc_raw[];

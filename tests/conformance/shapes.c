@@ -168,12 +168,11 @@ void test_shapes_head_dims_16bit(void **state)
      * 16-rows-per-warp key-centric kernel with 32-key chunks, and merge a
      * row's partials in four passes of 64 columns: more partials than its
      * slots, a block that is not whole chunks, a block of four chunks with
-     * GQA. */
+     * GQA; the tensor-core gate's pass lengths 8 (passes), 7, 4 and 2. */
     bad += run1("head_dim 256 top-12 f16", conf_params(2, 1, 256, 16, 12, MOBA_F16), 2, cu, 185, 0);
-    bad += run1("head_dim 256 top-12 bf16", conf_params(1, 1, 256, 16, 12, MOBA_BF16), 2, cu, 186,
-                0);
-    bad += run1("head_dim 256 block 40 bf16", conf_params(2, 1, 256, 40, 3, MOBA_BF16), 2, cu, 187,
-                0);
+    bad += run1("head_dim 256 top-8 bf16", conf_params(1, 1, 256, 16, 8, MOBA_BF16), 2, cu, 186, 0);
+    bad += run1("head_dim 256 block 40 top-5 bf16", conf_params(2, 1, 256, 40, 5, MOBA_BF16), 2, cu,
+                187, 0);
     bad += run1("head_dim 256 block 128 GQA f16", conf_params(4, 2, 256, 128, 3, MOBA_F16), 2, cu,
                 188, 0);
     assert_int_equal(bad, 0);
