@@ -5,7 +5,7 @@
  * The score matrix [T, nb] never reaches global memory.  Two scoring
  * kernels share the per-row bookkeeping of gate_rows.cuh: k_gate_mma
  * (gate_mma.cuh: tensor cores, 128 rows per CTA, ranked from registers)
- * for f16/bf16 at D = 64, 128 and 256 on CUDA sm_80+, or on sm_90a at
+ * for f16/bf16 at D = 32, 64, 96, 128 and 256 on CUDA sm_80+, or on sm_90a at
  * 64 and 128 its warp-specialized form k_gate_ws (gate_ws.cuh), and k_gate here (f32
  * FMAs through a shared score tile) for everything else, HIP included.
  */
@@ -750,13 +750,14 @@ template <int DT, int D, int W> static cudaError_t gate_ws_launch(const gpu_args
  * opt in.  k_gate_ws where the wgmma kernels run (sm_90a code on a compute
  * 9.0 device), a pass is the whole selection (W < GPU_TOPK: up to
  * top-8) and D is 64 or 128 (its scorers hold two tiles' Q fragments,
- * 128 registers at D = 256); k_gate_mma elsewhere, and for longer selections, which take
- * passes of 8 below the previous pass's bound: k_gate_ws's rankers keep
- * no pass state (its 64-register rankers of CUDA v35 spilled with lists
- * of 8; since v45 they have 128, but passes were not brought back). */
+ * 128 registers at D = 256, and its TMA boxes are whole 64 columns);
+ * k_gate_mma elsewhere, and for longer selections, which take passes of 8
+ * below the previous pass's bound: k_gate_ws's rankers keep no pass state
+ * (its 64-register rankers of CUDA v35 spilled with lists of 8; since v45
+ * they have 128, but passes were not brought back). */
 template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_args *a, const void *q)
 {
-    if constexpr (W < GPU_TOPK && D <= 128)
+    if constexpr (W < GPU_TOPK && (D == 64 || D == 128))
         if (a->use_mma == GPU_MMA_WGMMA) return gate_ws_launch<DT, D, W>(a, q);
     const int smem = (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; /* room to align it */
     cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
@@ -803,8 +804,8 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
 {
     typedef typename gpu_store<DT>::type T;
     dim3 tg((unsigned)a->ntiles, (unsigned)a->nheads);
-    /* Tensor cores under attend_inst.cuh's conditions (16-bit, D 64 / 128
-     * / 256, the host allows it, 16-byte aligned q). */
+    /* Tensor cores under attend_inst.cuh's conditions (16-bit, D 32 / 64 /
+     * 96 / 128 / 256, the host allows it, 16-byte aligned q). */
     bool simt = true;
 #if MOBA_GPU_HAVE_MMA
     if constexpr (DT != 0) {
@@ -814,11 +815,15 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
          * compute 8.6 / 8.9. */
         const bool mma256 = mma && a->D == 256 &&
                             a->smem_optin >= (int)sizeof(gtc_smem<256>) + WG_SMEM_ALIGN;
-        simt = !(mma && (a->D == 128 || a->D == 64)) && !mma256;
+        simt = !(mma && (a->D == 32 || a->D == 64 || a->D == 96 || a->D == 128)) && !mma256;
         if (mma && a->D == 128)
             e = gate_mma_run<DT, 128>(a, q);
         else if (mma && a->D == 64)
             e = gate_mma_run<DT, 64>(a, q);
+        else if (mma && a->D == 96)
+            e = gate_mma_run<DT, 96>(a, q);
+        else if (mma && a->D == 32)
+            e = gate_mma_run<DT, 32>(a, q);
         else if (mma256)
             e = gate_mma_run<DT, 256>(a, q);
         if (e != cudaSuccess) return e;

@@ -1,5 +1,5 @@
 /*
- * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 64, 128 or 256): scores and
+ * Tensor-core gating (CUDA sm_80+, f16/bf16, D = 32, 64, 96, 128 or 256): scores and
  * top-k of 128 query rows per CTA, ranked from the tensor cores'
  * accumulators.
  *
@@ -62,12 +62,29 @@
 
 typedef unsigned long long gtc_key_t;
 
+/* Columns of a centroid tile in shared memory: D in whole 64-column boxes
+ * of the 128-byte swizzle.  At D = 32 and 96 the last box's upper half is
+ * never written and never read: the scores' k-steps stop at D. */
+template <int D> __host__ __device__ constexpr int gtc_dp() { return (D + 63) / 64 * 64; }
+
+/* Rows of a tile that NT loader threads copy at a time: the most (a power
+ * of two, at most GTC_BC) whose D / 8 chunks a row NT threads cover, so
+ * that each thread's rows step by whole 8-row atoms and keep its chunk's
+ * swizzled place.  At D = 96 that is 16 rows of 12 chunks for 256
+ * threads: 64 of them copy nothing. */
+template <int D, int NT> __host__ __device__ constexpr int gtc_rs()
+{
+    int rs = GTC_BC;
+    while (rs * (D / 8) > NT) rs /= 2;
+    return rs;
+}
+
 /* At a 1024-byte aligned base (k_gate_mma rounds its dynamic shared
  * memory up; the host asks for 1024 bytes more): the centroid tiles are in
  * wgmma's 128-byte-swizzled layout (wg_sw128_off), whose 8-row atoms are
  * 1024-byte aligned; ldmatrix reads it free of bank conflicts too. */
 template <int D> struct gtc_smem {
-    unsigned short cs[2][GTC_BC * D];
+    unsigned short cs[2][GTC_BC * gtc_dp<D>()];
     gtc_key_t bound[GTC_ROWS]; /* pass bound: keys must stay below it */
     int n[GTC_ROWS];           /* entries chosen so far                 */
     int b[GTC_ROWS], want[GTC_ROWS]; /* gate_row_info, 0 want for dead rows */
@@ -127,8 +144,8 @@ __device__ __forceinline__ void gtc_insert(unsigned *Lh, int *Lj, unsigned xh, i
 }
 
 /* A loader thread's first centroid slot for the tile at block boff (tid:
- * its index among the NT threads that load).  Its 16-byte slots are NT
- * apart: its column group stays and its row steps by NT / (D / 8), so a
+ * its index among the NT threads that load).  Its 16-byte slots are
+ * gtc_rs rows apart: its column group stays and its row steps, so a
  * tile's addresses are this base plus multiples of one stride
  * (gtc_cstep), and the next tile's base is this one plus GTC_BC rows.
  * Computed once per kernel and stepped, not rebuilt per tile: the general
@@ -144,7 +161,7 @@ __device__ __forceinline__ const unsigned short *gtc_src(const unsigned short *c
 
 template <int D, int NT> __device__ __forceinline__ size_t gtc_cstep(int Hk)
 {
-    return (size_t)(NT / (D / 8)) * Hk * D;
+    return (size_t)gtc_rs<D, NT>() * Hk * D;
 }
 
 /* Centroids of one tile into cs from the thread's slot src; rows past jn
@@ -155,9 +172,9 @@ template <int D, int NT>
 __device__ __forceinline__ void gtc_load(unsigned short *cs, const unsigned short *src,
                                          size_t step, int jn, int tid)
 {
-    const int V8 = D / 8, RS = NT / V8, N = GTC_BC * V8 / NT;
-    static_assert(NT % V8 == 0 && GTC_BC % RS == 0 && RS % 8 == 0,
-                  "fixed column group and swizzle per thread");
+    const int V8 = D / 8, RS = gtc_rs<D, NT>(), N = GTC_BC / RS;
+    static_assert(GTC_BC % RS == 0 && RS % 8 == 0, "fixed column group and swizzle per thread");
+    if (RS * V8 < NT && tid >= RS * V8) return;
     const int r0 = tid / V8, c = tid % V8;
     unsigned char *dst = (unsigned char *)cs + wg_sw128_off(r0, c, GTC_BC);
     if (jn == GTC_BC) {

@@ -175,6 +175,11 @@ void test_shapes_head_dims_16bit(void **state)
                 187, 0);
     bad += run1("head_dim 256 block 128 GQA f16", conf_params(4, 2, 256, 128, 3, MOBA_F16), 2, cu,
                 188, 0);
+    /* The tensor-core gate's other pass lengths at D = 32 and 96, whose
+     * centroid tiles leave half of a 64-column box unused. */
+    bad += run1("head_dim 96 top-8 GQA f16", conf_params(4, 2, 96, 16, 8, MOBA_F16), 2, cu, 189, 0);
+    bad += run1("head_dim 32 block 24 top-5 bf16", conf_params(2, 1, 32, 24, 5, MOBA_BF16), 2, cu,
+                190, 0);
     assert_int_equal(bad, 0);
 }
 
