@@ -77,6 +77,14 @@ static int wg_short_chunk(const gpu_args *a, int grid)
     return tiles >= (int64_t)1024 * grid ? 2 * WG_SHORT_CHUNK : WG_SHORT_CHUNK;
 }
 
+/* Whether the mma.sync key-centric partials of a call take k_mma_kv_wide
+ * rather than k_mma_kv_narrow: long blocks, and at D = 256 every block,
+ * where Q in registers would not fit beside O (mma_kc). */
+template <int D> static bool mma_kv_wide_for(const gpu_args *a)
+{
+    return a->S >= MMA_WIDE_MIN || D > 128;
+}
+
 /* The key-centric kernel: where wgmma is allowed (a->use_mma ==
  * GPU_MMA_WGMMA: compute 9.0 with sm_90a code, the default there)
  * k_wgmma_kv_ws for long blocks and k_wgmma_kv_short for blocks of at
@@ -91,8 +99,7 @@ static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k
     void (*kern)(const T *, const T *, const T *, gpu_args) = NULL;
     void (*kern_tma)(const T *, const T *, const T *, gpu_args, const ws_tma) = NULL;
     int threads = MMA_THREADS, smem;
-    /* At D = 256 Q in registers would not fit beside O (mma_kc). */
-    const bool wide = a->S >= MMA_WIDE_MIN || D > 128;
+    const bool wide = mma_kv_wide_for<D>(a);
     if constexpr (wg_ok<D>::value) {
         if (wide && a->use_mma == GPU_MMA_WGMMA) return ws_kv_launch<DT, D>(a, q, k, v);
         if (a->S <= WG_KC && a->use_mma == GPU_MMA_WGMMA) {
@@ -175,8 +182,9 @@ static cudaError_t ws_own_launch(const gpu_args *a, const void *q, const void *k
  * k_mma_kv_wide at D = 128 (102 KB) does not. */
 template <int D> static bool mma_smem_fits(const gpu_args *a)
 {
-    const bool wide = a->S >= MMA_WIDE_MIN || D > 128;
-    const int kv = a->K < 2 ? 0 : wide ? mma_kv_wide_smem<D>() : mma_kv_narrow_smem<D>();
+    const int kv = a->K < 2                ? 0
+                   : mma_kv_wide_for<D>(a) ? mma_kv_wide_smem<D>()
+                                           : mma_kv_narrow_smem<D>();
     return kv <= a->smem_optin && mma_own_smem_size<D>(false) <= a->smem_optin;
 }
 

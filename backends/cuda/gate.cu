@@ -810,22 +810,20 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
 #if MOBA_GPU_HAVE_MMA
     if constexpr (DT != 0) {
         cudaError_t e = cudaSuccess;
-        const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0;
         /* k_gate_mma at D = 256 takes 105 KB, more than a CTA may have on
          * compute 8.6 / 8.9. */
-        const bool mma256 = mma && a->D == 256 &&
-                            a->smem_optin >= (int)sizeof(gtc_smem<256>) + WG_SMEM_ALIGN;
-        simt = !(mma && (a->D == 32 || a->D == 64 || a->D == 96 || a->D == 128)) && !mma256;
-        if (mma && a->D == 128)
-            e = gate_mma_run<DT, 128>(a, q);
-        else if (mma && a->D == 64)
-            e = gate_mma_run<DT, 64>(a, q);
-        else if (mma && a->D == 96)
-            e = gate_mma_run<DT, 96>(a, q);
-        else if (mma && a->D == 32)
-            e = gate_mma_run<DT, 32>(a, q);
-        else if (mma256)
-            e = gate_mma_run<DT, 256>(a, q);
+        const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0 &&
+                         (a->D != 256 ||
+                          a->smem_optin >= (int)sizeof(gtc_smem<256>) + WG_SMEM_ALIGN);
+        simt = false;
+        switch (mma ? a->D : 0) {
+        case 32: e = gate_mma_run<DT, 32>(a, q); break;
+        case 64: e = gate_mma_run<DT, 64>(a, q); break;
+        case 96: e = gate_mma_run<DT, 96>(a, q); break;
+        case 128: e = gate_mma_run<DT, 128>(a, q); break;
+        case 256: e = gate_mma_run<DT, 256>(a, q); break;
+        default: simt = true;
+        }
         if (e != cudaSuccess) return e;
     }
 #endif
