@@ -4,8 +4,9 @@
  * in the storage dtype, lse in f32, addressed by partial index);
  * k_mma_own is k_simt_own (causal own block, then the partials merged in
  * slot order with gpu_merge_row's arithmetic) with the attention on
- * tensor cores and the merge in the attention's C-fragment layout.  HIP, f32 and
- * other head dims keep the SIMT kernels.
+ * tensor cores and the merge in the attention's C-fragment layout, at
+ * every head dim the backend builds (32, 64, 96, 128, 256).  HIP and f32
+ * keep the SIMT kernels.
  *
  * Fragment layouts and the mma/ldmatrix primitives: mma_common.cuh.
  *
