@@ -640,8 +640,8 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
      * tiles of one list and share its K/V chunks through L2.  (Contiguous
      * runs per CTA, as k_mma_kv_narrow takes them, put every CTA on a list
      * of its own: at 16384-key blocks, 8 MB of K/V per list, the lists in
-     * flight streamed from HBM.)  A pair that straddles two lists runs as
-     * two single tiles. */
+     * flight streamed from HBM.)  A group that straddles two lists runs as
+     * one tile at a time (gpu_kv_tile_at). */
     const int total = a.tile_off[a.nlists];
     for (int u = blockIdx.x; MT * u < total; u += gridDim.x)
     for (int tile = MT * u, tlast = min(MT * u + MT, total), ntl; tile < tlast; tile += ntl) {
