@@ -759,7 +759,7 @@ template <int DT, int D, int W> static cudaError_t gate_mma_launch(const gpu_arg
 {
     if constexpr (W < GPU_TOPK && (D == 64 || D == 128))
         if (a->use_mma == GPU_MMA_WGMMA) return gate_ws_launch<DT, D, W>(a, q);
-    const int smem = (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; /* room to align it */
+    const int smem = gtc_smem_bytes<D>();
     cudaError_t e = cudaFuncSetAttribute(k_gate_mma<DT, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
@@ -813,8 +813,7 @@ template <int DT> static cudaError_t select_run(const gpu_args *a, const void *q
         /* k_gate_mma at D = 256 takes 105 KB, more than a CTA may have on
          * compute 8.6 / 8.9. */
         const bool mma = a->use_mma && ((uintptr_t)q & 15) == 0 &&
-                         (a->D != 256 ||
-                          a->smem_optin >= (int)sizeof(gtc_smem<256>) + WG_SMEM_ALIGN);
+                         (a->D != 256 || a->smem_optin >= gtc_smem_bytes<256>());
         simt = false;
         switch (mma ? a->D : 0) {
         case 32: e = gate_mma_run<DT, 32>(a, q); break;

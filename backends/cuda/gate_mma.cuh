@@ -91,6 +91,9 @@ template <int D> struct gtc_smem {
     /* A tile's scores, each warp's 16 rows x 64 columns (gtc_score_tile). */
     __align__(16) float sc[GTC_THREADS / 32][16 * GTC_SLD];
 };
+/* The dynamic shared memory k_gate_mma asks for: gtc_smem and room to
+ * align it to 1024 bytes. */
+template <int D> constexpr int gtc_smem_bytes() { return (int)sizeof(gtc_smem<D>) + WG_SMEM_ALIGN; }
 
 /* The ranking key of (score s, block j): larger is better.  NaN scores get
  * 1 in the high word, numbers their order-preserving bit pattern (>=
