@@ -35,8 +35,9 @@ echo "conformance-cuda with MOBA_CUDA_KERNEL=simt rc=$?"; grep -E '^ *[0-9]+/[0-
 # each (every run started from runs), one run a CTA (chunk 0), runs of
 # 3 tiles (lists of more cut, shorter ones taken whole past the chunk's
 # end) and of 64 tiles (what shapes whose Q is larger than the L2 get;
-# the suite's small shapes get 16), and three head groups (each group's
-# part of the lists and of runs).
+# the suite's small shapes get 16), three head groups (each group's
+# part of the lists and of runs), and the key-centric work of every block
+# on k_wgmma_kv_ws, then of blocks below 4096 keys on the other kernels.
 # All at once, each its own process (run one after the other they
 # took ~6 of a call's 10 minutes); logs named with _ for = (the device
 # tool returns no name with =).
@@ -44,7 +45,7 @@ for v in MOBA_CUDA_KERNEL=mma MOBA_CUDA_GRID=2 MOBA_CUDA_FILL_SPAN=0 MOBA_CUDA_F
     MOBA_CUDA_FILL_CAP=0 MOBA_CUDA_FILL_STAGE=0 MOBA_CUDA_OWN_WS=1 MOBA_CUDA_OWN_WS=0 \
     MOBA_CUDA_OWN_EARLY=0 MOBA_CUDA_TILE_ORDER=0 MOBA_CUDA_SCHED_CHUNK=1 MOBA_CUDA_SCHED_CHUNK=64 \
     MOBA_CUDA_SCHED_CHUNK=0 MOBA_CUDA_SCHED_CHUNK=3 \
-    MOBA_CUDA_HEAD_GROUPS=3; do
+    MOBA_CUDA_HEAD_GROUPS=3 MOBA_CUDA_WS_MIN=1 MOBA_CUDA_WS_MIN=4096; do
     n=${v#MOBA_CUDA_}; n=${n//[^A-Za-z0-9]/_}
     (env "$v" timeout 240 ./$b/tests/conformance cuda tests/vectors > "$OUT/test-$n.log" 2>&1
      echo "conformance-cuda with $v rc=$?" > "$OUT/rc-$n.txt") &

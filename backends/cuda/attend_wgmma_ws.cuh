@@ -1,6 +1,6 @@
 /*
- * Key-centric attention for long key blocks (MMA_WIDE_MIN keys and more,
- * f16/bf16, D = 64 or 128) on Hopper (sm_90a), warp-specialized: a
+ * Key-centric attention for blocks of more than 128 keys (a->ws_min,
+ * GPU_WS_MIN by default; f16/bf16, D = 64 or 128) on Hopper (sm_90a), warp-specialized: a
  * producer warpgroup loads the block's K/V chunks into a ring, two
  * consumer warpgroups run wgmma on them, and the two sides meet only at
  * per-slot mbarriers.  It writes the partials of k_mma_kv_wide.
@@ -725,8 +725,8 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
 #endif
 }
 
-/* The own blocks of long blocks (GPU_WIDE_MIN keys and more) on the same
- * warp-specialized design: each row's own block, causal, merged with the
+/* The own blocks of blocks of WS_OWN_MIN keys and more (attend_launch.cuh)
+ * on the same warp-specialized design: each row's own block, causal, merged with the
  * row's partials (ws_merge_row) into out and lse (when given).  Where
  * k_mma_own computed them on mma.sync (one CTA of 64 rows per tile and
  * head), the own blocks were 41 % of the attention at 16384-key blocks

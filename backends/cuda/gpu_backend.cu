@@ -408,7 +408,8 @@ static void gpu_plan_destroy(void *bctx, void *bplan)
  * compute 9.0 with sm_90a code (gpu_archs with 90a: MOBA_CUDA_SM90A) the
  * attention runs on wgmma: k_wgmma_kv_short for blocks of at most 128
  * keys (1.2x the mma.sync kernel, docs/perf.md CUDA v14), k_wgmma_kv_ws
- * for long blocks (1.9x, v22), and the gate of up to top-8 on k_gate_ws
+ * for longer blocks (1.9x at 16384 keys, v22; 1.4-2.1x end to end at 256
+ * to 2048, v57), and the gate of up to top-8 on k_gate_ws
  * (1.25x at 512K, v35).  MOBA_CUDA_KERNEL picks for A/B
  * comparisons: simt the portable kernels, mma the mma.sync kernels only,
  * wgmma (or unset) the wgmma kernels where they run. */
@@ -457,6 +458,8 @@ static moba_status call_setup(const gpu_ctx *c, gpu_plan *pl)
     st = env_int("MOBA_CUDA_FILL_CAP", 0, GPU_FILL_CAP, GPU_FILL_CAP, &pl->a.fill_cap);
     if (st) return st;
     st = env_int("MOBA_CUDA_OWN_WS", -1, 1, -1, &pl->a.own_ws);
+    if (st) return st;
+    st = env_int("MOBA_CUDA_WS_MIN", 1, 1L << 30, GPU_WS_MIN, &pl->a.ws_min);
     if (st) return st;
     st = env_int("MOBA_CUDA_FILL_STAGE", 0, 1, 1, &pl->a.fill_stage);
     if (st) return st;

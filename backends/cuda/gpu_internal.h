@@ -19,6 +19,15 @@
  * own-block attention stream the block in chunks (attend_mma.cuh's wide
  * kernel, attend_wgmma_ws.cuh). */
 #define GPU_WIDE_MIN 4096
+/* Where the wgmma kernels run, blocks of this many keys and more take
+ * their key-centric work to the warp-specialized k_wgmma_kv_ws rather
+ * than the mma.sync k_mma_kv_narrow, which kept them up to GPU_WIDE_MIN:
+ * 1.38x / 1.61x / 1.83x / 2.08x end to end at 128K tokens in blocks of
+ * 256 / 512 / 1024 / 2048 keys (H100, B = 2, H = 16, D = 128, bf16,
+ * docs/perf.md CUDA v57).  Blocks of up to 128 keys stay on
+ * k_wgmma_kv_short, which keeps a block resident where this kernel would
+ * stream it again for every pair of tiles (3x slower at 128 keys, v27). */
+#define GPU_WS_MIN 129
 /* Lists a CTA of the lists' fill counts in shared memory (gate.cu,
  * k_fill_span: 48 KB). */
 #define GPU_FILL_CAP 12288
@@ -103,6 +112,11 @@ typedef struct gpu_args {
      * MOBA_CUDA_OWN_WS, for A/B and tests; only where the wgmma kernels
      * run). */
     int32_t own_ws;
+    /* Key-centric work of blocks of at least this many keys on
+     * k_wgmma_kv_ws where the wgmma kernels run, shorter blocks on
+     * k_wgmma_kv_short (up to WG_KC keys) or k_mma_kv_narrow (host, per
+     * call: MOBA_CUDA_WS_MIN, GPU_WS_MIN when unset; for A/B and tests). */
+    int32_t ws_min;
     /* k_mma_own asks for a tile's first partial before its own-block
      * attention, into 16 KB more shared memory (D = 128), where a CTA may
      * have it (host, per call: MOBA_CUDA_OWN_EARLY=0 leaves it out, for
