@@ -172,17 +172,38 @@ struct ws_item {
     int h, row0, klo, seqlen;
 };
 
-/* Where a CTA is in its sequence of items: the pair (u) and the tile. */
+/* Where a CTA is in its sequence of items: the pair (u), the tile and
+ * (key-centric) its list's place, -1 before the first. */
 struct ws_iter {
-    int u, tile, tlast, hh;
+    int u, tile, tlast, hh, lst;
     ws_item it;
 };
+
+/* The place of the list of key-centric tile t, from place l on, where
+ * l's list starts at or before t: the warp reads 32 lists' first tiles at
+ * a time.  A CTA's tiles come in order (ws_next), its next pair's list a
+ * few places on; gpu_find_list's binary search over every list was a
+ * chain of ~13 dependent loads at the start of each item, in the producers
+ * and in the consumers.  All 32 lanes call it. */
+__device__ __forceinline__ int ws_list_from(const gpu_args &a, int l, int t)
+{
+    const int lane = threadIdx.x % 32, n = (int)a.nlists;
+    for (;;) {
+        const int c = l + 1 + lane;
+        const unsigned m = __ballot_sync(0xffffffffu, c >= n || a.tile_off[c] > t);
+        if (m) return l + __ffs(m) - 1;
+        l += 32;
+    }
+}
 
 template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a, ws_iter &s)
 {
     ws_item &it = s.it;
     if (!OWN) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, s.tile, s.tlast);
+        s.lst = s.lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, s.tile)
+                          : ws_list_from(a, s.lst, s.tile);
+        const int ntl = s.tile + 1 < s.tlast && s.tile + 1 < a.tile_off[s.lst + 1] ? 2 : 1;
+        const gpu_kv_tile w = gpu_kv_tile_in(a, s.lst, s.tile, ntl);
         it.kstart = w.blk.start;
         it.klen = w.blk.len;
         it.kh = w.kh;
@@ -252,6 +273,7 @@ template <bool OWN> __device__ __forceinline__ bool ws_pair(const gpu_args &a, i
  * two (ws_pair). */
 template <bool OWN> __device__ __forceinline__ bool ws_first(const gpu_args &a, ws_iter &s)
 {
+    s.lst = -1;
     return ws_pair<OWN>(a, OWN ? 2 * (int)blockIdx.x : (int)blockIdx.x, s);
 }
 
@@ -284,14 +306,12 @@ __device__ __forceinline__ void ws_own_range(const gpu_args &a, const ws_item &w
 /* The warpgroup's 64 query rows of an item (rows r0 .. r0 + 63) into qs
  * in the swizzled layout, rows past the item zeroed, by its 128 threads
  * (ct: the thread's index among them): thread ct copies 16-byte chunk
- * ct % (D / 8) of rows ct / (D / 8) + i RS.  Then every thread fences
- * (the wgmmas read through the async proxy) and the warpgroup meets at
- * named barrier 3 + wg.  Q in shared memory instead of A fragments frees
- * 32 registers per consumer thread. */
+ * ct % (D / 8) of rows ct / (D / 8) + i RS; ws_load_q_wait waits for
+ * them.  Q in shared memory instead of A fragments frees 32 registers per
+ * consumer thread. */
 template <int D, bool OWN>
 __device__ __forceinline__ void ws_load_q(const unsigned short *q, const gpu_args &a,
-                                          const ws_item &w, int r0, unsigned char *qs, int ct,
-                                          int wg)
+                                          const ws_item &w, int r0, unsigned char *qs, int ct)
 {
     const int V8 = D / 8, RS = 128 / V8, N = 64 / RS;
     const int c = ct % V8;
@@ -308,6 +328,13 @@ __device__ __forceinline__ void ws_load_q(const unsigned short *q, const gpu_arg
         }
     }
     cp_async_commit();
+}
+
+/* Every thread's copies of ws_load_q landed and fenced (the wgmmas read
+ * through the async proxy), then the warpgroup meets at named barrier
+ * 3 + wg. */
+__device__ __forceinline__ void ws_load_q_wait(int wg)
+{
     cp_async_wait<0>();
     wg_fence_smem();
     asm volatile("bar.sync %0, 128;\n" ::"r"(3 + wg) : "memory");
@@ -589,7 +616,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
     unsigned char *const qs = ring + C::QOFF + wg * C::QBYTES;
     if (wg == 1) ws_turn_pass(1);
-    for (bool more = ws_first<OWN>(a, it); more; more = ws_next<OWN>(a, it)) {
+    for (bool more = ws_first<OWN>(a, it); more;) {
         const ws_item w = it.it;
         /* wgmma is warpgroup-wide: the warpgroup computes when any of its
          * 64 rows is live (dead rows run on zero Q and are not stored). */
@@ -606,7 +633,14 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
             ws_own_range(a, w, min(64 * wg + 63, w.nrows - 1), x, whi);
         }
         /* The last item's wgmmas, which read qs, were all waited for. */
-        if (busy) ws_load_q<D, OWN>(q, a, w, 64 * wg, qs, threadIdx.x % 128, wg);
+        if (busy) ws_load_q<D, OWN>(q, a, w, 64 * wg, qs, threadIdx.x % 128);
+        /* Key-centric: the next item, found while this one's Q is in
+         * flight (it now holds the next).  (The own kernel finds it at the
+         * end: its item held across the loop spilled 28 bytes.)  Its Q
+         * rows asked for into L2 here too measured 0.98-1.02x (docs/perf.md
+         * CUDA v58). */
+        if (!OWN) more = ws_next<OWN>(a, it);
+        if (busy) ws_load_q_wait(wg);
         mma_acc<D, 1> R;
         mma_acc_init<D, 1>(R);
         float *o = &R.o[0][0][0];
@@ -706,6 +740,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
                 mma_store_partials<DT, D, 1>(R, a, w.e0, 16 * warp, w.nrows, lane);
             }
         }
+        if (OWN) more = ws_next<OWN>(a, it);
     }
     /* Warpgroup 1 passed the turn once more than warpgroup 0 waited for
      * it: take that pass, so that no barrier is left half arrived. */
