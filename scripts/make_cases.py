@@ -23,6 +23,11 @@ CASES = {
     "blk96-top12-d64-f16": ((5000, 2049), 8, 8, 64, 96, 12, "f16"),
     # top-3: fewer partials than the merge has slots.
     "blk64-top3-d128-bf16": ((4097, 700), 4, 2, 128, 64, 3, "bf16"),
+    # blocks of more than 128 keys: k_wgmma_kv_ws's key-centric pairs
+    # (whole chunks at 512 keys; a masked last chunk at 200) and, from 512
+    # keys, the own blocks on k_wgmma_own_ws.
+    "blk512-top3-d128-bf16": ((16000, 5000), 8, 4, 128, 512, 3, "bf16"),
+    "blk200-top4-d64-f16": ((7001, 1500), 8, 8, 64, 200, 4, "f16"),
 }
 
 
