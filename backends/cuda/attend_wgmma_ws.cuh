@@ -616,6 +616,7 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
     const int wg = warp / 4, g = lane / 4, t = lane % 4;
     unsigned char *const qs = ring + C::QOFF + wg * C::QBYTES;
     if (wg == 1) ws_turn_pass(1);
+    bool qnext = false; /* this warpgroup's Q of item it is on its way */
     for (bool more = ws_first<OWN>(a, it); more;) {
         const ws_item w = it.it;
         /* wgmma is warpgroup-wide: the warpgroup computes when any of its
@@ -632,8 +633,10 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
             ws_own_range(a, w, 64 * wg, wlo, x);
             ws_own_range(a, w, min(64 * wg + 63, w.nrows - 1), x, whi);
         }
-        /* The last item's wgmmas, which read qs, were all waited for. */
-        if (busy) ws_load_q<D, OWN>(q, a, w, 64 * wg, qs, threadIdx.x % 128);
+        /* The last item's wgmmas, which read qs, were all waited for;
+         * key-centric, its end may have asked for this item's Q already. */
+        if (busy && !qnext) ws_load_q<D, OWN>(q, a, w, 64 * wg, qs, threadIdx.x % 128);
+        qnext = false;
         /* Key-centric: the next item, found while this one's Q is in
          * flight (it now holds the next).  (The own kernel finds it at the
          * end: its item held across the loop spilled 28 bytes.)  Its Q
@@ -722,6 +725,15 @@ __device__ __forceinline__ void ws_run(const unsigned short *q, const unsigned s
             float s[1][WG_KC / 8][4];
             wg_pv<DT, D>(o, pa, ring + pslot * C::STAGE + C::VOFF);
             wg_commit();
+            /* Key-centric: the next item's Q gather under the last P V and
+             * this item's stores, once every warp of the warpgroup has
+             * waited for its last Q K^T (each warp's wgmmas read its own
+             * 16 rows of qs). */
+            if (!OWN && more && it.it.nrows > 64 * wg) {
+                asm volatile("bar.sync %0, 128;\n" ::"r"(3 + wg) : "memory");
+                ws_load_q<D, OWN>(q, a, it.it, 64 * wg, qs, threadIdx.x % 128);
+                qnext = true;
+            }
             wg_wait_all<D>(&s[0][0][0], o);
         }
         ws_release(empty, pslot, lane);
