@@ -1,9 +1,10 @@
 /*
  * Key-centric attention for blocks of more than 128 keys (a->ws_min,
- * GPU_WS_MIN by default; f16/bf16, D = 64 or 128) on Hopper (sm_90a), warp-specialized: a
- * producer warpgroup loads the block's K/V chunks into a ring, two
- * consumer warpgroups run wgmma on them, and the two sides meet only at
- * per-slot mbarriers.  It writes the partials of k_mma_kv_wide.
+ * GPU_WS_MIN by default; f16/bf16, D = 64 or 128) on Hopper (sm_90a),
+ * warp-specialized: a producer warpgroup loads the block's K/V chunks
+ * into a ring, two consumer warpgroups run wgmma on them, and the two
+ * sides meet only at per-slot mbarriers.  It writes the partials of
+ * k_mma_kv_wide.
  *
  * Why: its predecessor, k_wgmma_kv (removed), ran wgmma only at
  * k_mma_kv_wide's speed, ~280 TFLOP/s at the paper's 16384-key blocks:
@@ -773,13 +774,13 @@ k_wgmma_kv_ws(const unsigned short *q, const unsigned short *k, const unsigned s
 }
 
 /* The own blocks of blocks of WS_OWN_MIN keys and more (attend_launch.cuh)
- * on the same warp-specialized design: each row's own block, causal, merged with the
- * row's partials (ws_merge_row) into out and lse (when given).  Where
- * k_mma_own computed them on mma.sync (one CTA of 64 rows per tile and
- * head), the own blocks were 41 % of the attention at 16384-key blocks
- * once the key-centric kernel ran on this design (docs/perf.md, CUDA
- * v22); the merge was a kernel of its own until v26.  k and v: the whole
- * tensors (kh is absolute). */
+ * on the same warp-specialized design: each row's own block, causal,
+ * merged with the row's partials (ws_merge_row) into out and lse (when
+ * given).  Where k_mma_own computed them on mma.sync (one CTA of 64 rows
+ * per tile and head), the own blocks were 41 % of the attention at
+ * 16384-key blocks once the key-centric kernel ran on this design
+ * (docs/perf.md, CUDA v22); the merge was a kernel of its own until v26.
+ * k and v: the whole tensors (kh is absolute). */
 template <int DT, int D>
 __global__ void __launch_bounds__(WS_THREADS, 1)
 k_wgmma_own_ws(const unsigned short *q, const unsigned short *k, const unsigned short *v,
