@@ -89,8 +89,9 @@ template <int D> static bool mma_kv_wide_for(const gpu_args *a)
  * GPU_MMA_WGMMA: compute 9.0 with sm_90a code, the default there)
  * k_wgmma_kv_ws for blocks of a->ws_min keys and more and
  * k_wgmma_kv_short for blocks of at most WG_KC keys, else k_mma_kv_wide
- * for long blocks and k_mma_kv_narrow for the rest; FULL when every block is a whole number of the kernel's
- * key chunks (then no chunk needs a mask). */
+ * for long blocks and k_mma_kv_narrow for the rest; FULL when every
+ * block is a whole number of the kernel's key chunks (then no chunk needs
+ * a mask). */
 template <int DT, int D>
 static cudaError_t mma_kv_launch(const gpu_args *a, const void *q, const void *k,
                                  const void *v)
