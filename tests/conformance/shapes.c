@@ -368,6 +368,15 @@ void test_shapes_many_tiles(void **state)
     int32_t len2[2] = {4000, 2000}, cu2[3];
     cumulate(len2, 2, cu2);
     bad += run1("many tiles S=64 f16", conf_params(2, 2, 64, 64, 3, MOBA_F16), 2, cu2, 161, 0);
+    /* Blocks of more than 128 keys (on compute 9.0, CUDA's warp-specialized
+     * kernel: pairs of tiles dealt round-robin, each CTA finding its next
+     * pair's list from its last one): ~300 tiles in 128 lists of two or
+     * three, so that a CTA's next pair (past 264 tiles on a GPU of 132
+     * SMs) is ~100 lists on, several 32-list reads; each block's last 8
+     * keys are a masked chunk. */
+    int32_t len3[2] = {3000, 1100}, cu3[3];
+    cumulate(len3, 2, cu3);
+    bad += run1("many tiles S=136 f16", conf_params(4, 4, 64, 136, 2, MOBA_F16), 2, cu3, 162, 0);
     assert_int_equal(bad, 0);
 }
 
