@@ -131,10 +131,19 @@ __device__ __forceinline__ gpu_kv_tile gpu_kv_tile_in(const gpu_args &a, LI lst,
     return w;
 }
 
+/* Tile `tile` of list lst, and the next one where it is of the same list
+ * and before tlast (a pair). */
+template <typename LI>
+__device__ __forceinline__ gpu_kv_tile gpu_kv_tile_pair(const gpu_args &a, LI lst, int tile,
+                                                        int tlast)
+{
+    return gpu_kv_tile_in(a, lst, tile, tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1);
+}
+
+/* The same, the list found by a binary search. */
 __device__ __forceinline__ gpu_kv_tile gpu_kv_tile_at(const gpu_args &a, int tile, int tlast)
 {
-    const int64_t lst = gpu_find_list(a.tile_off, a.nlists, tile);
-    return gpu_kv_tile_in(a, lst, tile, tile + 1 < tlast && tile + 1 < a.tile_off[lst + 1] ? 2 : 1);
+    return gpu_kv_tile_pair(a, gpu_find_list(a.tile_off, a.nlists, tile), tile, tlast);
 }
 
 template <int DT, int D>

@@ -203,8 +203,7 @@ template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a
     if (!OWN) {
         s.lst = s.lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, s.tile)
                           : ws_list_from(a, s.lst, s.tile);
-        const int ntl = s.tile + 1 < s.tlast && s.tile + 1 < a.tile_off[s.lst + 1] ? 2 : 1;
-        const gpu_kv_tile w = gpu_kv_tile_in(a, s.lst, s.tile, ntl);
+        const gpu_kv_tile w = gpu_kv_tile_pair(a, s.lst, s.tile, s.tlast);
         it.kstart = w.blk.start;
         it.klen = w.blk.len;
         it.kh = w.kh;
