@@ -303,7 +303,8 @@ void test_shapes_long_blocks(void **state)
 {
     (void)state;
     /* Blocks longer than a GPU kernel keeps resident: 128 keys (resident,
-     * two chunks), 200 (streamed, the last chunk masked), and blocks of
+     * two chunks), 200 (streamed, the last chunk masked; on compute 9.0
+     * CUDA's warp-specialized wgmma kernel from 129 keys), and blocks of
      * 4096+ keys, where CUDA switches to its 32-rows-per-warp kernel
      * (MMA_WIDE_MIN), or on compute 9.0 to wgmma: whole 64- and 128-key
      * chunks only (4096) and with a masked chunk (4100), a pair of 64-row
