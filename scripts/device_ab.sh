@@ -28,7 +28,8 @@
 # do) ncu's per-kernel times of every tree, once per MOBA_CUDA_KERNEL value
 # in NEW_KERNELS (default: "default"; e.g. "default mma"), and, with
 # arguments, tools/bench_vs_torch.py --only moba ARGS with each library,
-# alternated twice.  Logs go to $OUT.
+# alternated twice.  The ncu cases are at D = 128, or at AB_HEAD_DIM.
+# Logs go to $OUT.
 set -u
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -142,7 +143,7 @@ for c in ${CASES:-131072:2:128:8 262144:1:16384:3}; do
         MOBA_CUDA_KERNEL=$kern MOBA_PLUGIN_DIR=$b/backends/cuda timeout 120 \
             ncu --metrics gpu__time_duration.sum --csv \
             "$b/tools/moba-bench" --quiet --backend cuda --seqlen "$sl" --batch "$bt" --q-heads 16 \
-            --head-dim 128 --block-size "$bl" --top-k "$tk" --dtype bf16 --no-dense --warmup 0 \
+            --head-dim "${AB_HEAD_DIM:-128}" --block-size "$bl" --top-k "$tk" --dtype bf16 --no-dense --warmup 0 \
             --iters 1 $nog > "$f" 2> "${f%.csv}.err" || echo "ncu $l $kern $c failed: $(tail -2 "${f%.csv}.err")"
         python3 - "$f" "$l $kern $c" <<'PY'
 import collections, csv, sys

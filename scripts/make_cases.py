@@ -28,6 +28,9 @@ CASES = {
     # keys, the own blocks on k_wgmma_own_ws.
     "blk512-top3-d128-bf16": ((16000, 5000), 8, 4, 128, 512, 3, "bf16"),
     "blk200-top4-d64-f16": ((7001, 1500), 8, 8, 64, 200, 4, "f16"),
+    # D = 256: the mma.sync k_mma_kv_wide takes every block size there,
+    # k_mma_own the own blocks.
+    "blk128-top8-d256-bf16": ((6000, 2500), 8, 4, 256, 128, 8, "bf16"),
 }
 
 
