@@ -63,6 +63,25 @@ template <int D> struct wg_ok {
 
 #if MOBA_GPU_HAVE_MMA
 
+/* The place of the list of key-centric tile t, from place l on, where
+ * l's list starts at or before t: the warp reads 32 lists' first tiles at
+ * a time.  For kernels whose CTAs take tiles in order (k_wgmma_kv_ws,
+ * k_mma_kv_wide: pair u, then u + grid), the next pair's list a few
+ * places on; gpu_find_list's binary search over every list was a chain of
+ * ~13 dependent loads at the start of each item (docs/perf.md CUDA v58).
+ * Where the stride spans many short (or empty) lists, four reads leave
+ * the rest to the binary search, from l on.  All 32 lanes call it. */
+__device__ __forceinline__ int gpu_list_from(const gpu_args &a, int l, int t)
+{
+    const int lane = threadIdx.x % 32, n = (int)a.nlists;
+    for (int r = 0; r < 4; r++, l += 32) {
+        const int c = l + 1 + lane;
+        const unsigned m = __ballot_sync(0xffffffffu, c >= n || a.tile_off[c] > t);
+        if (m) return l + __ffs(m) - 1;
+    }
+    return l + (int)gpu_find_list(a.tile_off + l, n - l, t);
+}
+
 /* Keys [0, nk) (nk <= MMA_KR) of a block into ks/vs ([MMA_KR][LD]) with
  * cp.async, rows nk .. the next multiple of mma_kc<D>() zeroed so that masked
  * weights never meet NaN garbage; the caller waits (cp_async_wait<0>) and
@@ -643,9 +662,11 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
      * flight streamed from HBM.)  A group that straddles two lists runs as
      * one tile at a time (gpu_kv_tile_at). */
     const int total = a.tile_off[a.nlists];
+    int lst = -1; /* the last group's list (gpu_list_from) */
     for (int u = blockIdx.x; MT * u < total; u += gridDim.x)
     for (int tile = MT * u, tlast = min(MT * u + MT, total), ntl; tile < tlast; tile += ntl) {
-        const gpu_kv_tile w = gpu_kv_tile_at(a, tile, tlast);
+        lst = lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, tile) : gpu_list_from(a, lst, tile);
+        const gpu_kv_tile w = gpu_kv_tile_pair(a, lst, tile, tlast);
         const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
         const gpu_block blk = w.blk;
         ntl = w.ntl;

@@ -180,29 +180,12 @@ struct ws_iter {
     ws_item it;
 };
 
-/* The place of the list of key-centric tile t, from place l on, where
- * l's list starts at or before t: the warp reads 32 lists' first tiles at
- * a time.  A CTA's tiles come in order (ws_next), its next pair's list a
- * few places on; gpu_find_list's binary search over every list was a
- * chain of ~13 dependent loads at the start of each item, in the producers
- * and in the consumers.  All 32 lanes call it. */
-__device__ __forceinline__ int ws_list_from(const gpu_args &a, int l, int t)
-{
-    const int lane = threadIdx.x % 32, n = (int)a.nlists;
-    for (;;) {
-        const int c = l + 1 + lane;
-        const unsigned m = __ballot_sync(0xffffffffu, c >= n || a.tile_off[c] > t);
-        if (m) return l + __ffs(m) - 1;
-        l += 32;
-    }
-}
-
 template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a, ws_iter &s)
 {
     ws_item &it = s.it;
     if (!OWN) {
         s.lst = s.lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, s.tile)
-                          : ws_list_from(a, s.lst, s.tile);
+                          : gpu_list_from(a, s.lst, s.tile);
         const gpu_kv_tile w = gpu_kv_tile_pair(a, s.lst, s.tile, s.tlast);
         it.kstart = w.blk.start;
         it.klen = w.blk.len;
