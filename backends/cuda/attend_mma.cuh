@@ -70,10 +70,12 @@ template <int D> struct wg_ok {
  * places on; gpu_find_list's binary search over every list was a chain of
  * ~13 dependent loads at the start of each item (docs/perf.md CUDA v58).
  * Where the stride spans many short (or empty) lists, four reads leave
- * the rest to the binary search, from l on.  All 32 lanes call it. */
+ * the rest to the binary search, from l on; l < 0 (a CTA's first item)
+ * searches every list.  All 32 lanes call it. */
 __device__ __forceinline__ int gpu_list_from(const gpu_args &a, int l, int t)
 {
     const int lane = threadIdx.x % 32, n = (int)a.nlists;
+    if (l < 0) return (int)gpu_find_list(a.tile_off, n, t);
     for (int r = 0; r < 4; r++, l += 32) {
         const int c = l + 1 + lane;
         const unsigned m = __ballot_sync(0xffffffffu, c >= n || a.tile_off[c] > t);
@@ -665,7 +667,7 @@ k_mma_kv_wide(const unsigned short *q, const unsigned short *k, const unsigned s
     int lst = -1; /* the last group's list (gpu_list_from) */
     for (int u = blockIdx.x; MT * u < total; u += gridDim.x)
     for (int tile = MT * u, tlast = min(MT * u + MT, total), ntl; tile < tlast; tile += ntl) {
-        lst = lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, tile) : gpu_list_from(a, lst, tile);
+        lst = gpu_list_from(a, lst, tile);
         const gpu_kv_tile w = gpu_kv_tile_pair(a, lst, tile, tlast);
         const int kh = w.kh, e0 = w.e0, nrows = w.nrows;
         const gpu_block blk = w.blk;

@@ -184,8 +184,7 @@ template <bool OWN> __device__ __forceinline__ void ws_item_at(const gpu_args &a
 {
     ws_item &it = s.it;
     if (!OWN) {
-        s.lst = s.lst < 0 ? (int)gpu_find_list(a.tile_off, a.nlists, s.tile)
-                          : gpu_list_from(a, s.lst, s.tile);
+        s.lst = gpu_list_from(a, s.lst, s.tile);
         const gpu_kv_tile w = gpu_kv_tile_pair(a, s.lst, s.tile, s.tlast);
         it.kstart = w.blk.start;
         it.klen = w.blk.len;
