@@ -18,6 +18,7 @@ int main(void)
         cmocka_unit_test(test_reference_hand),
         cmocka_unit_test(test_reference_rejects),
         cmocka_unit_test(test_run_bounds),
+        cmocka_unit_test(test_unused_slots),
     };
     return cmocka_run_group_tests_name("unit-core", tests, NULL, NULL) ? 1 : 0;
 }

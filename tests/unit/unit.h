@@ -24,5 +24,6 @@ void test_status_strings(void **state);
 void test_reference_hand(void **state);
 void test_reference_rejects(void **state);
 void test_run_bounds(void **state);
+void test_unused_slots(void **state);
 
 #endif
