@@ -235,10 +235,12 @@ static cudaError_t plan_alloc(gpu_plan *pl, void **p, size_t bytes)
 
 /* Zeroes, once, what the own blocks' merge reads though no forward writes
  * it (unused_slots.h): the partial slots of each sequence's first rows, a
- * run of neighbouring sequences' in one memset; the lse (entry 0, where a
- * row's entry indices point past its last); and the entry indices, of
- * which k_fill writes K - 1 of a row's gpu_ent_pitch.  At 128K tokens x 2
- * (blocks of 128, top-8) that is 51 MB of the 7.5 GB of partials. */
+ * run of neighbouring sequences' in one memset; entry 0's lse, where a
+ * row's entry indices point past its last (every other entry's lse is
+ * written by each forward, entry 0's only where the plan has partials);
+ * and the entry indices, of which k_fill writes K - 1 of a row's
+ * gpu_ent_pitch.  At 128K tokens x 2 (blocks of 128, top-8) that is 51 MB
+ * of the 7.5 GB of partials. */
 static cudaError_t plan_zero_unused(const gpu_plan *pl, const moba_problem *pb, cudaStream_t st)
 {
     const gpu_args *a = &pl->a;
@@ -261,7 +263,7 @@ static cudaError_t plan_zero_unused(const gpu_plan *pl, const moba_problem *pb, 
     if (!e && hi > lo)
         e = cudaMemsetAsync((char *)a->part_o + (size_t)lo * tok, 0, (size_t)(hi - lo) * tok, st);
     const size_t rows = (size_t)a->T * (size_t)a->Hq;
-    if (!e) e = cudaMemsetAsync(a->part_lse, 0, sizeof(float) * rows * Km1, st);
+    if (!e && Km1) e = cudaMemsetAsync(a->part_lse, 0, sizeof(float), st);
     if (!e)
         e = cudaMemsetAsync(a->part_ent, 0, sizeof(int32_t) * rows * (size_t)gpu_ent_pitch(a->K),
                             st);
