@@ -38,7 +38,11 @@ turns per row half and tile, and the candidates per lane and tile.
 
   --lanes 1      k_gate_ws (CUDA v45): a row a lane, its own W-th best as
                  the floor; the column "defer" is then --per-turn, the
-                 candidates a turn takes (2: CUDA v46's gws_insert2)
+                 candidates a turn takes (2: CUDA v46's gws_insert2), and
+                 --floor the first tile's: exact (its W-th best, v45-v63)
+                 or units (the W-th best of its 16 four-column maxima, v64)
+
+  python3 scripts/gate_turns.py --lanes 1 --per-turn 2 --floor exact,units --cands 64,512,2048
 """
 import argparse
 
@@ -154,11 +158,13 @@ def simulate_pairs(rng, ncand, W, floor, halves, by_tile=None, balance=False):
     return turns / tiles, cands / tiles / 32
 
 
-def simulate_rows(rng, ncand, W, halves, per_turn=1, by_tile=None):
+def simulate_rows(rng, ncand, W, halves, per_turn=1, by_tile=None, first='exact'):
     """CUDA v45's layout (k_gate_ws): a row a lane, 32 rows a warp, the
-    floor the lane's own W-th best (the first tile's: its W-th best
-    candidate, gws_first_floor); per_turn 2 is v46's loop, two candidates a
-    turn (gws_insert2).  Returns turns per warp and tile."""
+    floor the lane's own W-th best; per_turn 2 is v46's loop, two
+    candidates a turn (gws_insert2).  The first tile's floor: its W-th best
+    candidate (first 'exact', v45-v63) or the W-th best of its 16 units'
+    maxima (first 'units', CUDA v64's gws_first_floor).  Returns turns per
+    warp and tile."""
     ntiles = tiles_of(ncand, by_tile)
     turns = cands = 0
     reps = max(1, halves // 4)  # a warp is four row halves
@@ -167,7 +173,12 @@ def simulate_rows(rng, ncand, W, halves, per_turn=1, by_tile=None):
         L = np.full((32, W), -np.inf, np.float32)
         for it in range(ntiles):
             tile = s[:, it * 64:(it + 1) * 64]
-            f = -np.sort(-tile, axis=1)[:, W - 1] if it == 0 else L[:, W - 1]
+            if it > 0:
+                f = L[:, W - 1]
+            elif first == 'exact':
+                f = -np.sort(-tile, axis=1)[:, W - 1]
+            else:  # units of 4 columns: their maxima's W-th best
+                f = -np.sort(-tile.reshape(32, 16, 4).max(axis=2), axis=1)[:, W - 1]
             n = (np.isfinite(tile) & (tile >= f[:, None])).sum(axis=1)
             most = int(np.ceil(n / per_turn).max())
             turns += most
@@ -202,8 +213,8 @@ def main():
     for lanes in [int(x) for x in a.lanes.split(',')]:
         for n in [int(x) for x in a.cands.split(',')]:
             for fl in a.floor.split(','):
-                if lanes == 1 and fl != 'exact':
-                    continue  # a lane's own W-th best is the exact floor
+                if (fl == 'cert' and lanes == 1) or (fl == 'units' and lanes != 1):
+                    continue  # lanes 1 ranks on its own W-th best; units: its first tile's
                 for k in ([int(x) for x in a.defer.split(',')] if lanes == 4 else
                           [int(x) for x in a.per_turn.split(',')] if lanes == 1 else [1]):
                     bt = [] if a.by_tile and k == 1 else None
@@ -212,7 +223,7 @@ def main():
                     elif lanes == 2:  # one loop per warp and tile
                         t, c = simulate_pairs(rng, n, a.W, fl, a.halves, bt, a.balance)
                     else:  # one loop per warp and tile; k: candidates a turn
-                        t, c = simulate_rows(rng, n, a.W, a.halves * 4, k, bt)
+                        t, c = simulate_rows(rng, n, a.W, a.halves * 4, k, bt, fl)
                     print('%5d  %5d  %-5s  %5d  %20.2f  %15.3f' % (lanes, n, fl, k, t, c))
                     if bt:
                         print('       turns by tile: ' + ' '.join('%.2f' % x for x in bt))

@@ -258,23 +258,39 @@ __device__ __forceinline__ void gws_filter(unsigned *m, const float *x, int flip
 }
 
 /* The first tile's floor, where the list is empty and gives none: the
- * W-th best of the lane's candidates m in the tile, which W of them reach
- * (a sorted network of W floats a candidate).  Without it the loop turns
- * once per candidate (up to 64 times); with it W times.  NaN candidates
- * stay in m; the W best are numbers. */
+ * W-th best of the maxima of the lane's 16 units (columns 4 u .. 4 u + 3,
+ * candidates m only), which W different candidates reach, so a score
+ * below it is out of the row's top W.  Without a floor the loop turns once
+ * per candidate (up to 64 times).  Why not the tile's own W-th best: a
+ * sorted network of W floats for each of 64 candidates was ~15 dependent
+ * instructions a candidate, ~1000 a row, paid by every CTA before its
+ * first tile is ranked; three maxima a unit and the network over 16 are
+ * ~300, for ~1.2x that floor's survivors in the tile (8.4 against 7 at W =
+ * 7 on i.i.d. scores: `scripts/gate_turns.py --lanes 1 --per-turn 2
+ * --floor exact,units --cands 64`; over a 512-candidate row ~3 more of
+ * the loop's ~30 turns).
+ * Where every column of the tile is a candidate (the common case: the
+ * tile is before the row's own block and the sequence's end) no mask is
+ * applied.  NaN scores drop out of the maxima (fmaxf) and stay in m. */
 template <int W>
 __device__ __forceinline__ float gws_first_floor(const float *x, int flip, const unsigned *m)
 {
     const float *xe = x + flip, *xo = x - flip;
+    const bool all = (m[0] & m[1]) == ~0u;
     float b[W];
 #pragma unroll
     for (int i = 0; i < W; i++) b[i] = -INFINITY;
 #pragma unroll
     for (int u = 0; u < 16; u++) {
-        const float4 v4 = *(const float4 *)((u & 1 ? xo : xe) + 4 * u);
-        const float v[4] = {v4.x, v4.y, v4.z, v4.w};
-#pragma unroll
-        for (int i = 0; i < 4; i++) gtc_keep_best<W>(b, v[i], m[u / 8] >> (4 * (u % 8) + i) & 1u);
+        float4 v = *(const float4 *)((u & 1 ? xo : xe) + 4 * u);
+        if (!all) {
+            const unsigned k = m[u / 8] >> (4 * (u % 8));
+            v.x = k & 1u ? v.x : -INFINITY;
+            v.y = k & 2u ? v.y : -INFINITY;
+            v.z = k & 4u ? v.z : -INFINITY;
+            v.w = k & 8u ? v.w : -INFINITY;
+        }
+        gtc_keep_best<W>(b, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)), true);
     }
     return b[W - 1];
 }
