@@ -227,12 +227,25 @@ __device__ __forceinline__ void gws_score(const unsigned short *q, const gpu_arg
     if (!TMA) cp_async_wait<0>();
 }
 
+/* Takes out of a lane's candidate bits m (columns 0-31 in m[0], 32-63 in
+ * m[1], jb the tile's first block) the columns that are no candidates:
+ * j >= jend and the row's own block myb. */
+__device__ __forceinline__ void gws_drop_cols(unsigned *m, int jb, int jend, int myb)
+{
+    const int lim = jend - jb, own = myb - jb;
+    if (lim < 64) {
+        m[0] &= lim >= 32 ? ~0u : lim > 0 ? (1u << lim) - 1u : 0u;
+        m[1] &= lim > 32 ? (1u << (lim - 32)) - 1u : 0u;
+    }
+    /* Not m[own / 32]: indexed at run time, m went to local memory. */
+    if ((unsigned)own < 32u) m[0] &= ~(1u << own);
+    else if ((unsigned)own < 64u) m[1] &= ~(1u << (own - 32));
+}
+
 /* The bits of a lane's 64 staged scores (its row at x, flip gws_flip)
  * that are not below the floor f (NaN never is: it goes to the exact
- * test), columns 0-31 in m[0] and 32-63 in m[1], less the columns that
- * are no candidates: j >= jend and the row's own block myb (jb: the
- * tile's first block).  Unit u is at u ^ (flip / 4): even units one way,
- * odd units the other. */
+ * test), less the columns that are no candidates (gws_drop_cols).  Unit u
+ * is at u ^ (flip / 4): even units one way, odd units the other. */
 __device__ __forceinline__ void gws_filter(unsigned *m, const float *x, int flip, float f, int jb,
                                            int jend, int myb)
 {
@@ -247,14 +260,7 @@ __device__ __forceinline__ void gws_filter(unsigned *m, const float *x, int flip
         gtc_set_if_not_below(m[u / 8], v.z, f, 4u << sh);
         gtc_set_if_not_below(m[u / 8], v.w, f, 8u << sh);
     }
-    const int lim = jend - jb, own = myb - jb;
-    if (lim < 64) {
-        m[0] &= lim >= 32 ? ~0u : lim > 0 ? (1u << lim) - 1u : 0u;
-        m[1] &= lim > 32 ? (1u << (lim - 32)) - 1u : 0u;
-    }
-    /* Not m[own / 32]: indexed at run time, m went to local memory. */
-    if ((unsigned)own < 32u) m[0] &= ~(1u << own);
-    else if ((unsigned)own < 64u) m[1] &= ~(1u << (own - 32));
+    gws_drop_cols(m, jb, jend, myb);
 }
 
 /* The first tile's floor, where the list is empty and gives none: the
@@ -423,11 +429,15 @@ __device__ __forceinline__ void gws_rank(const gpu_args &a, gws_smem<D> &sm, con
             wg_mbar_wait(&sm.full[s], (it >> 1) & 1);
             const float *x = &sm.sc[s][r * GTC_SLD];
             unsigned m[2];
-            gws_filter(m, x, flip, rf, it * GTC_BC, end, w.b);
             if (it == 0) {
-                rf = fmaxf(rf, gws_first_floor<W>(x, flip, m));
-                gws_filter(m, x, flip, rf, it * GTC_BC, end, w.b);
+                /* No floor yet (rf is -inf), so every candidate column
+                 * would pass the filter: the columns alone, without the
+                 * scores' 16 loads and 64 tests. */
+                m[0] = m[1] = ~0u;
+                gws_drop_cols(m, 0, end, w.b);
+                rf = gws_first_floor<W>(x, flip, m);
             }
+            gws_filter(m, x, flip, rf, it * GTC_BC, end, w.b);
             gws_rank_cands<W>(Lh, Lj, x, flip, m, it * GTC_BC);
             /* Every lane's reads of the slot before the warp releases it. */
             __syncwarp();
